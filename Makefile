@@ -1,0 +1,27 @@
+# Two commands set everything up on a fresh machine:
+#   make demo   virtual environment + install, train the toy model, check its facts, sample from it
+#   make test   virtual environment + install, run the test suite
+PYTHON ?= python3
+VENV ?= venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test bench clean
+
+demo: $(VENV)/installed
+	$(PY) train.py --config configs/toy.yaml --overwrite
+	$(PY) -m data.toy_eval --checkpoint runs/toy/best.pt
+	$(PY) generate.py --checkpoint runs/toy/best.pt --prompt "This animal barks. This animal is a" --temperature 0 --max-new-tokens 6 --show-probs 5
+	$(PY) generate.py --checkpoint runs/toy/best.pt --prompt "The dog chased the cat. Who chased? the" --temperature 0 --max-new-tokens 6
+	$(PY) generate.py --checkpoint runs/toy/best.pt --prompt "2+2=" --temperature 0 --max-new-tokens 2
+	$(PY) generate.py --checkpoint runs/toy/best.pt --prompt "He broke the" --temperature 0.8 --num-samples 3 --max-new-tokens 60
+
+test: $(VENV)/installed
+	$(PY) -m pytest -q
+
+$(VENV)/installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+clean:
+	rm -rf $(VENV) runs .cache .pytest_cache

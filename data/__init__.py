@@ -1,0 +1,1 @@
+"""Text → token ids: tokenizers, the corpus loader and the embedded toy corpus."""

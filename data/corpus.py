@@ -1,0 +1,94 @@
+"""The training text as one long array of token ids, split into train and validation parts.
+
+A corpus is a UTF-8 text file or a folder of ``.txt`` files (joined in name order). Encoding a large corpus takes
+a while, so the ids are cached as a ``.npy`` array keyed by the text's hash and the tokenizer's fingerprint: edit
+the file or change the tokenizer and the cache is rebuilt. The cache is memory-mapped, so even a corpus larger than
+memory costs nothing to open. Training batches are random windows of block_size + 1 tokens.
+"""
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from data.tokenization import Tokenizer
+from errors import UserError
+
+
+def read_corpus(path: str | Path) -> str:
+    """The corpus text, or a UserError naming the file and the problem (missing, empty, binary, not UTF-8)."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(path.rglob("*.txt"))
+        if not files:
+            raise UserError(f"corpus folder {path} holds no .txt files")
+    elif path.is_file():
+        files = [path]
+    else:
+        raise UserError(f"corpus {path} does not exist")
+    parts = []
+    for file in files:
+        raw = file.read_bytes()
+        if b"\x00" in raw:
+            raise UserError(f"corpus file {file} looks binary (it contains NUL bytes); give a UTF-8 text file")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise UserError(f"corpus file {file} is not UTF-8 text (bad byte at offset {e.start})") from None
+        parts.append(text if text.endswith("\n") or not text else text + "\n")
+    text = "".join(parts)
+    if not text.strip():
+        raise UserError(f"corpus {path} is empty")
+    return text
+
+
+def encode_cached(text: str, tokenizer: Tokenizer, cache_dir: str | Path) -> np.ndarray:
+    """Token ids of ``text`` (uint16 when the vocabulary fits, else uint32), memory-mapped from the cache."""
+    key = hashlib.sha256(text.encode("utf-8")).hexdigest()[:24] + "-" + tokenizer.fingerprint()
+    cache = Path(cache_dir) / f"{key}.npy"
+    if cache.exists():
+        try:
+            return np.load(cache, mmap_mode="r")
+        except (ValueError, OSError):
+            cache.unlink(missing_ok=True)           # a truncated cache file is rebuilt, never trusted
+    dtype = np.uint16 if tokenizer.vocab_size <= 2**16 else np.uint32
+    if hasattr(tokenizer, "encode_batch"):       # byte-level kinds encode line by line, in parallel
+        ids = np.fromiter((i for line in tokenizer.encode_batch(text.splitlines(keepends=True)) for i in line), dtype)
+    else:
+        ids = np.array(tokenizer.encode(text), dtype=dtype)
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".tmp{os.getpid()}.npy")
+        np.save(tmp, ids)
+        os.replace(tmp, cache)
+    except OSError:
+        return ids                                   # an unwritable cache only costs time
+    return np.load(cache, mmap_mode="r")
+
+
+@dataclass
+class Splits:
+    train: torch.Tensor                              # (N_train,) int64 token ids
+    val: torch.Tensor                                # (N_val,)
+
+
+def split_tokens(ids: np.ndarray, val_fraction: float, block_size: int, name: str) -> Splits:
+    """First (1 - val_fraction) of the ids for training, the rest for validation. Each part needs at least one
+    full window (block_size + 1 tokens)."""
+    n_val = int(len(ids) * val_fraction)
+    parts = {"train": ids[: len(ids) - n_val], "val": ids[len(ids) - n_val :]}
+    for part, part_ids in parts.items():
+        if len(part_ids) <= block_size:
+            raise UserError(f"corpus {name} is too short: its {part} split has {len(part_ids)} tokens but one training "
+                            f"window needs block_size + 1 = {block_size + 1} (use a longer text or a smaller block_size)")
+    return Splits(*(torch.from_numpy(np.asarray(p, dtype=np.int64)) for p in parts.values()))
+
+
+def get_batch(data: torch.Tensor, batch_size: int, block_size: int, generator: torch.Generator):
+    """Random windows: x (B, T) and the targets y (B, T), y being x shifted one token to the left."""
+    starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
+    offsets = torch.arange(block_size + 1)
+    windows = data[starts.unsqueeze(1) + offsets]                                       # (B, T + 1)
+    return windows[:, :-1], windows[:, 1:]

@@ -1,0 +1,126 @@
+"""Sample text from a trained checkpoint:
+``python generate.py --checkpoint runs/toy/best.pt --prompt "This animal is a" --temperature 0.8``.
+
+Defaults for the prompt and sampling come from the checkpoint's ``sample`` config section. Text streams as it is
+made; ``--show-probs`` first prints the likeliest next tokens with their probabilities at the chosen temperature.
+"""
+import argparse
+import json
+import sys
+
+from errors import UserError
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--checkpoint", required=True, help="a .pt file written by train.py (e.g. runs/toy/best.pt)")
+    prompt = p.add_mutually_exclusive_group()
+    prompt.add_argument("--prompt", help="text to continue (default: the checkpoint's sample.prompt)")
+    prompt.add_argument("--prompt-file", help="read the prompt from this UTF-8 file")
+    p.add_argument("--temperature", type=float, help="0 = greedy (argmax); <1 sharper, >1 flatter")
+    p.add_argument("--top-k", type=int, help="sample only among the k likeliest tokens")
+    p.add_argument("--top-p", type=float, help="sample only among the likeliest tokens whose probabilities sum to p")
+    p.add_argument("--max-new-tokens", type=int, help="how many tokens to add")
+    p.add_argument("--num-samples", type=int, default=1, help="independent samples of the same prompt")
+    p.add_argument("--seed", type=int, help="random seed: the same seed gives the same text")
+    p.add_argument("--show-probs", type=int, nargs="?", const=10, default=0, metavar="N",
+                   help="print the N (default 10) likeliest next tokens with their probabilities first")
+    p.add_argument("--format", choices=("text", "jsonl"), default="text", help="jsonl: one JSON object per sample")
+    p.add_argument("--no-kv-cache", action="store_true", help="recompute the whole window every step (slower)")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
+    return p.parse_args(argv)
+
+
+def read_prompt(args, default: str) -> str:
+    if args.prompt_file is None:
+        return default if args.prompt is None else args.prompt
+    try:
+        with open(args.prompt_file, encoding="utf-8") as f:
+            return f.read()
+    except OSError as e:
+        raise UserError(f"cannot read prompt file {args.prompt_file}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"prompt file {args.prompt_file} is not UTF-8 text") from None
+
+
+def check_args(args) -> None:
+    if args.temperature is not None and args.temperature < 0:
+        raise UserError(f"--temperature must be >= 0 (0 = greedy), got {args.temperature}")
+    if args.top_k is not None and args.top_k < 1:
+        raise UserError(f"--top-k must be >= 1, got {args.top_k}")
+    if args.top_p is not None and not 0 < args.top_p <= 1:
+        raise UserError(f"--top-p must be in (0, 1], got {args.top_p}")
+    if args.max_new_tokens is not None and args.max_new_tokens < 0:
+        raise UserError(f"--max-new-tokens must be >= 0, got {args.max_new_tokens}")
+    if args.num_samples < 1:
+        raise UserError(f"--num-samples must be >= 1, got {args.num_samples}")
+    if args.show_probs < 0:
+        raise UserError(f"--show-probs must be >= 1, got {args.show_probs}")
+
+
+def run(args, out=sys.stdout) -> None:
+    import torch
+
+    from inference import complete, encode_prompt, load_for_inference, top_candidates
+
+    check_args(args)
+    loaded = load_for_inference(args.checkpoint, args.device)
+    s = loaded.cfg.sample
+    prompt = read_prompt(args, s.prompt)
+    temperature = s.temperature if args.temperature is None else args.temperature
+    top_k = s.top_k if args.top_k is None else args.top_k
+    top_p = s.top_p if args.top_p is None else args.top_p
+    max_new = s.max_new_tokens if args.max_new_tokens is None else args.max_new_tokens
+    ids = encode_prompt(loaded, prompt)
+    generator = torch.Generator(device=loaded.device).manual_seed(s.seed if args.seed is None else args.seed)
+
+    probs = top_candidates(loaded, ids, temperature, args.show_probs, top_k, top_p) if args.show_probs else None
+    if probs and args.format == "text":
+        print(f"next-token probabilities at temperature {temperature}:", file=out)
+        for token, p in probs:
+            print(f"  {token!r:>12}  {p:7.2%}  {'█' * round(p * 40)}", file=out)
+        print(file=out)
+
+    stream = complete(loaded, ids, max_new, temperature, top_k, top_p, generator,
+                      use_cache=not args.no_kv_cache, num_samples=args.num_samples)
+    if args.format == "jsonl":
+        texts = [""] * args.num_samples
+        for sample, piece in stream:
+            texts[sample] += piece
+        for sample, text in enumerate(texts):
+            record = {"sample": sample, "prompt": prompt, "completion": text, "temperature": temperature}
+            if probs:
+                record["next_token_probs"] = [{"token": t, "prob": p} for t, p in probs]
+            print(json.dumps(record, ensure_ascii=False), file=out, flush=True)
+        return
+    for sample in range(args.num_samples):   # stream sample 0 live; the batch's others print as they finish
+        if args.num_samples > 1:
+            print(f"--- sample {sample + 1} ---", file=out)
+        print(prompt, end="", file=out, flush=True)
+        if sample == 0:
+            rest = {}
+            for i, piece in stream:
+                if i == 0:
+                    print(piece, end="", file=out, flush=True)
+                else:
+                    rest[i] = rest.get(i, "") + piece
+        else:
+            print(rest.get(sample, ""), end="", file=out)
+        print(file=out, flush=True)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        run(args)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

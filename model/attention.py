@@ -1,0 +1,89 @@
+"""Self-attention: every token looks at the tokens before it and takes a weighted mix of what they carry.
+
+    Attention(Q, K, V) = softmax(Q Kᵀ / √d_k + M) V          (Vaswani et al., 2017, eq. 1)
+
+Q (queries: "what am I looking for"), K (keys: "what do I contain") and V (values: "what do I pass on") are linear
+maps of the same input x. M is the causal mask (0 on and below the diagonal, -inf above): a token may not look at
+the future, because it must predict it. Dividing by √d_k keeps the scores' variance near 1 so the softmax does not
+saturate. In "He broke the glass" vs "He broke the news", "broke" attends to a different object and so ends up as a
+different vector.
+
+Shapes: B batch, T tokens, C = n_embd, nh heads, hs = C / nh head size.
+"""
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from model.config import ModelConfig
+from model.kv_cache import KVCache
+
+
+def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout: nn.Dropout | None = None):
+    """The formula above, written out. q (..., Tq, hs), k and v (..., Tk, hs) with the queries being the last Tq of
+    the Tk positions (Tq == Tk without a cache). Returns (output (..., Tq, hs), weights (..., Tq, Tk))."""
+    Tq, Tk = q.size(-2), k.size(-2)
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))                            # (..., Tq, Tk)
+    # query i stands at position Tk - Tq + i and may see keys 0 .. Tk - Tq + i
+    future = torch.ones(Tq, Tk, dtype=torch.bool, device=q.device).triu(diagonal=Tk - Tq + 1)
+    scores = scores.masked_fill(future, float("-inf"))
+    weights = F.softmax(scores, dim=-1)                                                 # each row sums to 1
+    mixed = dropout(weights) if dropout is not None else weights
+    return mixed @ v, weights                                                           # (..., Tq, hs)
+
+
+class SelfAttention(nn.Module):
+    """One attention head, every step spelled out: the version to read first."""
+
+    def __init__(self, n_embd: int, head_size: int, dropout: float = 0.0):
+        super().__init__()
+        self.query = nn.Linear(n_embd, head_size, bias=False)
+        self.key = nn.Linear(n_embd, head_size, bias=False)
+        self.value = nn.Linear(n_embd, head_size, bias=False)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, return_weights: bool = False):
+        q, k, v = self.query(x), self.key(x), self.value(x)                             # each (B, T, hs)
+        out, weights = causal_attention(q, k, v, self.dropout)                          # (B, T, hs), (B, T, T)
+        return (out, weights) if return_weights else out
+
+
+class MultiHeadAttention(nn.Module):
+    """nh heads side by side, each with its own Q/K/V maps looking at a different aspect of the sequence (like a
+    cricket fan watching the captain, the bowler, the batter and the score at once), then mixed by one projection.
+
+    All heads' Q, K, V come from one fused (C → 3C) matmul. Training uses PyTorch's fused
+    ``scaled_dot_product_attention`` (same maths, less memory traffic); ``return_weights=True`` takes the explicit
+    path above so the weights can be looked at.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.n_head, self.head_size = cfg.n_head, cfg.head_size
+        self.qkv = nn.Linear(cfg.n_embd, 3 * cfg.n_embd, bias=False)
+        self.proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=False)
+        self.dropout_p = cfg.dropout
+        self.attn_dropout = nn.Dropout(cfg.dropout)
+        self.resid_dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, return_weights: bool = False):
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)                                           # each (B, T, C)
+        q, k, v = (t.view(B, T, self.n_head, self.head_size).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
+        if cache is not None:
+            k, v = cache.append(k, v)                                                   # (B, nh, Tk, hs), Tk ≥ T
+        if return_weights:
+            out, weights = causal_attention(q, k, v, self.attn_dropout)                 # weights (B, nh, T, Tk)
+        else:
+            weights = None
+            dropout_p = self.dropout_p if self.training else 0.0
+            if T == k.size(2):          # no cached prefix: the plain causal mask
+                out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
+            elif T == 1:                # one new token: it may see every cached position
+                out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
+            else:                       # several new tokens after a cached prefix: shifted causal mask
+                out, _ = causal_attention(q, k, v, self.attn_dropout)
+        out = out.transpose(1, 2).contiguous().view(B, T, C)                            # heads side by side (B, T, C)
+        out = self.resid_dropout(self.proj(out))
+        return (out, weights) if return_weights else out

@@ -1,0 +1,24 @@
+"""The position-wise feed-forward network: after attention has mixed information *between* tokens, each token
+is transformed *on its own* by the same two-layer MLP (Vaswani et al., 2017, eq. 2, with GELU instead of ReLU):
+
+    FFN(x) = W₂ · GELU(W₁ x)          W₁: C → ffn_mult·C,  W₂: ffn_mult·C → C
+
+Most of a transformer's parameters live here; it is where per-token "knowledge" is stored and computed.
+"""
+import torch
+from torch import nn
+
+from model.config import ModelConfig
+
+
+class FeedForward(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.up = nn.Linear(cfg.n_embd, cfg.ffn_mult * cfg.n_embd, bias=False)
+        self.act = nn.GELU(approximate="tanh")
+        self.down = nn.Linear(cfg.ffn_mult * cfg.n_embd, cfg.n_embd, bias=False)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        hidden = self.act(self.up(x))                                                   # (B, T, ffn_mult·C)
+        return self.dropout(self.down(hidden))                                          # (B, T, C)

@@ -1,0 +1,90 @@
+"""The whole model: token ids in, next-token logits (and the loss) out.
+
+    idx (B, T) → Embeddings (token·√C + PE) → n_layer × Block → LayerNorm → LM head (tied to the token embedding)
+    → logits (B, T, vocab): for every position, a score per possible next token.
+
+Training is next-token prediction: the target at position t is the token at t+1, and the loss is the
+cross-entropy between softmax(logits) and that target.
+"""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from model.block import Block
+from model.config import ModelConfig
+from model.embeddings import Embeddings
+from model.kv_cache import KVCache
+
+
+class GPT(nn.Module):
+    def __init__(self, cfg: ModelConfig, vocab_size: int):
+        super().__init__()
+        self.cfg, self.vocab_size = cfg, vocab_size
+        self.embed = Embeddings(cfg, vocab_size)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
+        self.norm = nn.LayerNorm(cfg.n_embd)
+        self.lm_head = nn.Linear(cfg.n_embd, vocab_size, bias=False)
+        self.lm_head.weight = self.embed.token.weight   # weight tying: reading and writing a token share one vector
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        """Every parameter's initial value, and why:
+
+        - token embedding (= LM head, tied): N(0, 0.02²). Scaled by √C in ``Embeddings`` it is a little smaller than
+          the positional encoding, and as the LM head it gives near-uniform predictions at the start (loss ≈ ln V).
+          A larger init (e.g. unit variance after scaling) makes the tied head predict "the current token again"
+          with a large logit, and the first loss is twice ln V.
+        - every other Linear: N(0, 0.02²), GPT-2's choice, small enough that the blocks start near the identity.
+        - the two residual output projections (attention ``proj``, FFN ``down``): N(0, (0.02/√(2·n_layer))²), GPT-2's
+          scaling, so the residual stream's variance does not grow with depth (2 additions per block).
+        - LayerNorm: weight 1, bias 0 (PyTorch's default).
+        """
+        residual_std = 0.02 / (2 * self.cfg.n_layer) ** 0.5
+        for name, module in self.named_modules():
+            if isinstance(module, nn.Linear) and module is not self.lm_head:
+                std = residual_std if name.endswith(("attn.proj", "ffn.down")) else 0.02
+                nn.init.normal_(module.weight, mean=0.0, std=std)
+            elif isinstance(module, nn.LayerNorm):
+                module.reset_parameters()
+        nn.init.normal_(self.embed.token.weight, mean=0.0, std=0.02)
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
+                caches: list[KVCache] | None = None, start: int = 0):
+        """idx (B, T) at positions start..start+T-1 → (logits (B, T, vocab), loss or None).
+
+        ``caches`` (one per block) are filled with this call's keys and values, for generation.
+        """
+        x = self.embed(idx, start)                                                      # (B, T, C)
+        for i, block in enumerate(self.blocks):
+            x = block(x, caches[i] if caches is not None else None)                     # (B, T, C)
+        logits = self.lm_head(self.norm(x))                                             # (B, T, vocab)
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.reshape(-1))
+        return logits, loss
+
+    def new_caches(self, batch_size: int, device=None, dtype=None) -> list[KVCache]:
+        """Empty KV caches, one per block, sized for the full context."""
+        weight = self.embed.token.weight
+        return [KVCache(batch_size, self.cfg.n_head, self.cfg.block_size, self.cfg.head_size,
+                        device or weight.device, dtype or weight.dtype) for _ in self.blocks]
+
+    def num_params(self) -> int:
+        """Trainable parameters, counting the tied embedding once (the sinusoidal table is a buffer, not a parameter)."""
+        return sum(p.numel() for p in self.parameters())
+
+    def flops_per_token(self) -> int:
+        """Training FLOPs per token: 6·N (forward 2·N, backward 4·N) for the weight matmuls, plus attention's
+        QKᵀ and AV matmuls, 6 · 2 · n_layer · T · C (the PaLM paper's appendix B count, with full T×T scores)."""
+        L, T, C = self.cfg.n_layer, self.cfg.block_size, self.cfg.n_embd
+        return 6 * self.num_params() + 12 * L * T * C
+
+    def configure_optimizer(self, lr: float, weight_decay: float, betas: tuple[float, float], fused: bool):
+        """AdamW with weight decay on the matrices (Linear weights, embedding) only: decaying biases and LayerNorm
+        gains only pulls them away from their useful values without regularising anything."""
+        params = [p for p in self.parameters() if p.requires_grad]
+        groups = [
+            {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+        ]
+        return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=fused or None, foreach=None if fused else True)

@@ -1,0 +1,50 @@
+"""Turning logits into a next token: softmax with a temperature, optionally restricted to the likeliest tokens.
+
+    p_i = exp(z_i / τ) / Σ_j exp(z_j / τ)
+
+τ → 0 puts all probability on the top token (greedy, "accurate"); τ = 1 is the model's own distribution; τ > 1
+flattens it ("creative"). top-k keeps the k likeliest tokens; top-p (nucleus) keeps the smallest set whose
+probabilities add up to p. Everything that samples in the project calls ``sample_next_token``.
+"""
+import torch
+import torch.nn.functional as F
+
+
+def check_sampling_args(temperature: float, top_k: int | None, top_p: float | None) -> None:
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
+    if top_p is not None and not 0.0 < top_p <= 1.0:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+
+
+def next_token_probs(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
+                     top_p: float | None = None) -> torch.Tensor:
+    """logits (B, V) → probabilities (B, V) after temperature, top-k and top-p. τ = 0 is one-hot on the argmax."""
+    check_sampling_args(temperature, top_k, top_p)
+    logits = logits.float()
+    if temperature == 0:
+        return F.one_hot(logits.argmax(dim=-1), logits.size(-1)).float()
+    logits = logits / temperature
+    if top_k is not None and top_k < logits.size(-1):
+        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]                        # (B, 1)
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = F.softmax(logits, dim=-1)
+    if top_p is not None and top_p < 1.0:
+        sorted_probs, order = probs.sort(dim=-1, descending=True)
+        before = sorted_probs.cumsum(dim=-1) - sorted_probs                              # mass of likelier tokens
+        sorted_probs = sorted_probs.masked_fill(before >= top_p, 0.0)                   # the top token always stays
+        probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+        probs = probs / probs.sum(dim=-1, keepdim=True)
+    return probs
+
+
+def sample_next_token(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
+                      top_p: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+    """logits (B, V) → next token ids (B, 1). Deterministic for a seeded ``generator``; argmax at τ = 0."""
+    if temperature == 0:
+        check_sampling_args(temperature, top_k, top_p)
+        return logits.argmax(dim=-1, keepdim=True)
+    probs = next_token_probs(logits, temperature, top_k, top_p)
+    return torch.multinomial(probs, num_samples=1, generator=generator)

@@ -1,0 +1,63 @@
+"""Shared fixtures: a tiny config, a tiny corpus and a helper to run the real command lines."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from training.config import load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def tiny_overrides(out_dir: Path, corpus: Path, **extra) -> list[str]:
+    """A model small enough to train in a second or two on a CPU."""
+    values = {"model.block_size": 16, "model.n_layer": 2, "model.n_head": 2, "model.n_embd": 32,
+              "data.path": str(corpus), "data.cache_dir": str(out_dir.parent / "cache"),
+              "train.out_dir": str(out_dir), "train.batch_size": 4, "train.max_iters": 12, "train.warmup_iters": 2,
+              "train.eval_interval": 4, "train.eval_iters": 2, "train.log_interval": 1, "train.device": "cpu",
+              "sample.max_new_tokens": 10}
+    values.update(extra)
+    return [f"{k}={v}" for k, v in values.items()]
+
+
+@pytest.fixture
+def corpus(tmp_path) -> Path:
+    path = tmp_path / "corpus.txt"
+    path.write_text("The dog chased the cat. Who chased? the dog.\n2+2=4\nThis animal barks. This animal is a dog.\n" * 20,
+                    encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def tiny_cfg(tmp_path, corpus):
+    def make(**extra):
+        return load_config(None, tiny_overrides(tmp_path / "run", corpus, **extra))
+    return make
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory) -> Path:
+    """One tiny trained run shared by the tests that only read its checkpoints."""
+    from training.trainer import train
+
+    tmp = tmp_path_factory.mktemp("trained")
+    corpus = tmp / "corpus.txt"
+    corpus.write_text("hello world, this is a tiny corpus.\n" * 40, encoding="utf-8")
+    cfg = load_config(None, tiny_overrides(tmp / "run", corpus))
+    train(cfg, progress=False, log=lambda *_: None)
+    return tmp / "run"
+
+
+def run_cli(*args, cwd=ROOT, timeout=120) -> subprocess.CompletedProcess:
+    """Run a project command line as a user would, with a clean Python path."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)

@@ -1,0 +1,59 @@
+import torch
+import torch.nn.functional as F
+
+from model.attention import MultiHeadAttention, SelfAttention, causal_attention
+from model.config import ModelConfig
+from model.gpt import GPT
+
+CFG = ModelConfig(block_size=16, n_layer=2, n_head=4, n_embd=32)
+
+
+def test_multi_head_equals_torch_multiheadattention_with_copied_weights():
+    mha = MultiHeadAttention(CFG).eval()
+    ref = torch.nn.MultiheadAttention(CFG.n_embd, CFG.n_head, bias=False, batch_first=True).eval()
+    with torch.no_grad():
+        ref.in_proj_weight.copy_(mha.qkv.weight)          # rows: q, k, v, as in our fused projection
+        ref.out_proj.weight.copy_(mha.proj.weight)
+    x = torch.randn(3, 10, CFG.n_embd)
+    mask = torch.ones(10, 10, dtype=torch.bool).triu(1)   # True = may not attend
+    expected, expected_weights = ref(x, x, x, attn_mask=mask, need_weights=True, average_attn_weights=False)
+    out, weights = mha(x, return_weights=True)
+    assert torch.allclose(out, expected, atol=1e-5)
+    assert torch.allclose(weights, expected_weights, atol=1e-6)
+    assert torch.allclose(mha(x), expected, atol=1e-5)   # the fast SDPA path too
+
+
+def test_explicit_single_head_equals_sdpa():
+    head = SelfAttention(CFG.n_embd, 8).eval()
+    x = torch.randn(2, 12, CFG.n_embd)
+    out, weights = head(x, return_weights=True)
+    q, k, v = head.query(x), head.key(x), head.value(x)
+    assert torch.allclose(out, F.scaled_dot_product_attention(q, k, v, is_causal=True), atol=1e-6)
+    assert torch.allclose(weights.sum(-1), torch.ones(2, 12))
+    assert torch.all(weights.triu(1) == 0)               # nothing from the future
+
+
+def test_explicit_and_fast_multi_head_paths_agree():
+    mha = MultiHeadAttention(CFG).eval()
+    x = torch.randn(2, 9, CFG.n_embd)
+    assert torch.allclose(mha(x), mha(x, return_weights=True)[0], atol=1e-6)
+
+
+def test_shifted_mask_for_queries_after_a_cached_prefix():
+    q, k, v = torch.randn(1, 1, 3, 4), torch.randn(1, 1, 7, 4), torch.randn(1, 1, 7, 4)
+    full_q = torch.cat([torch.randn(1, 1, 4, 4), q], dim=2)
+    full_out, _ = causal_attention(full_q, k, v)
+    out, weights = causal_attention(q, k, v)
+    assert torch.allclose(out, full_out[:, :, 4:], atol=1e-6)
+    assert weights[0, 0, 0, 5:].sum() == 0 and weights[0, 0, 2, :].min() > 0
+
+
+def test_causality_future_tokens_do_not_change_past_logits():
+    model = GPT(CFG, vocab_size=20).eval()
+    idx = torch.randint(0, 20, (1, 12))
+    changed = idx.clone()
+    changed[0, 8:] = (changed[0, 8:] + 1) % 20
+    a, _ = model(idx)
+    b, _ = model(changed)
+    assert torch.allclose(a[:, :8], b[:, :8], atol=1e-6)
+    assert not torch.allclose(a[:, 8:], b[:, 8:])

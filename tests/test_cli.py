@@ -1,0 +1,88 @@
+"""The real command lines, as a user runs them: train → checkpoint → generate, and clean failures."""
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import ROOT, run_cli, tiny_overrides
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cli")
+    corpus = tmp / "corpus.txt"
+    corpus.write_text("This animal barks. This animal is a dog.\n2+2=4\n" * 30)
+    result = run_cli("train.py", "--no-progress", "--set", *tiny_overrides(tmp / "run", corpus))
+    assert result.returncode == 0, result.stderr
+    assert "done: step 12" in result.stdout
+    return tmp / "run"
+
+
+def test_generate_streams_the_prompt_and_a_continuation(cli_run):
+    result = run_cli("generate.py", "--checkpoint", cli_run / "best.pt", "--prompt", "This animal",
+                     "--max-new-tokens", "15", "--show-probs", "3")
+    assert result.returncode == 0, result.stderr
+    assert "next-token probabilities at temperature" in result.stdout
+    assert "\n\nThis animal" in result.stdout                 # the probabilities, a blank line, the text
+
+
+def test_same_seed_same_text_and_jsonl_output(cli_run):
+    args = ["generate.py", "--checkpoint", cli_run / "best.pt", "--prompt", "2+", "--temperature", "1.5",
+            "--max-new-tokens", "20", "--num-samples", "3", "--format", "jsonl", "--show-probs"]
+    first, second = run_cli(*args, "--seed", "5"), run_cli(*args, "--seed", "5")
+    records = [json.loads(line) for line in first.stdout.splitlines()]
+    assert first.stdout == second.stdout and len(records) == 3
+    assert abs(sum(p["prob"] for p in records[0]["next_token_probs"])) <= 1.0 + 1e-6
+    assert run_cli(*args, "--seed", "6").stdout != first.stdout
+
+
+def test_kv_cache_and_recompute_agree_through_the_cli(cli_run):
+    args = ["generate.py", "--checkpoint", cli_run / "best.pt", "--prompt", "This", "--temperature", "0",
+            "--max-new-tokens", "40"]
+    assert run_cli(*args).stdout == run_cli(*args, "--no-kv-cache").stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--temperature", "-1"], "--temperature must be >= 0"),
+    (["--top-p", "0"], "--top-p must be in (0, 1]"),
+    (["--top-k", "0"], "--top-k must be >= 1"),
+    (["--max-new-tokens", "-3"], "--max-new-tokens must be >= 0"),
+    (["--prompt", ""], "prompt is empty"),
+    (["--prompt", "Zzz"], "'Z' is not in this model's vocabulary"),
+    (["--prompt", "2+2=4\n" * 10], "but the model's context is 16"),
+    (["--prompt-file", "/nonexistent/prompt.txt"], "cannot read prompt file"),
+])
+def test_generate_bad_input_is_one_line_and_exit_2(cli_run, args, message):
+    result = run_cli("generate.py", "--checkpoint", cli_run / "best.pt", *args)
+    assert result.returncode == 2 and message in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_generate_missing_checkpoint(tmp_path):
+    result = run_cli("generate.py", "--checkpoint", tmp_path / "none.pt")
+    assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+def test_train_bad_config_is_one_line_and_exit_2(tmp_path):
+    result = run_cli("train.py", "--set", "model.n_embd=100", "model.n_head=3", f"train.out_dir={tmp_path}")
+    assert result.returncode == 2 and "divisible" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ctrl_c_saves_and_resume_finishes(tmp_path, corpus):
+    overrides = tiny_overrides(tmp_path / "run", corpus, **{"train.max_iters": 100000, "train.eval_interval": 50000})
+    proc = subprocess.Popen([sys.executable, "train.py", "--no-progress", "--set", *overrides], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    deadline = time.time() + 60
+    while time.time() < deadline and not (metrics.exists() and metrics.read_text().count("\n") >= 3):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted: saved step" in out + err
+    result = run_cli("train.py", "--no-progress", "--resume", tmp_path / "run", "--set", "train.max_iters=60")
+    assert result.returncode == 0, result.stderr
+    assert "done: step 60" in result.stdout

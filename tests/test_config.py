@@ -1,0 +1,56 @@
+from pathlib import Path
+
+import pytest
+
+from errors import UserError
+from training.config import load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_configs_load(path):
+    load_config(path)
+
+
+def test_overrides_are_typed():
+    cfg = load_config(ROOT / "configs" / "toy.yaml", ["train.max_iters=7", "train.lr=3e-4", "sample.top_k=5",
+                                                      "model.positional=none"])
+    assert cfg.train.max_iters == 7 and cfg.train.lr == 3e-4 and cfg.sample.top_k == 5
+    assert cfg.model.positional == "none"
+
+
+@pytest.mark.parametrize("yaml_text, message", [
+    ("model:\n  n_layers: 4\n", "unknown key model.n_layers"),
+    ("modle:\n  n_layer: 4\n", "unknown section 'modle'"),
+    ("model:\n  n_embd: big\n", "model.n_embd must be int"),
+    ("train:\n  compile: 1\n", "train.compile must be bool"),
+    ("model:\n  n_embd: 130\n  n_head: 4\n", "divisible by model.n_head"),
+    ("model:\n  n_layer: -1\n", "model.n_layer must be > 0"),
+    ("train:\n  lr: 0\n", "train.lr must be > 0"),
+    ("data:\n  tokenizer: words\n", "tokenizer must be 'char', 'bpe' or 'tiktoken:<name>'"),
+    ("data:\n  val_fraction: 1.5\n", "data.val_fraction must be in (0, 1)"),
+    ("model:\n  positional: learned\n", "model.positional must be one of sinusoidal, none"),
+    ("- 1\n- 2\n", "expected a mapping"),
+    ("model: [\n", "not valid YAML"),
+])
+def test_bad_configs_give_one_clear_message(tmp_path, yaml_text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml_text)
+    with pytest.raises(UserError, match=None) as err:
+        load_config(path)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_all_problems_are_reported_together(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("model:\n  n_layerz: 1\ntrain:\n  batch_size: x\n")
+    with pytest.raises(UserError) as err:
+        load_config(path)
+    assert "model.n_layerz" in str(err.value) and "train.batch_size" in str(err.value)
+
+
+@pytest.mark.parametrize("override", ["train.nope=1", "trainmax_iters=5", "train.max_iters=five"])
+def test_bad_overrides(override):
+    with pytest.raises(UserError):
+        load_config(None, [override])

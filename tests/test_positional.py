@@ -1,0 +1,41 @@
+import math
+
+import torch
+
+from model import GPT, ModelConfig
+from model.positional import SinusoidalPositionalEncoding, sinusoidal_table
+
+
+def test_table_equals_the_papers_formula():
+    T, d = 50, 16
+    table = sinusoidal_table(T, d)
+    for pos in range(T):
+        for i in range(d // 2):
+            angle = pos / 10000 ** (2 * i / d)
+            assert math.isclose(table[pos, 2 * i].item(), math.sin(angle), abs_tol=1e-5)
+            assert math.isclose(table[pos, 2 * i + 1].item(), math.cos(angle), abs_tol=1e-5)
+
+
+def test_every_position_is_distinct_and_bounded():
+    table = sinusoidal_table(256, 64)
+    assert table.abs().max() <= 1.0
+    distances = torch.cdist(table, table) + torch.eye(256) * 1e9
+    assert distances.min() > 0.1
+
+
+def test_fixed_buffer_no_parameters_not_in_checkpoint():
+    pe = SinusoidalPositionalEncoding(32, 8)
+    assert list(pe.parameters()) == []
+    assert "table" not in pe.state_dict()
+    assert torch.equal(pe(4, start=3), sinusoidal_table(32, 8)[3:7])
+
+
+def test_word_order_changes_the_input_only_with_positions():
+    """Same tokens, different order: with PE the sets of vectors differ; without PE they are the same set."""
+    idx = torch.tensor([[1, 2, 3, 4]])
+    swapped = torch.tensor([[1, 4, 3, 2]])
+    for positional, order_visible in (("sinusoidal", True), ("none", False)):
+        model = GPT(ModelConfig(block_size=8, n_layer=1, n_head=2, n_embd=16, positional=positional), 8)
+        a = model.embed(idx)[0]
+        b = model.embed(swapped)[0][[0, 3, 2, 1]]     # put the swapped tokens back in place
+        assert torch.allclose(a, b) != order_visible

@@ -1,0 +1,43 @@
+import pytest
+import torch
+
+from model.sampling import next_token_probs, sample_next_token
+
+LOGITS = torch.tensor([[2.0, 1.0, 0.5, -1.0, 0.0]])
+
+
+def test_temperature_zero_is_argmax():
+    assert sample_next_token(LOGITS, temperature=0).item() == 0
+    assert torch.equal(next_token_probs(LOGITS, 0), torch.tensor([[1.0, 0, 0, 0, 0]]))
+
+
+def test_probabilities_sum_to_one_and_temperature_sharpens_or_flattens():
+    entropies = []
+    for t in (0.5, 1.0, 2.0):
+        p = next_token_probs(LOGITS, t)
+        assert torch.allclose(p.sum(), torch.tensor(1.0))
+        entropies.append(-(p * p.log()).sum().item())
+    assert entropies[0] < entropies[1] < entropies[2]
+    assert torch.allclose(next_token_probs(LOGITS, 1.0), torch.softmax(LOGITS, -1))
+
+
+def test_top_k_and_top_p_restrict_the_candidates():
+    assert (next_token_probs(LOGITS, 1.0, top_k=2)[0] > 0).tolist() == [True, True, False, False, False]
+    assert (next_token_probs(LOGITS, 1.0, top_k=99)[0] > 0).all()          # clamped to the vocabulary
+    p = torch.softmax(LOGITS, -1)[0]
+    nucleus = next_token_probs(LOGITS, 1.0, top_p=float(p[0] + 0.01))[0]
+    assert (nucleus > 0).tolist() == [True, True, False, False, False]
+    assert torch.allclose(nucleus.sum(), torch.tensor(1.0))
+    assert (next_token_probs(LOGITS, 1.0, top_p=0.01)[0] > 0).sum() == 1  # the top token always stays
+
+
+def test_seeded_sampling_is_reproducible():
+    logits = torch.randn(3, 40)
+    draws = [sample_next_token(logits, 1.0, generator=torch.Generator().manual_seed(7)) for _ in range(2)]
+    assert torch.equal(*draws)
+
+
+@pytest.mark.parametrize("kwargs", [{"temperature": -0.1}, {"top_k": 0}, {"top_p": 0.0}, {"top_p": 1.5}])
+def test_bad_arguments_are_rejected(kwargs):
+    with pytest.raises(ValueError):
+        sample_next_token(LOGITS, **{"temperature": 1.0, **kwargs})

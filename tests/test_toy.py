@@ -1,0 +1,26 @@
+from pathlib import Path
+
+from data.make_toy_corpus import build_corpus, toy_facts
+from data.toy_eval import fact_known
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_committed_corpus_is_what_the_script_generates():
+    assert (ROOT / "data" / "toy_corpus.txt").read_text(encoding="utf-8") == build_corpus()
+    assert build_corpus(seed=1) != build_corpus()
+
+
+def test_every_fact_is_taught_by_the_corpus():
+    lines = build_corpus().splitlines()
+    facts = toy_facts()
+    assert {c for c, _, _ in facts} == {"sum", "animal", "order", "context"}
+    assert sum(c == "sum" for c, _, _ in facts) == 100
+    starts = set(lines)
+    for _, prompt, expected in facts:
+        assert any(line.startswith(prompt + expected) for line in starts), prompt
+
+
+def test_a_fact_is_known_only_with_a_whole_word():
+    assert fact_known("4\n3+3=6", "4") and fact_known(" dog. Who", " dog")
+    assert not fact_known("45", "4") and not fact_known(" dogs", " dog") and not fact_known(" cat", " dog")

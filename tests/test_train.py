@@ -1,0 +1,109 @@
+import json
+
+import pytest
+
+from errors import UserError
+from training import trainer
+from training.checkpoint import load_checkpoint
+from training.run_dir import RunLock, read_metrics
+from training.trainer import train
+
+QUIET = {"progress": False, "log": lambda *_: None}
+
+
+def losses(run_dir):
+    return [(m["iter"], m["loss"]) for m in read_metrics(run_dir / "metrics.jsonl") if "loss" in m]
+
+
+def test_a_run_writes_checkpoints_metrics_and_its_config(tiny_cfg):
+    cfg = tiny_cfg()
+    result = train(cfg, **QUIET)
+    run = result.run_dir
+    assert result.iter == 12 and [e["iter"] for e in result.evals] == [4, 8, 12]
+    assert {"last.pt", "best.pt", "metrics.jsonl", "config.yaml", "command.txt"} <= {p.name for p in run.iterdir()}
+    assert load_checkpoint(run / "last.pt")["iter"] == 12
+    assert [i for i, _ in losses(run)] == list(range(1, 13))
+    assert losses(run)[-1][1] < losses(run)[0][1]
+    with pytest.raises(UserError, match="already holds a checkpoint"):
+        train(cfg, **QUIET)                                        # never silently overwrites a run
+    train(cfg, overwrite=True, **QUIET)
+
+
+def test_same_seed_same_losses(tiny_cfg, tmp_path):
+    a = train(tiny_cfg(**{"model.dropout": 0.1}), **QUIET).run_dir
+    b = train(tiny_cfg(**{"model.dropout": 0.1, "train.out_dir": tmp_path / "b"}), **QUIET).run_dir
+    assert losses(a) == losses(b)
+
+
+class StopAfter(trainer.StopRequest):
+    """Behaves like Ctrl-C arriving during step ``n``."""
+
+    n = 0
+
+    def __init__(self):
+        super().__init__()
+        self.checks = 0
+
+    @property
+    def requested(self):
+        self.checks += 1
+        return self.checks >= self.n
+
+    @requested.setter
+    def requested(self, value):
+        pass
+
+
+@pytest.mark.parametrize("stop_at", [3, 4, 6])
+def test_resume_is_exact(tiny_cfg, tmp_path, monkeypatch, stop_at):
+    """Interrupted at step stop_at and resumed = the uninterrupted run, loss for loss, bit for bit (with dropout)."""
+    extra = {"model.dropout": 0.1, "train.grad_accum": 2}
+    full = train(tiny_cfg(**extra, **{"train.out_dir": tmp_path / "full"}), **QUIET).run_dir
+    monkeypatch.setattr(trainer, "StopRequest", StopAfter)
+    StopAfter.n = stop_at
+    stopped = train(tiny_cfg(**extra), **QUIET)
+    assert stopped.interrupted and stopped.iter == stop_at
+    monkeypatch.undo()
+    resumed = train(resume=stopped.run_dir, **QUIET)
+    assert resumed.iter == 12 and not resumed.interrupted
+    assert losses(resumed.run_dir) == losses(full)
+    evals = [m for m in read_metrics(full / "metrics.jsonl") if "val_loss" in m]
+    assert [m for m in read_metrics(resumed.run_dir / "metrics.jsonl") if "val_loss" in m] == evals
+
+
+def test_resume_can_extend_training_but_not_change_the_model(tiny_cfg):
+    run = train(tiny_cfg(), **QUIET).run_dir
+    assert train(resume=run, overrides=["train.max_iters=14"], **QUIET).iter == 14
+    with pytest.raises(UserError, match="model.* cannot change"):
+        train(resume=run, overrides=["model.n_layer=3"], **QUIET)
+
+
+def test_fine_tune_from_a_checkpoint_on_a_new_corpus(tiny_cfg, tmp_path):
+    run = train(tiny_cfg(), **QUIET).run_dir
+    new_corpus = tmp_path / "new.txt"
+    new_corpus.write_text("the cat chased the dog. Who chased? the cat.\n" * 20)
+    tuned = train(tiny_cfg(**{"data.path": new_corpus, "train.out_dir": tmp_path / "tuned", "model.n_layer": 3}),
+                  init_from=run / "best.pt", **QUIET)
+    ckpt = load_checkpoint(tuned.run_dir / "last.pt")
+    assert ckpt["tokenizer"] == load_checkpoint(run / "best.pt")["tokenizer"]
+    assert ckpt["config"]["model"]["n_layer"] == 2                   # the checkpoint's shape wins
+    bad = tmp_path / "bad.txt"
+    bad.write_text("Zebras only! " * 40)
+    with pytest.raises(UserError, match="not in this model's vocabulary"):
+        train(tiny_cfg(**{"data.path": bad, "train.out_dir": tmp_path / "t2"}), init_from=run / "best.pt", **QUIET)
+
+
+def test_a_second_trainer_on_the_same_run_directory_is_refused(tiny_cfg):
+    cfg = tiny_cfg()
+    run = tmp = cfg.train.out_dir
+    from pathlib import Path
+    Path(run).mkdir(parents=True)
+    with RunLock(Path(tmp)):
+        with pytest.raises(UserError, match="in use by another training process"):
+            train(cfg, **QUIET)
+
+
+def test_metrics_lines_are_json(tiny_cfg):
+    run = train(tiny_cfg(), **QUIET).run_dir
+    for line in (run / "metrics.jsonl").read_text().splitlines():
+        assert isinstance(json.loads(line)["iter"], int)

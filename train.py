@@ -1,0 +1,46 @@
+"""Train the mini-GPT: ``python train.py --config configs/toy.yaml [--set train.max_iters=200 ...]``.
+
+A thin command line over ``training.trainer.train``; bad input ends with a one-line error and exit code 2.
+"""
+import argparse
+import sys
+
+from errors import UserError
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", help="YAML config (default: the built-in defaults, i.e. the toy model)")
+    parser.add_argument("--set", nargs="+", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override config values, e.g. --set train.max_iters=200 model.n_layer=2")
+    parser.add_argument("--data", help="shortcut for --set data.path=PATH (a text file or folder of .txt files)")
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR exactly where last.pt left it")
+    start.add_argument("--init-from", metavar="CHECKPOINT", help="fine-tune: start from this checkpoint's weights "
+                       "and tokenizer on the config's corpus")
+    parser.add_argument("--overwrite", action="store_true", help="start over in a run directory that has checkpoints")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    overrides = list(args.set) + ([f"data.path={args.data}"] if args.data else [])
+    try:
+        from training.config import load_config
+        from training.trainer import train
+
+        cfg = None if args.resume else load_config(args.config, overrides)
+        result = train(cfg, resume=args.resume, init_from=args.init_from, overrides=overrides,
+                       overwrite=args.overwrite, progress=not args.no_progress)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    if result.interrupted:
+        return 130
+    print(f"done: step {result.iter}, best val loss {result.best_val:.4f}, checkpoints in {result.run_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

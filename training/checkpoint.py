@@ -1,0 +1,115 @@
+"""Checkpoints: everything needed to generate from, resume or fine-tune a run, as plain data.
+
+A checkpoint is a dict of tensors and plain Python values (no pickled classes), so it loads with
+``torch.load(weights_only=True)``, which refuses to run code hidden in a file. It holds the *uncompiled* model's
+weights, the optimizer state, the config (``asdict``), the tokenizer (``to_dict``), the step, the best validation loss
+and the RNG states (so a resumed run draws the same batches and dropout masks). Writes are atomic: a temporary file
+in the same folder, flushed to disk, then renamed over the old one; a crash leaves the old checkpoint or the new
+one, never half of either.
+"""
+import os
+import pickle
+import re
+import zipfile
+from pathlib import Path
+
+import torch
+
+from data.tokenization import Tokenizer, tokenizer_from_dict
+from errors import UserError
+from model.gpt import GPT
+from training.config import Config, config_from_dict, config_to_dict
+
+FORMAT = "gpt-playground-checkpoint"
+VERSION = 1
+TMP_PREFIX = ".tmp-"
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call write(file) on a temp file beside ``path``, fsync it, rename it over ``path``, fsync the folder."""
+    path = Path(path)
+    tmp = path.with_name(f"{TMP_PREFIX}{path.name}.{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if hasattr(os, "O_DIRECTORY"):
+        fd = os.open(path.parent, os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def remove_stray_temp_files(run_dir: Path) -> None:
+    """Temp files left by a process killed mid-write (never renamed, so never a checkpoint)."""
+    for tmp in Path(run_dir).glob(f"{TMP_PREFIX}*"):
+        tmp.unlink(missing_ok=True)
+
+
+def checkpoint_state(model: GPT, optimizer, cfg: Config, tokenizer: Tokenizer, step: int, best_val: float,
+                     batch_generator: torch.Generator) -> dict:
+    rng = {"torch": torch.get_rng_state(), "batches": batch_generator.get_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    return {"format": FORMAT, "version": VERSION, "model": model.state_dict(),
+            "optimizer": optimizer.state_dict() if optimizer is not None else None,
+            "config": config_to_dict(cfg), "tokenizer": tokenizer.to_dict(), "vocab_size": tokenizer.vocab_size,
+            "iter": step, "best_val": best_val, "rng": rng}
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    atomic_write(path, lambda f: torch.save(state, f))
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """The checkpoint's dict, or a one-line UserError naming the file and what is wrong with it."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path} is a folder; give a checkpoint file such as {path / 'best.pt'}")
+    if not path.is_file():
+        raise UserError(f"checkpoint {path} does not exist")
+    if not zipfile.is_zipfile(path):      # torch.save writes a zip archive; a cut one loses its directory
+        raise UserError(f"checkpoint {path} is truncated or not a PyTorch file")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        what = f": {found.group(1)}" if found else ""
+        raise UserError(f"checkpoint {path} holds objects that are not plain data{what}; refused to load it "
+                        "(loading never runs code)") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
+        raise UserError(f"checkpoint {path} is truncated or not a PyTorch file ({' '.join(str(e).split())[:160]})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise UserError(f"{path} is not a checkpoint of this project (no '{FORMAT}' marker)")
+    if ckpt.get("version") != VERSION:
+        raise UserError(f"checkpoint {path} has format version {ckpt.get('version')}, this code reads {VERSION}")
+    return ckpt
+
+
+def model_from_checkpoint(ckpt: dict, path: str | Path = "checkpoint") -> tuple[GPT, Tokenizer, Config]:
+    """Rebuild the model exactly as saved (config → GPT, strict weight load) and its tokenizer."""
+    cfg = config_from_dict(ckpt["config"], f"config stored in {path}")
+    tokenizer = tokenizer_from_dict(ckpt["tokenizer"])
+    if tokenizer.vocab_size != ckpt["vocab_size"]:
+        raise UserError(f"checkpoint {path}: tokenizer has {tokenizer.vocab_size} tokens but the model was trained "
+                        f"with {ckpt['vocab_size']}")
+    model = GPT(cfg.model, tokenizer.vocab_size)
+    try:
+        model.load_state_dict(ckpt["model"], strict=True)
+    except RuntimeError as e:
+        raise UserError(f"checkpoint {path} does not fit the model its config describes "
+                        f"({' '.join(str(e).split())[:200]})") from None
+    return model, tokenizer, cfg
+
+
+def restore_rng(ckpt: dict, batch_generator: torch.Generator) -> None:
+    torch.set_rng_state(ckpt["rng"]["torch"])
+    batch_generator.set_state(ckpt["rng"]["batches"])
+    if "cuda" in ckpt["rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])

@@ -1,0 +1,214 @@
+"""The run's configuration: nested dataclasses filled from YAML, checked once at load.
+
+Every problem (unknown key, wrong type, impossible shape) is collected into one message, so a user fixes their
+file in one go. Overrides from the command line name an existing key (``--set train.max_iters=200``) and are parsed
+as YAML scalars, then checked like the file's values.
+"""
+import dataclasses
+import typing
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+
+from data.tokenization import check_tokenizer_spec
+from errors import UserError
+from model.config import ModelConfig
+
+
+@dataclass
+class DataConfig:
+    path: str = "data/toy_corpus.txt"   # a UTF-8 text file or a folder of .txt files
+    tokenizer: str = "char"             # "char", "bpe" (trained on the corpus) or "tiktoken:<name>"
+    bpe_vocab_size: int = 512           # vocabulary size for tokenizer "bpe" (>= 256)
+    val_fraction: float = 0.1           # share of the corpus (at its end) held out for validation
+    cache_dir: str = ".cache/tokens"    # where encoded corpora are cached
+
+
+@dataclass
+class TrainConfig:
+    out_dir: str = "runs/toy"           # run directory: checkpoints, metrics.jsonl, config.yaml
+    seed: int = 1337                    # one seed for init, batches and dropout: same seed, same run
+    device: str = "auto"                # "auto" (cuda > mps > cpu), "cpu", "cuda", "mps"
+    dtype: str = "auto"                 # "auto", "float32", "bfloat16" (autocast: matmuls in bf16)
+    compile: bool = False               # torch.compile the model (falls back to eager if it cannot)
+    batch_size: int = 12                # sequences per micro-batch
+    grad_accum: int = 1                 # micro-batches per optimizer step
+    max_iters: int = 2000               # optimizer steps
+    lr: float = 1.0e-3                  # peak learning rate
+    min_lr: float = 1.0e-4              # learning rate at the end of the cosine decay
+    warmup_iters: int = 100             # linear warm-up steps
+    weight_decay: float = 0.1           # AdamW decay on weight matrices only
+    beta1: float = 0.9
+    beta2: float = 0.99
+    grad_clip: float = 1.0              # clip the global gradient norm to this (0 = off)
+    fused_optimizer: bool = True        # fused AdamW kernel (one pass over all parameters)
+    eval_interval: int = 250            # evaluate and checkpoint every this many steps (and at the end)
+    eval_iters: int = 20                # batches per split in an evaluation
+    log_interval: int = 10              # write a metrics line every this many steps
+
+
+@dataclass
+class SampleConfig:
+    prompt: str = "This animal barks. This animal is a"  # default prompt for generate.py
+    max_new_tokens: int = 100
+    temperature: float = 0.8            # 0 = greedy
+    top_k: typing.Optional[int] = None
+    top_p: typing.Optional[float] = None
+    seed: int = 1337
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+
+
+SECTIONS = {f.name: f.default_factory for f in dataclasses.fields(Config)}
+CHOICES = {("model", "positional"): ("sinusoidal", "none"),
+           ("train", "device"): ("auto", "cpu", "cuda", "mps"),
+           ("train", "dtype"): ("auto", "float32", "bfloat16")}
+
+
+def _coerce(value, hint, where: str, problems: list[str]):
+    """value checked against the field's type (int → float is allowed, and so is "3e-4"; bool is not an int)."""
+    allowed = typing.get_args(hint) if typing.get_origin(hint) is typing.Union else (hint,)
+    if value is None and type(None) in allowed:
+        return None
+    for t in allowed:
+        if t is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if t is float and isinstance(value, str):
+            try:                    # YAML 1.1 reads "3e-4" (no dot) as a string
+                return float(value)
+            except ValueError:
+                pass
+        if t is not type(None) and type(value) is t:
+            return value
+    names = " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
+    problems.append(f"{where} must be {names}, got {value!r}")
+    return None
+
+
+def _check_values(cfg: Config, problems: list[str]) -> None:
+    m, d, t, s = cfg.model, cfg.data, cfg.train, cfg.sample
+    positive = {"model.block_size": m.block_size, "model.n_layer": m.n_layer, "model.n_head": m.n_head,
+                "model.n_embd": m.n_embd, "model.ffn_mult": m.ffn_mult, "data.bpe_vocab_size": d.bpe_vocab_size,
+                "train.batch_size": t.batch_size, "train.grad_accum": t.grad_accum, "train.max_iters": t.max_iters,
+                "train.lr": t.lr, "train.eval_interval": t.eval_interval, "train.eval_iters": t.eval_iters,
+                "train.log_interval": t.log_interval}
+    problems += [f"{k} must be > 0, got {v}" for k, v in positive.items() if v <= 0]
+    non_negative = {"train.min_lr": t.min_lr, "train.warmup_iters": t.warmup_iters,
+                    "train.weight_decay": t.weight_decay, "train.grad_clip": t.grad_clip,
+                    "sample.max_new_tokens": s.max_new_tokens, "sample.temperature": s.temperature}
+    problems += [f"{k} must be >= 0, got {v}" for k, v in non_negative.items() if v < 0]
+    if m.n_embd > 0 and m.n_head > 0 and m.n_embd % m.n_head:
+        problems.append(f"model.n_embd ({m.n_embd}) must be divisible by model.n_head ({m.n_head})")
+    if m.n_embd % 2:
+        problems.append(f"model.n_embd must be even (sin/cos pairs of the positional encoding), got {m.n_embd}")
+    if not 0.0 <= m.dropout < 1.0:
+        problems.append(f"model.dropout must be in [0, 1), got {m.dropout}")
+    if not 0.0 < d.val_fraction < 1.0:
+        problems.append(f"data.val_fraction must be in (0, 1), got {d.val_fraction}")
+    if problem := check_tokenizer_spec(d.tokenizer):
+        problems.append(f"data.{problem}")
+    if d.tokenizer == "bpe" and 0 < d.bpe_vocab_size < 256:
+        problems.append(f"data.bpe_vocab_size must be >= 256 (the byte alphabet), got {d.bpe_vocab_size}")
+    if t.min_lr > t.lr:
+        problems.append(f"train.min_lr ({t.min_lr}) must not exceed train.lr ({t.lr})")
+    if s.top_k is not None and s.top_k < 1:
+        problems.append(f"sample.top_k must be >= 1, got {s.top_k}")
+    if s.top_p is not None and not 0.0 < s.top_p <= 1.0:
+        problems.append(f"sample.top_p must be in (0, 1], got {s.top_p}")
+    for (section, key), choices in CHOICES.items():
+        value = getattr(getattr(cfg, section), key)
+        if value not in choices:
+            problems.append(f"{section}.{key} must be one of {', '.join(choices)}, got {value!r}")
+
+
+def config_from_dict(raw, source: str = "config") -> Config:
+    """A validated Config from nested plain data (a YAML file's content or a checkpoint's ``asdict``)."""
+    problems: list[str] = []
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise UserError(f"{source}: expected a mapping of sections ({', '.join(SECTIONS)}), got {type(raw).__name__}")
+    sections = {}
+    for name, values in raw.items():
+        if name not in SECTIONS:
+            problems.append(f"unknown section {name!r} (known: {', '.join(SECTIONS)})")
+        elif values is not None and not isinstance(values, dict):
+            problems.append(f"section {name!r} must be a mapping of keys, got {values!r}")
+    for name, section_cls in SECTIONS.items():
+        hints = typing.get_type_hints(section_cls)
+        values = raw.get(name) or {}
+        kwargs = {}
+        if isinstance(values, dict):
+            for key, value in values.items():
+                if key not in hints:
+                    problems.append(f"unknown key {name}.{key} (known: {', '.join(hints)})")
+                else:
+                    kwargs[key] = _coerce(value, hints[key], f"{name}.{key}", problems)
+        sections[name] = section_cls(**kwargs)
+    cfg = Config(**sections)
+    if not problems:
+        _check_values(cfg, problems)
+    if problems:
+        raise UserError(f"{source}: " + "; ".join(problems))
+    return cfg
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """["train.max_iters=200", "model.n_layer=2"] → {"train": {"max_iters": 200}, "model": {"n_layer": 2}}."""
+    nested: dict = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not sep or not dot or not name:
+            raise UserError(f"override {item!r} must look like section.key=value, e.g. train.max_iters=200")
+        try:
+            parsed = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError:
+            parsed = value
+        nested.setdefault(section, {})[name] = parsed
+    return nested
+
+
+def merge(base: dict, overrides: dict) -> dict:
+    merged = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
+    for section, values in overrides.items():
+        target = merged.setdefault(section, {})
+        if isinstance(target, dict):
+            target.update(values)
+        else:
+            merged[section] = values
+    return merged
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
+    """Config from a YAML file (None: the defaults) with ``section.key=value`` overrides applied on top."""
+    raw: dict = {}
+    source = "config"
+    if path is not None:
+        source = str(path)
+        try:
+            raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UserError(f"config file {path} does not exist") from None
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            raise UserError(f"{path} is not valid YAML: {' '.join(str(e).split())}") from None
+    if overrides:
+        if raw is not None and not isinstance(raw, dict):
+            raise UserError(f"{source}: expected a mapping of sections, got {type(raw).__name__}")
+        raw = merge(raw or {}, parse_overrides(list(overrides)))
+    return config_from_dict(raw, source)
+
+
+def config_to_dict(cfg: Config) -> dict:
+    return asdict(cfg)
+
+
+def dump_config(cfg: Config, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), encoding="utf-8")

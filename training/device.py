@@ -1,0 +1,35 @@
+"""Where the model runs and in which precision, decided in one place, with the reason printed."""
+import contextlib
+
+import torch
+
+from errors import UserError
+
+
+def resolve_device(requested: str) -> tuple[torch.device, str]:
+    """"auto" picks cuda > mps > cpu; an explicit choice that is not available is an error, not a silent fallback."""
+    available = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available(), "cpu": True}
+    if requested == "auto":
+        name = next(d for d in ("cuda", "mps", "cpu") if available[d])
+        return torch.device(name), f"{name} (auto: best available)"
+    if not available.get(requested, False):
+        raise UserError(f"device {requested!r} is not available on this machine (use train.device=auto or cpu)")
+    return torch.device(requested), f"{requested} (requested)"
+
+
+def resolve_dtype(requested: str, device: torch.device) -> tuple[torch.dtype, str]:
+    """"auto" is bf16 autocast on GPUs that support it and fp32 elsewhere: on the CPUs measured here, bf16 autocast
+    made a training step many times slower (README, "Speed")."""
+    if requested == "auto":
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16, "bfloat16 autocast (auto: GPU supports bf16)"
+        return torch.float32, "float32 (auto)"
+    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[requested]
+    return dtype, f"{requested} (requested)"
+
+
+def autocast(device: torch.device, dtype: torch.dtype):
+    """A context that runs matmuls in ``dtype`` (weights and optimizer stay fp32); a no-op for fp32."""
+    if dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)

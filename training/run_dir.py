@@ -1,0 +1,81 @@
+"""The run directory: one folder per run, owned by one training process at a time.
+
+It holds ``last.pt`` (latest state), ``best.pt`` (lowest validation loss), ``metrics.jsonl`` (one JSON object per
+logged step or evaluation), ``config.yaml`` (the resolved config) and ``command.txt`` (how the run was started).
+A lock file stops a second ``train.py`` from writing into the same folder; the operating system releases it when
+the process ends, however it ends (even SIGKILL), so a stale lock never blocks a resume.
+"""
+import json
+import os
+from pathlib import Path
+
+from errors import UserError
+
+try:
+    import fcntl
+except ImportError:            # Windows
+    fcntl = None
+    import msvcrt
+
+
+class RunLock:
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / "train.lock"
+        self.file = None
+
+    def __enter__(self):
+        self.file = open(self.path, "a+")
+        try:
+            if fcntl is not None:
+                fcntl.flock(self.file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            else:
+                msvcrt.locking(self.file.fileno(), msvcrt.LK_NBLCK, 1)
+        except OSError:
+            self.file.close()
+            raise UserError(f"run directory {self.path.parent} is in use by another training process "
+                            f"(lock {self.path}); wait for it or choose another train.out_dir") from None
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close()              # closing the file releases the lock
+
+
+def prepare_run_dir(run_dir: Path) -> Path:
+    """Create the folder, or a one-line error when it cannot be written to."""
+    run_dir = Path(run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise UserError(f"cannot write to run directory {run_dir}: {e.strerror or e}") from None
+    return run_dir
+
+
+class MetricsLog:
+    """Appends one JSON line per record; on resume, drops lines past the checkpoint so the file stays one history."""
+
+    def __init__(self, path: Path, keep_up_to: int | None):
+        self.path = Path(path)
+        if keep_up_to is None:
+            self.path.write_text("", encoding="utf-8")
+        elif self.path.exists():
+            kept = [line for line in self.path.read_text(encoding="utf-8").splitlines()
+                    if line.strip() and _complete_record(line, keep_up_to)]
+            self.path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+
+    def write(self, record: dict) -> None:
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def _complete_record(line: str, keep_up_to: int) -> bool:
+    try:
+        return json.loads(line).get("iter", 0) <= keep_up_to
+    except json.JSONDecodeError:       # a line cut short by a kill
+        return False
+
+
+def read_metrics(path: Path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]

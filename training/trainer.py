@@ -1,0 +1,254 @@
+"""The training loop: next-token prediction, cross-entropy, backpropagation, AdamW, repeated.
+
+``train(cfg)`` is everything ``train.py`` does, as a function the tests call directly. Each step:
+
+    x, y = random windows of the corpus (y is x shifted by one token)
+    loss = cross_entropy(model(x), y)         how surprised the model is by the true next tokens
+    loss.backward()                           gradients of the loss for every weight
+    optimizer.step()                          move every weight a little against its gradient
+
+Every ``eval_interval`` steps (and at the last step) the loss is measured on held-out text and the state is saved to
+``last.pt`` (and ``best.pt`` when validation improved). Ctrl-C saves and stops between two steps; ``resume`` continues
+a run exactly where ``last.pt`` left it: the same batches, the same dropout masks, the same losses.
+"""
+import math
+import shlex
+import signal
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from data.corpus import encode_cached, get_batch, read_corpus, split_tokens
+from data.tokenization import Tokenizer, train_tokenizer
+from errors import UserError
+from model.gpt import GPT
+from training.checkpoint import (checkpoint_state, load_checkpoint, model_from_checkpoint,
+                                 remove_stray_temp_files, restore_rng, save_checkpoint)
+from training.config import Config, config_from_dict, dump_config, merge, parse_overrides
+from training.device import autocast, resolve_device, resolve_dtype
+from training.run_dir import MetricsLog, RunLock, prepare_run_dir
+from training.schedule import lr_at
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    iter: int
+    best_val: float
+    interrupted: bool = False
+    evals: list[dict] = field(default_factory=list)
+
+
+class StopRequest:
+    """Turns Ctrl-C (SIGINT) and SIGTERM into a flag checked between steps, so a stop never lands mid-update."""
+
+    def __init__(self):
+        self.requested = False
+        self.previous = {}
+
+    def __enter__(self):
+        if hasattr(signal, "SIGTERM") and _in_main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.requested = True
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+def _in_main_thread() -> bool:
+    import threading
+    return threading.current_thread() is threading.main_thread()
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, splits, cfg: Config, device, dtype) -> dict[str, float]:
+    """Mean loss over the same ``eval_iters`` batches of each split every time (a fixed generator), so two evaluations
+    differ only because the model changed. Restores train mode."""
+    was_training = model.training
+    model.eval()
+    losses = {}
+    for name, data in (("train", splits.train), ("val", splits.val)):
+        generator = torch.Generator().manual_seed(cfg.train.seed + 1)
+        total = 0.0
+        for _ in range(cfg.train.eval_iters):
+            x, y = get_batch(data, cfg.train.batch_size, cfg.model.block_size, generator)
+            with autocast(device, dtype):
+                _, loss = model(x.to(device), y.to(device))
+            total += loss.item()
+        losses[name] = total / cfg.train.eval_iters
+    model.train(was_training)
+    return losses
+
+
+def build_tokenizer_and_data(cfg: Config, tokenizer: Tokenizer | None, log):
+    text = read_corpus(cfg.data.path)
+    if tokenizer is None:
+        started = time.perf_counter()
+        tokenizer = train_tokenizer(cfg.data.tokenizer, text, cfg.data.bpe_vocab_size)
+        log(f"tokenizer: {tokenizer.kind}, {tokenizer.vocab_size} tokens ({time.perf_counter() - started:.1f}s)")
+    ids = encode_cached(text, tokenizer, cfg.data.cache_dir)
+    splits = split_tokens(ids, cfg.data.val_fraction, cfg.model.block_size, cfg.data.path)
+    log(f"corpus: {cfg.data.path}, {len(text):,} characters → {len(ids):,} tokens "
+        f"({len(splits.train):,} train / {len(splits.val):,} val)")
+    return tokenizer, splits
+
+
+def resumed_config(ckpt: dict, overrides: list[str], source: str) -> Config:
+    """The checkpoint's config with command-line overrides on top (e.g. a larger train.max_iters)."""
+    raw = merge(ckpt["config"], parse_overrides(overrides)) if overrides else ckpt["config"]
+    cfg = config_from_dict(raw, source)
+    if cfg.model != config_from_dict(ckpt["config"], source).model:
+        raise UserError(f"{source}: model.* cannot change when resuming (the weights have a fixed shape)")
+    return cfg
+
+
+def train(cfg: Config | None = None, *, resume: str | Path | None = None, init_from: str | Path | None = None,
+          overrides: list[str] = (), overwrite: bool = False, progress: bool = True, log=print) -> RunResult:
+    """Train from ``cfg``, continue ``resume`` (a run directory), or fine-tune from ``init_from`` (a checkpoint)."""
+    ckpt = tokenizer = init_weights = None
+    if resume is not None:
+        run_dir = Path(resume)
+        ckpt = load_checkpoint(run_dir / "last.pt")
+        cfg = resumed_config(ckpt, list(overrides), f"{run_dir / 'last.pt'}")
+        cfg = replace(cfg, train=replace(cfg.train, out_dir=str(run_dir)))
+        tokenizer = model_from_checkpoint(ckpt, run_dir / "last.pt")[1]
+    elif init_from is not None:
+        source = load_checkpoint(init_from)
+        _, tokenizer, source_cfg = model_from_checkpoint(source, init_from)
+        init_weights = source["model"]
+        if cfg.model != source_cfg.model:
+            log(f"note: model shape taken from {init_from} (the config's model section is ignored when fine-tuning)")
+            cfg = replace(cfg, model=source_cfg.model)
+    run_dir = prepare_run_dir(Path(cfg.train.out_dir))
+    with RunLock(run_dir):
+        if resume is None and (run_dir / "last.pt").exists() and not overwrite:
+            raise UserError(f"run directory {run_dir} already holds a checkpoint; continue it with --resume {run_dir}, "
+                            f"start over with --overwrite, or pick another --set train.out_dir=...")
+        remove_stray_temp_files(run_dir)
+        return _train_locked(cfg, run_dir, ckpt, tokenizer, init_weights, progress, log)
+
+
+def _train_locked(cfg: Config, run_dir: Path, ckpt, tokenizer, init_weights, progress, log) -> RunResult:
+    t = cfg.train
+    device, device_why = resolve_device(t.device)
+    dtype, dtype_why = resolve_dtype(t.dtype, device)
+    log(f"device: {device_why}; precision: {dtype_why}")
+    tokenizer, splits = build_tokenizer_and_data(cfg, tokenizer, log)
+
+    torch.manual_seed(t.seed)
+    model = GPT(cfg.model, tokenizer.vocab_size)
+    if init_weights is not None:
+        model.load_state_dict(init_weights)
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+    model.to(device)
+    optimizer = model.configure_optimizer(t.lr, t.weight_decay, (t.beta1, t.beta2),
+                                          fused=t.fused_optimizer and device.type in ("cpu", "cuda"))
+    batch_generator = torch.Generator().manual_seed(t.seed)
+    start, best_val = 0, math.inf
+    if ckpt is not None:
+        optimizer.load_state_dict(ckpt["optimizer"])
+        restore_rng(ckpt, batch_generator)
+        start, best_val = ckpt["iter"], ckpt["best_val"]
+    log(f"model: {model.num_params():,} parameters, {cfg.model.n_layer} layers × {cfg.model.n_head} heads × "
+        f"{cfg.model.n_embd} dims, context {cfg.model.block_size}")
+
+    dump_config(cfg, run_dir / "config.yaml")
+    (run_dir / "command.txt").write_text(shlex.join(sys.argv) + "\n", encoding="utf-8")
+    metrics = MetricsLog(run_dir / "metrics.jsonl", keep_up_to=start if ckpt is not None else None)
+    step_model = _maybe_compile(model, t.compile, log)
+
+    def save(step: int, is_best: bool) -> None:
+        state = checkpoint_state(model, optimizer, cfg, tokenizer, step, best_val, batch_generator)
+        save_checkpoint(run_dir / "last.pt", state)
+        if is_best:
+            save_checkpoint(run_dir / "best.pt", state)
+
+    tokens_per_step = t.batch_size * t.grad_accum * cfg.model.block_size
+    result = RunResult(run_dir, start, best_val)
+    bar = tqdm(total=t.max_iters, initial=start, disable=not progress, unit="step", dynamic_ncols=True)
+    window_start, window_steps = time.perf_counter(), 0
+    model.train()
+    with StopRequest() as stop:
+        for step in range(start, t.max_iters):
+            lr = lr_at(step, t)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            loss, step_model = _train_step(step_model, model, optimizer, splits, cfg, batch_generator,
+                                           device, dtype, first=step == start, log=log)
+            done = step + 1
+            if not math.isfinite(loss):
+                bar.close()
+                raise UserError(f"loss became {loss} at step {done} (try a lower train.lr or train.grad_clip); "
+                                f"stopped without saving; the last good checkpoints in {run_dir} are untouched")
+            window_steps += 1
+            if done % t.log_interval == 0 or done == t.max_iters:
+                elapsed = time.perf_counter() - window_start
+                tokens_per_s = window_steps * tokens_per_step / elapsed
+                metrics.write({"iter": done, "loss": loss, "lr": lr, "tokens_per_s": round(tokens_per_s, 1)})
+                bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_s:,.0f}")
+                window_start, window_steps = time.perf_counter(), 0
+            bar.update(1)
+            if done % t.eval_interval == 0 or done == t.max_iters:
+                losses = evaluate(step_model, splits, cfg, device, dtype)
+                is_best = losses["val"] < best_val
+                best_val = min(best_val, losses["val"])
+                metrics.write({"iter": done, "train_loss": losses["train"], "val_loss": losses["val"]})
+                result.evals.append({"iter": done, **losses})
+                bar.write(f"step {done}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}"
+                          + (" (best)" if is_best else ""))
+                save(done, is_best)
+                window_start, window_steps = time.perf_counter(), 0
+            result.iter, result.best_val = done, best_val
+            if stop.requested:
+                save(done, is_best=False)
+                result.interrupted = True
+                bar.write(f"interrupted: saved step {done} to {run_dir / 'last.pt'}; continue with --resume {run_dir}")
+                break
+    bar.close()
+    return result
+
+
+def _train_step(step_model, model, optimizer, splits, cfg: Config, generator, device, dtype, first: bool, log):
+    """One optimizer step over grad_accum micro-batches; returns (mean loss, the module to use from now on)."""
+    t = cfg.train
+    total = 0.0
+    for _ in range(t.grad_accum):
+        x, y = get_batch(splits.train, t.batch_size, cfg.model.block_size, generator)
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        try:
+            with autocast(device, dtype):
+                _, loss = step_model(x, y)
+        except Exception as e:
+            if not (first and step_model is not model):
+                raise
+            log(f"warning: torch.compile failed ({type(e).__name__}); training without it")
+            step_model = model
+            with autocast(device, dtype):
+                _, loss = step_model(x, y)
+        (loss / t.grad_accum).backward()
+        total += loss.item()
+    if t.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return total / t.grad_accum, step_model
+
+
+def _maybe_compile(model: GPT, enabled: bool, log):
+    if not enabled:
+        return model
+    try:
+        return torch.compile(model)
+    except Exception as e:      # e.g. no C++ compiler or an unsupported platform
+        log(f"warning: torch.compile unavailable ({type(e).__name__}); training without it")
+        return model
