@@ -86,9 +86,14 @@ def split_tokens(ids: np.ndarray, val_fraction: float, block_size: int, name: st
     return Splits(*(torch.from_numpy(np.asarray(p, dtype=np.int64)) for p in parts.values()))
 
 
-def get_batch(data: torch.Tensor, batch_size: int, block_size: int, generator: torch.Generator):
-    """Random windows: x (B, T) and the targets y (B, T), y being x shifted one token to the left."""
-    starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
+def get_batch(data: torch.Tensor, batch_size: int, block_size: int, generator: torch.Generator,
+              rank: int = 0, world_size: int = 1):
+    """Random windows: x (B, T) and the targets y (B, T), y being x shifted one token to the left.
+
+    With several processes, all draw the same world_size·B starts and each keeps its own B rows.
+    """
+    starts = torch.randint(len(data) - block_size, (batch_size * world_size,), generator=generator)
+    starts = starts[rank * batch_size : (rank + 1) * batch_size]
     offsets = torch.arange(block_size + 1)
     windows = data[starts.unsqueeze(1) + offsets]                                       # (B, T + 1)
     return windows[:, :-1], windows[:, 1:]

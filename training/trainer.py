@@ -11,6 +11,7 @@ Every ``eval_interval`` steps (and at the last step) the loss is measured on hel
 ``last.pt`` (and ``best.pt`` when validation improved). Ctrl-C saves and stops between two steps; ``resume`` continues
 a run exactly where ``last.pt`` left it: the same batches, the same dropout masks, the same losses.
 """
+import contextlib
 import math
 import shlex
 import signal
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from data.corpus import encode_cached, get_batch, read_corpus, split_tokens
@@ -30,6 +32,7 @@ from training.checkpoint import (checkpoint_state, load_checkpoint, model_from_c
                                  remove_stray_temp_files, restore_rng, save_checkpoint)
 from training.config import Config, config_from_dict, dump_config, merge, parse_overrides
 from training.device import autocast, resolve_device, resolve_dtype
+from training.distributed import Distributed, init_distributed, mean_loss_and_stop, shutdown
 from training.run_dir import MetricsLog, RunLock, prepare_run_dir
 from training.schedule import lr_at
 
@@ -113,7 +116,10 @@ def resumed_config(ckpt: dict, overrides: list[str], source: str) -> Config:
 
 def train(cfg: Config | None = None, *, resume: str | Path | None = None, init_from: str | Path | None = None,
           overrides: list[str] = (), overwrite: bool = False, progress: bool = True, log=print) -> RunResult:
-    """Train from ``cfg``, continue ``resume`` (a run directory), or fine-tune from ``init_from`` (a checkpoint)."""
+    """Train from ``cfg``, continue ``resume`` (a run directory), or fine-tune from ``init_from`` (a checkpoint).
+
+    Under torchrun every process calls this; rank 0 alone logs, locks the run directory and writes to it.
+    """
     ckpt = tokenizer = init_weights = None
     if resume is not None:
         run_dir = Path(resume)
@@ -128,20 +134,33 @@ def train(cfg: Config | None = None, *, resume: str | Path | None = None, init_f
         if cfg.model != source_cfg.model:
             log(f"note: model shape taken from {init_from} (the config's model section is ignored when fine-tuning)")
             cfg = replace(cfg, model=source_cfg.model)
-    run_dir = prepare_run_dir(Path(cfg.train.out_dir))
-    with RunLock(run_dir):
-        if resume is None and (run_dir / "last.pt").exists() and not overwrite:
-            raise UserError(f"run directory {run_dir} already holds a checkpoint; continue it with --resume {run_dir}, "
-                            f"start over with --overwrite, or pick another --set train.out_dir=...")
-        remove_stray_temp_files(run_dir)
-        return _train_locked(cfg, run_dir, ckpt, tokenizer, init_weights, progress, log)
+    device, device_why = resolve_device(cfg.train.device)
+    ddp = init_distributed(device.type)
+    if ddp.enabled and device.type == "cuda":
+        device = torch.device("cuda", ddp.local_rank)
+    if not ddp.is_main:
+        log, progress = (lambda *_: None), False
+    log(f"device: {device_why}" + (f" × {ddp.world_size} processes (DDP)" if ddp.enabled else ""))
+    try:
+        run_dir = Path(cfg.train.out_dir)
+        if not ddp.is_main:
+            return _train_locked(cfg, run_dir, ckpt, tokenizer, init_weights, device, ddp, progress, log)
+        run_dir = prepare_run_dir(run_dir)
+        with RunLock(run_dir):
+            if resume is None and (run_dir / "last.pt").exists() and not overwrite:
+                raise UserError(f"run directory {run_dir} already holds a checkpoint; continue it with --resume "
+                                f"{run_dir}, start over with --overwrite, or pick another --set train.out_dir=...")
+            remove_stray_temp_files(run_dir)
+            return _train_locked(cfg, run_dir, ckpt, tokenizer, init_weights, device, ddp, progress, log)
+    finally:
+        shutdown(ddp)
 
 
-def _train_locked(cfg: Config, run_dir: Path, ckpt, tokenizer, init_weights, progress, log) -> RunResult:
+def _train_locked(cfg: Config, run_dir: Path, ckpt, tokenizer, init_weights, device, ddp: Distributed,
+                  progress, log) -> RunResult:
     t = cfg.train
-    device, device_why = resolve_device(t.device)
     dtype, dtype_why = resolve_dtype(t.dtype, device)
-    log(f"device: {device_why}; precision: {dtype_why}")
+    log(f"precision: {dtype_why}")
     tokenizer, splits = build_tokenizer_and_data(cfg, tokenizer, log)
 
     torch.manual_seed(t.seed)
@@ -162,10 +181,13 @@ def _train_locked(cfg: Config, run_dir: Path, ckpt, tokenizer, init_weights, pro
     log(f"model: {model.num_params():,} parameters, {cfg.model.n_layer} layers × {cfg.model.n_head} heads × "
         f"{cfg.model.n_embd} dims, context {cfg.model.block_size}")
 
-    dump_config(cfg, run_dir / "config.yaml")
-    (run_dir / "command.txt").write_text(shlex.join(sys.argv) + "\n", encoding="utf-8")
-    metrics = MetricsLog(run_dir / "metrics.jsonl", keep_up_to=start if ckpt is not None else None)
     step_model = _maybe_compile(model, t.compile, log)
+    if ddp.enabled:
+        step_model = DistributedDataParallel(step_model, device_ids=[device.index] if device.type == "cuda" else None)
+    if ddp.is_main:
+        dump_config(cfg, run_dir / "config.yaml")
+        (run_dir / "command.txt").write_text(shlex.join(sys.argv) + "\n", encoding="utf-8")
+        metrics = MetricsLog(run_dir / "metrics.jsonl", keep_up_to=start if ckpt is not None else None)
 
     def save(step: int, is_best: bool) -> None:
         state = checkpoint_state(model, optimizer, cfg, tokenizer, step, best_val, batch_generator)
@@ -173,7 +195,7 @@ def _train_locked(cfg: Config, run_dir: Path, ckpt, tokenizer, init_weights, pro
         if is_best:
             save_checkpoint(run_dir / "best.pt", state)
 
-    tokens_per_step = t.batch_size * t.grad_accum * cfg.model.block_size
+    tokens_per_step = t.batch_size * t.grad_accum * cfg.model.block_size * ddp.world_size
     result = RunResult(run_dir, start, best_val)
     bar = tqdm(total=t.max_iters, initial=start, disable=not progress, unit="step", dynamic_ncols=True)
     window_start, window_steps = time.perf_counter(), 0
@@ -184,22 +206,23 @@ def _train_locked(cfg: Config, run_dir: Path, ckpt, tokenizer, init_weights, pro
             for group in optimizer.param_groups:
                 group["lr"] = lr
             loss, step_model = _train_step(step_model, model, optimizer, splits, cfg, batch_generator,
-                                           device, dtype, first=step == start, log=log)
+                                           device, dtype, ddp, first=step == start, log=log)
+            loss, stop_now = mean_loss_and_stop(ddp, loss, stop.requested)
             done = step + 1
             if not math.isfinite(loss):
                 bar.close()
                 raise UserError(f"loss became {loss} at step {done} (try a lower train.lr or train.grad_clip); "
                                 f"stopped without saving; the last good checkpoints in {run_dir} are untouched")
             window_steps += 1
-            if done % t.log_interval == 0 or done == t.max_iters:
+            if ddp.is_main and (done % t.log_interval == 0 or done == t.max_iters):
                 elapsed = time.perf_counter() - window_start
                 tokens_per_s = window_steps * tokens_per_step / elapsed
                 metrics.write({"iter": done, "loss": loss, "lr": lr, "tokens_per_s": round(tokens_per_s, 1)})
                 bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_s:,.0f}")
                 window_start, window_steps = time.perf_counter(), 0
             bar.update(1)
-            if done % t.eval_interval == 0 or done == t.max_iters:
-                losses = evaluate(step_model, splits, cfg, device, dtype)
+            if ddp.is_main and (done % t.eval_interval == 0 or done == t.max_iters):
+                losses = evaluate(model, splits, cfg, device, dtype)
                 is_best = losses["val"] < best_val
                 best_val = min(best_val, losses["val"])
                 metrics.write({"iter": done, "train_loss": losses["train"], "val_loss": losses["val"]})
@@ -209,33 +232,38 @@ def _train_locked(cfg: Config, run_dir: Path, ckpt, tokenizer, init_weights, pro
                 save(done, is_best)
                 window_start, window_steps = time.perf_counter(), 0
             result.iter, result.best_val = done, best_val
-            if stop.requested:
-                save(done, is_best=False)
+            if stop_now:
+                if ddp.is_main:
+                    save(done, is_best=False)
+                    bar.write(f"interrupted: saved step {done} to {run_dir / 'last.pt'}; continue with --resume {run_dir}")
                 result.interrupted = True
-                bar.write(f"interrupted: saved step {done} to {run_dir / 'last.pt'}; continue with --resume {run_dir}")
                 break
     bar.close()
     return result
 
 
-def _train_step(step_model, model, optimizer, splits, cfg: Config, generator, device, dtype, first: bool, log):
+def _train_step(step_model, model, optimizer, splits, cfg: Config, generator, device, dtype, ddp: Distributed,
+                first: bool, log):
     """One optimizer step over grad_accum micro-batches; returns (mean loss, the module to use from now on)."""
     t = cfg.train
     total = 0.0
-    for _ in range(t.grad_accum):
-        x, y = get_batch(splits.train, t.batch_size, cfg.model.block_size, generator)
+    for micro in range(t.grad_accum):
+        x, y = get_batch(splits.train, t.batch_size, cfg.model.block_size, generator, ddp.rank, ddp.world_size)
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        try:
-            with autocast(device, dtype):
-                _, loss = step_model(x, y)
-        except Exception as e:
-            if not (first and step_model is not model):
-                raise
-            log(f"warning: torch.compile failed ({type(e).__name__}); training without it")
-            step_model = model
-            with autocast(device, dtype):
-                _, loss = step_model(x, y)
-        (loss / t.grad_accum).backward()
+        # DDP averages gradients across processes on backward; only needed after the last micro-batch
+        sync = contextlib.nullcontext() if not ddp.enabled or micro == t.grad_accum - 1 else step_model.no_sync()
+        with sync:
+            try:
+                with autocast(device, dtype):
+                    _, loss = step_model(x, y)
+            except Exception as e:
+                if not (first and step_model is not model and not ddp.enabled):
+                    raise
+                log(f"warning: torch.compile failed ({type(e).__name__}); training without it")
+                step_model = model
+                with autocast(device, dtype):
+                    _, loss = step_model(x, y)
+            (loss / t.grad_accum).backward()
         total += loss.item()
     if t.grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)

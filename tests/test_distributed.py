@@ -1,0 +1,38 @@
+"""DDP on CPU (gloo): two processes with batch B each must train exactly like one process with batch 2·B."""
+import math
+import os
+import subprocess
+import sys
+
+from tests.conftest import ROOT, run_cli, tiny_overrides
+from training.run_dir import read_metrics
+
+
+def torchrun(*args) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           "train.py", *map(str, args)], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def losses(run_dir):
+    return [(m["iter"], m["loss"]) for m in read_metrics(run_dir / "metrics.jsonl") if "loss" in m]
+
+
+def test_two_processes_equal_one_with_the_same_global_batch_and_resume(tmp_path, corpus):
+    extra = {"train.max_iters": 6, "train.grad_accum": 2}
+    one = tiny_overrides(tmp_path / "one", corpus, **extra, **{"train.batch_size": 8})
+    two = tiny_overrides(tmp_path / "two", corpus, **extra, **{"train.batch_size": 4})
+    assert run_cli("train.py", "--no-progress", "--set", *one).returncode == 0
+    result = torchrun("--no-progress", "--set", *two)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "× 2 processes (DDP)" in result.stdout
+    # continue both runs to step 10, the two-process one under DDP again
+    assert run_cli("train.py", "--no-progress", "--resume", tmp_path / "one", "--set", "train.max_iters=10").returncode == 0
+    result = torchrun("--no-progress", "--resume", tmp_path / "two", "--set", "train.max_iters=10")
+    assert result.returncode == 0, result.stderr[-2000:]
+    single, ddp = losses(tmp_path / "one"), losses(tmp_path / "two")
+    assert [i for i, _ in single] == [i for i, _ in ddp] == list(range(1, 11))
+    for (_, a), (_, b) in zip(single, ddp):
+        assert math.isclose(a, b, rel_tol=1e-5), (a, b)
+    assert sorted(p.name for p in (tmp_path / "two").glob("*.pt")) == ["best.pt", "last.pt"]
