@@ -83,30 +83,24 @@ def run(args, out=sys.stdout) -> None:
 
     stream = complete(loaded, ids, max_new, temperature, top_k, top_p, generator,
                       use_cache=not args.no_kv_cache, num_samples=args.num_samples)
-    if args.format == "jsonl":
-        texts = [""] * args.num_samples
-        for sample, piece in stream:
-            texts[sample] += piece
-        for sample, text in enumerate(texts):
-            record = {"sample": sample, "prompt": prompt, "completion": text, "temperature": temperature}
-            if probs:
-                record["next_token_probs"] = [{"token": t, "prob": p} for t, p in probs]
-            print(json.dumps(record, ensure_ascii=False), file=out, flush=True)
-        return
-    for sample in range(args.num_samples):   # stream sample 0 live; the batch's others print as they finish
-        if args.num_samples > 1:
-            print(f"--- sample {sample + 1} ---", file=out)
-        print(prompt, end="", file=out, flush=True)
-        if sample == 0:
-            rest = {}
-            for i, piece in stream:
-                if i == 0:
-                    print(piece, end="", file=out, flush=True)
-                else:
-                    rest[i] = rest.get(i, "") + piece
-        else:
-            print(rest.get(sample, ""), end="", file=out)
-        print(file=out, flush=True)
+    live = args.format == "text"                 # sample 1 streams as it is made; the batch's others follow it
+    if live:
+        print(("--- sample 1 ---\n" if args.num_samples > 1 else "") + prompt, end="", file=out, flush=True)
+    texts = [""] * args.num_samples
+    for sample, piece in stream:
+        texts[sample] += piece
+        if live and sample == 0:
+            print(piece, end="", file=out, flush=True)
+    for sample, text in enumerate(texts):
+        if live:
+            if sample > 0:
+                print(f"--- sample {sample + 1} ---\n{prompt}{text}", end="", file=out)
+            print(file=out, flush=True)
+            continue
+        record = {"sample": sample, "prompt": prompt, "completion": text, "temperature": temperature}
+        if probs:
+            record["next_token_probs"] = [{"token": t, "prob": p} for t, p in probs]
+        print(json.dumps(record, ensure_ascii=False), file=out, flush=True)
 
 
 def main(argv=None) -> int:

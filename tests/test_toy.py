@@ -1,5 +1,7 @@
 from pathlib import Path
 
+import pytest
+
 from data.make_toy_corpus import build_corpus, toy_facts
 from data.toy_eval import fact_known
 
@@ -24,3 +26,19 @@ def test_every_fact_is_taught_by_the_corpus():
 def test_a_fact_is_known_only_with_a_whole_word():
     assert fact_known("4\n3+3=6", "4") and fact_known(" dog. Who", " dog")
     assert not fact_known("45", "4") and not fact_known(" dogs", " dog") and not fact_known(" cat", " dog")
+
+
+@pytest.mark.slow
+def test_the_toy_model_learns_its_facts(tmp_path):
+    """What `make demo` promises: the toy config, trained from scratch, meets every target of data.toy_eval."""
+    from data.toy_eval import TARGETS, evaluate_facts
+    from inference import load_for_inference
+    from training.config import load_config
+    from training.trainer import train
+
+    cfg = load_config(ROOT / "configs" / "toy.yaml", [f"train.out_dir={tmp_path / 'toy'}",
+                                                      f"data.cache_dir={tmp_path / 'cache'}"])
+    train(cfg, progress=False, log=lambda *_: None)
+    results = evaluate_facts(load_for_inference(tmp_path / "toy" / "best.pt"))
+    for category, target in TARGETS.items():
+        assert results[category]["accuracy"] >= target, (category, results[category]["failures"][:3])
