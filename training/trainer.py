@@ -16,6 +16,7 @@ import math
 import shlex
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -54,7 +55,7 @@ class StopRequest:
         self.previous = {}
 
     def __enter__(self):
-        if hasattr(signal, "SIGTERM") and _in_main_thread():
+        if threading.current_thread() is threading.main_thread():   # signals can only be caught there
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self.previous[sig] = signal.signal(sig, self._handle)
         return self
@@ -65,11 +66,6 @@ class StopRequest:
     def __exit__(self, *exc):
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
-
-
-def _in_main_thread() -> bool:
-    import threading
-    return threading.current_thread() is threading.main_thread()
 
 
 @torch.no_grad()
