@@ -46,7 +46,7 @@ def test_kv_cache_and_recompute_agree_through_the_cli(cli_run):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--temperature", "-1"], "--temperature must be >= 0"),
+    (["--temperature", "-1"], "--temperature must be a finite number >= 0"),
     (["--top-p", "0"], "--top-p must be in (0, 1]"),
     (["--top-k", "0"], "--top-k must be >= 1"),
     (["--max-new-tokens", "-3"], "--max-new-tokens must be >= 0"),
