@@ -208,6 +208,8 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
             raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise UserError(f"config file {path} does not exist") from None
+        except OSError as e:                        # a folder, no permission, an I/O error
+            raise UserError(f"cannot read config file {path}: {e.strerror or e}") from None
         except (yaml.YAMLError, UnicodeDecodeError) as e:
             raise UserError(f"{path} is not valid YAML: {' '.join(str(e).split())}") from None
     if overrides:
