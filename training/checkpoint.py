@@ -23,6 +23,8 @@ from training.config import Config, config_from_dict, config_to_dict
 FORMAT = "gpt-playground-checkpoint"
 VERSION = 1
 TMP_PREFIX = ".tmp-"
+FIELDS = {"model": dict, "config": dict, "tokenizer": dict, "vocab_size": int, "iter": int, "best_val": float,
+          "rng": dict, "optimizer": (dict, type(None))}
 
 
 def atomic_write(path: Path, write) -> None:
@@ -89,13 +91,21 @@ def load_checkpoint(path: str | Path) -> dict:
         raise UserError(f"{path} is not a checkpoint of this project (no '{FORMAT}' marker)")
     if ckpt.get("version") != VERSION:
         raise UserError(f"checkpoint {path} has format version {ckpt.get('version')}, this code reads {VERSION}")
+    bad = [key for key, kind in FIELDS.items() if not isinstance(ckpt.get(key, ...), kind)]
+    if bad:
+        raise UserError(f"checkpoint {path} is damaged: missing or malformed {', '.join(bad)}")
     return ckpt
 
 
 def model_from_checkpoint(ckpt: dict, path: str | Path = "checkpoint") -> tuple[GPT, Tokenizer, Config]:
     """Rebuild the model exactly as saved (config → GPT, strict weight load) and its tokenizer."""
     cfg = config_from_dict(ckpt["config"], f"config stored in {path}")
-    tokenizer = tokenizer_from_dict(ckpt["tokenizer"])
+    try:
+        tokenizer = tokenizer_from_dict(ckpt["tokenizer"])
+    except UserError as e:
+        raise UserError(f"checkpoint {path}: {e}") from None
+    except (KeyError, TypeError, ValueError) as e:
+        raise UserError(f"checkpoint {path}: its tokenizer is malformed ({type(e).__name__}: {e})") from None
     if tokenizer.vocab_size != ckpt["vocab_size"]:
         raise UserError(f"checkpoint {path}: tokenizer has {tokenizer.vocab_size} tokens but the model was trained "
                         f"with {ckpt['vocab_size']}")

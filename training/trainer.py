@@ -118,6 +118,9 @@ def train(cfg: Config | None = None, *, resume: str | Path | None = None, init_f
     if resume is not None:
         run_dir = Path(resume)
         ckpt = load_checkpoint(run_dir / "last.pt")
+        if ckpt["optimizer"] is None:
+            raise UserError(f"checkpoint {run_dir / 'last.pt'} has no optimizer state, so it cannot be resumed; "
+                            f"fine-tune from it with --init-from instead")
         cfg = resumed_config(ckpt, list(overrides), f"{run_dir / 'last.pt'}")
         cfg = replace(cfg, train=replace(cfg.train, out_dir=str(run_dir)))
         tokenizer = model_from_checkpoint(ckpt, run_dir / "last.pt")[1]
@@ -156,8 +159,12 @@ def _train_locked(cfg: Config, run_dir: Path, ckpt, tokenizer, init_weights, pro
     batch_generator = torch.Generator().manual_seed(t.seed)
     start, best_val = 0, math.inf
     if ckpt is not None:
-        optimizer.load_state_dict(ckpt["optimizer"])
-        restore_rng(ckpt, batch_generator)
+        try:
+            optimizer.load_state_dict(ckpt["optimizer"])
+            restore_rng(ckpt, batch_generator)
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            raise UserError(f"checkpoint {run_dir / 'last.pt'} is damaged: its optimizer or RNG state does not fit "
+                            f"({type(e).__name__}: {' '.join(str(e).split())[:160]})") from None
         start, best_val = ckpt["iter"], ckpt["best_val"]
     log(f"model: {model.num_params():,} parameters, {cfg.model.n_layer} layers × {cfg.model.n_head} heads × "
         f"{cfg.model.n_embd} dims, context {cfg.model.block_size}")
