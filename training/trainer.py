@@ -175,10 +175,13 @@ def _train_locked(cfg: Config, run_dir: Path, ckpt, tokenizer, init_weights, pro
     step_model = _maybe_compile(model, t.compile, log)
 
     def save(step: int, is_best: bool) -> None:
+        """best.pt first: a kill between the two writes then leaves last.pt one evaluation behind, and the resumed
+        run redoes that evaluation and writes the same best.pt again. The other order would leave a last.pt whose
+        best_val claims a best.pt that was never written."""
         state = checkpoint_state(model, optimizer, cfg, tokenizer, step, best_val, batch_generator)
-        save_checkpoint(run_dir / "last.pt", state)
         if is_best:
             save_checkpoint(run_dir / "best.pt", state)
+        save_checkpoint(run_dir / "last.pt", state)
 
     tokens_per_step = t.batch_size * t.grad_accum * cfg.model.block_size
     result = RunResult(run_dir, start, best_val)
