@@ -66,7 +66,12 @@ def checkpoint_state(model: GPT, optimizer, cfg: Config, tokenizer: Tokenizer, s
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
-    atomic_write(path, lambda f: torch.save(state, f))
+    """Atomic (see ``atomic_write``): a full disk or any other write error is a one-line error, and the previous
+    checkpoint at ``path`` stays as it was."""
+    try:
+        atomic_write(path, lambda f: torch.save(state, f))
+    except OSError as e:
+        raise UserError(f"cannot write checkpoint {path}: {e.strerror or e}; the previous one is untouched") from None
 
 
 def load_checkpoint(path: str | Path) -> dict:

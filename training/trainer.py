@@ -12,9 +12,7 @@ Every ``eval_interval`` steps (and at the last step) the loss is measured on hel
 a run exactly where ``last.pt`` left it: the same batches, the same dropout masks, the same losses.
 """
 import math
-import shlex
 import signal
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,9 +26,9 @@ from errors import UserError
 from model.gpt import GPT
 from training.checkpoint import (checkpoint_state, load_checkpoint, model_from_checkpoint,
                                  remove_stray_temp_files, restore_rng, save_checkpoint)
-from training.config import Config, config_from_dict, dump_config, merge, parse_overrides
+from training.config import Config, config_from_dict, config_to_yaml, merge, parse_overrides
 from training.device import autocast, resolve_device, resolve_dtype
-from training.run_dir import MetricsLog, RunLock, prepare_run_dir
+from training.run_dir import MetricsLog, RunLock, prepare_run_dir, record_command, write_run_file
 from training.schedule import lr_at
 
 
@@ -169,8 +167,8 @@ def _train_locked(cfg: Config, run_dir: Path, ckpt, tokenizer, init_weights, pro
     log(f"model: {model.num_params():,} parameters, {cfg.model.n_layer} layers × {cfg.model.n_head} heads × "
         f"{cfg.model.n_embd} dims, context {cfg.model.block_size}")
 
-    dump_config(cfg, run_dir / "config.yaml")
-    (run_dir / "command.txt").write_text(shlex.join(sys.argv) + "\n", encoding="utf-8")
+    write_run_file(run_dir / "config.yaml", config_to_yaml(cfg))
+    record_command(run_dir / "command.txt", resumed=ckpt is not None)
     metrics = MetricsLog(run_dir / "metrics.jsonl", keep_up_to=start if ckpt is not None else None)
     step_model = _maybe_compile(model, t.compile, log)
 
