@@ -196,8 +196,7 @@ def _train_locked(cfg: Config, run_dir: Path, ckpt, tokenizer, init_weights, pro
             done = step + 1
             if not math.isfinite(loss):
                 bar.close()
-                raise UserError(f"loss became {loss} at step {done} (try a lower train.lr or train.grad_clip); "
-                                f"stopped without saving; the last good checkpoints in {run_dir} are untouched")
+                raise _diverged("loss", loss, done, run_dir)
             window_steps += 1
             if done % t.log_interval == 0 or done == t.max_iters:
                 elapsed = time.perf_counter() - window_start
@@ -208,6 +207,10 @@ def _train_locked(cfg: Config, run_dir: Path, ckpt, tokenizer, init_weights, pro
             bar.update(1)
             if done % t.eval_interval == 0 or done == t.max_iters:
                 losses = evaluate(step_model, splits, cfg, device, dtype)
+                for name, value in losses.items():
+                    if not math.isfinite(value):     # e.g. weights broken by this step's update: never save them
+                        bar.close()
+                        raise _diverged(f"{name} loss", value, done, run_dir)
                 is_best = losses["val"] < best_val
                 best_val = min(best_val, losses["val"])
                 metrics.write({"iter": done, "train_loss": losses["train"], "val_loss": losses["val"]})
@@ -224,6 +227,11 @@ def _train_locked(cfg: Config, run_dir: Path, ckpt, tokenizer, init_weights, pro
                 break
     bar.close()
     return result
+
+
+def _diverged(what: str, value: float, step: int, run_dir: Path) -> UserError:
+    return UserError(f"{what} became {value} at step {step} (try a lower train.lr or train.grad_clip); "
+                     f"stopped without saving; the last good checkpoints in {run_dir} are untouched")
 
 
 def _train_step(step_model, model, optimizer, splits, cfg: Config, generator, device, dtype, first: bool, log):
