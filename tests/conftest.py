@@ -57,9 +57,9 @@ def trained_run(tmp_path_factory) -> Path:
     return tmp / "run"
 
 
-def run_cli(*args, cwd=ROOT, timeout=120) -> subprocess.CompletedProcess:
-    """Run a project command line as a user would, with a clean Python path."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def run_cli(*args, cwd=ROOT, timeout=120, env=None) -> subprocess.CompletedProcess:
+    """Run a project command line as a user would, with a clean Python path (and ``env`` added to the environment)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run([sys.executable, *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=timeout)
 

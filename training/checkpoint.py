@@ -19,6 +19,7 @@ from data.tokenization import Tokenizer, tokenizer_from_dict
 from errors import UserError
 from model.gpt import GPT
 from training.config import Config, config_from_dict, config_to_dict
+from training.fault_injection import kill_point
 
 FORMAT = "gpt-playground-checkpoint"
 VERSION = 1
@@ -35,6 +36,7 @@ def atomic_write(path: Path, write) -> None:
         with open(tmp, "wb") as f:
             write(f)
             f.flush()
+            kill_point(f"write:{path.name}")
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:

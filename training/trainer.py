@@ -28,6 +28,7 @@ from training.checkpoint import (checkpoint_state, load_checkpoint, model_from_c
                                  remove_stray_temp_files, restore_rng, save_checkpoint)
 from training.config import Config, config_from_dict, config_to_yaml, merge, parse_overrides
 from training.device import autocast, resolve_device, resolve_dtype
+from training.fault_injection import kill_point
 from training.run_dir import MetricsLog, RunLock, prepare_run_dir, record_command, write_run_file
 from training.schedule import lr_at
 
@@ -83,6 +84,7 @@ def evaluate(model: torch.nn.Module, splits, cfg: Config, device, dtype) -> dict
                 _, loss = model(x.to(device), y.to(device))
             total += loss.item()
         losses[name] = total / cfg.train.eval_iters
+        kill_point("eval")
     model.train(was_training)
     return losses
 
@@ -205,6 +207,7 @@ def _train_locked(cfg: Config, run_dir: Path, ckpt, tokenizer, init_weights, pro
                 bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_s:,.0f}")
                 window_start, window_steps = time.perf_counter(), 0
             bar.update(1)
+            kill_point("step")
             if done % t.eval_interval == 0 or done == t.max_iters:
                 losses = evaluate(step_model, splits, cfg, device, dtype)
                 for name, value in losses.items():
