@@ -56,7 +56,7 @@ def check_args(args) -> None:
     if args.num_samples < 1:
         raise UserError(f"--num-samples must be >= 1, got {args.num_samples}")
     if args.show_probs < 0:
-        raise UserError(f"--show-probs must be >= 1, got {args.show_probs}")
+        raise UserError(f"--show-probs must be >= 0 (0 = off), got {args.show_probs}")
 
 
 def run(args, out=sys.stdout) -> None:
