@@ -69,11 +69,18 @@ def checkpoint_state(model: GPT, optimizer, cfg: Config, tokenizer: Tokenizer, s
 
 def save_checkpoint(path: Path, state: dict) -> None:
     """Atomic (see ``atomic_write``): a full disk or any other write error is a one-line error, and the previous
-    checkpoint at ``path`` stays as it was."""
+    checkpoint at ``path`` stays as it was.
+
+    ``torch.save`` reports a failed write to a file object as a RuntimeError ("unexpected pos ...") raised while
+    handling the OSError, so the OSError is found in the RuntimeError's ``__context__``."""
     try:
         atomic_write(path, lambda f: torch.save(state, f))
-    except OSError as e:
-        raise UserError(f"cannot write checkpoint {path}: {e.strerror or e}; the previous one is untouched") from None
+    except (OSError, RuntimeError) as e:
+        error = e if isinstance(e, OSError) else e.__context__
+        if not isinstance(error, OSError):
+            raise
+        raise UserError(f"cannot write checkpoint {path}: {error.strerror or error}; "
+                        "the previous one is untouched") from None
 
 
 def load_checkpoint(path: str | Path) -> dict:
