@@ -84,7 +84,7 @@ ROWS = [
     row("init-from: missing", train, ["--init-from", "{tmp}/none.pt", *FRESH],
         "checkpoint {tmp}/none.pt does not exist"),
     row("init-from: corpus outside vocab", train, ["--init-from", "{run}/best.pt", "--data", "{zebra}", *FRESH],
-        "character 'Z' is not in this model's vocabulary"),
+        "corpus {zebra}: character 'Z' is not in this model's vocabulary"),
     # generate.py flags
     row("generate: temperature < 0", generate, ["--temperature", "-1"], "--temperature must be a finite number >= 0"),
     row("generate: temperature NaN", generate, ["--temperature", "nan"], "--temperature must be a finite number >= 0"),

@@ -95,7 +95,10 @@ def build_tokenizer_and_data(cfg: Config, tokenizer: Tokenizer | None, log):
         started = time.perf_counter()
         tokenizer = train_tokenizer(cfg.data.tokenizer, text, cfg.data.bpe_vocab_size)
         log(f"tokenizer: {tokenizer.kind}, {tokenizer.vocab_size} tokens ({time.perf_counter() - started:.1f}s)")
-    ids = encode_cached(text, tokenizer, cfg.data.cache_dir)
+    try:
+        ids = encode_cached(text, tokenizer, cfg.data.cache_dir)
+    except UserError as e:              # fine-tuning a char model on a corpus with characters it never saw
+        raise UserError(f"corpus {cfg.data.path}: {e}") from None
     splits = split_tokens(ids, cfg.data.val_fraction, cfg.model.block_size, cfg.data.path)
     log(f"corpus: {cfg.data.path}, {len(text):,} characters → {len(ids):,} tokens "
         f"({len(splits.train):,} train / {len(splits.val):,} val)")
