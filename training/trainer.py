@@ -9,7 +9,9 @@
 
 Every ``eval_interval`` steps (and at the last step) the loss is measured on held-out text and the state is saved to
 ``last.pt`` (and ``best.pt`` when validation improved). Ctrl-C saves and stops between two steps; ``resume`` continues
-a run exactly where ``last.pt`` left it: the same batches, the same dropout masks, the same losses.
+a run exactly where ``last.pt`` left it: the same batches, the same dropout masks, the same losses. A harder stop
+(SIGKILL, a power cut) loses only the steps since the last save, since checkpoints are replaced atomically; a NaN or
+infinite loss stops the run before anything is saved.
 """
 import math
 import signal
