@@ -6,6 +6,7 @@ made; ``--show-probs`` first prints the likeliest next tokens with their probabi
 """
 import argparse
 import json
+import math
 import sys
 
 from errors import UserError
@@ -44,8 +45,8 @@ def read_prompt(args, default: str) -> str:
 
 
 def check_args(args) -> None:
-    if args.temperature is not None and args.temperature < 0:
-        raise UserError(f"--temperature must be >= 0 (0 = greedy), got {args.temperature}")
+    if args.temperature is not None and not (math.isfinite(args.temperature) and args.temperature >= 0):
+        raise UserError(f"--temperature must be a finite number >= 0 (0 = greedy), got {args.temperature}")
     if args.top_k is not None and args.top_k < 1:
         raise UserError(f"--top-k must be >= 1, got {args.top_k}")
     if args.top_p is not None and not 0 < args.top_p <= 1:
@@ -55,7 +56,7 @@ def check_args(args) -> None:
     if args.num_samples < 1:
         raise UserError(f"--num-samples must be >= 1, got {args.num_samples}")
     if args.show_probs < 0:
-        raise UserError(f"--show-probs must be >= 1, got {args.show_probs}")
+        raise UserError(f"--show-probs must be >= 0 (0 = off), got {args.show_probs}")
 
 
 def run(args, out=sys.stdout) -> None:

@@ -29,9 +29,17 @@ def load_for_inference(path: str | Path, device: str = "cpu") -> Loaded:
 
 
 def encode_prompt(loaded: Loaded, prompt: str) -> list[int]:
-    """Prompt → ids, or a one-line error: empty, unknown characters, longer than the context."""
+    """Prompt → ids, or a one-line error: empty, not UTF-8, unknown characters, longer than the context.
+
+    A command-line argument that is not valid UTF-8 reaches Python as lone surrogates (``surrogateescape``); the
+    byte-level tokenizers would silently turn them into U+FFFD, so they are refused here for every kind."""
     if not prompt:
         raise UserError("the prompt is empty; give some text with --prompt or --prompt-file")
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise UserError(f"the prompt is not valid UTF-8 text (character {e.object[e.start]!r} at position "
+                        f"{e.start}); check your terminal's encoding or use --prompt-file") from None
     ids = loaded.tokenizer.encode(prompt)
     block_size = loaded.cfg.model.block_size
     if len(ids) > block_size:

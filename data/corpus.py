@@ -21,7 +21,7 @@ def read_corpus(path: str | Path) -> str:
     """The corpus text, or a UserError naming the file and the problem (missing, empty, binary, not UTF-8)."""
     path = Path(path)
     if path.is_dir():
-        files = sorted(path.rglob("*.txt"))
+        files = sorted(p for p in path.rglob("*.txt") if p.is_file())
         if not files:
             raise UserError(f"corpus folder {path} holds no .txt files")
     elif path.is_file():
@@ -30,7 +30,10 @@ def read_corpus(path: str | Path) -> str:
         raise UserError(f"corpus {path} does not exist")
     parts = []
     for file in files:
-        raw = file.read_bytes()
+        try:
+            raw = file.read_bytes()
+        except OSError as e:
+            raise UserError(f"cannot read corpus file {file}: {e.strerror or e}") from None
         if b"\x00" in raw:
             raise UserError(f"corpus file {file} looks binary (it contains NUL bytes); give a UTF-8 text file")
         try:

@@ -159,7 +159,7 @@ def tokenizer_from_dict(data: dict) -> Tokenizer:
         return BPETokenizer(data["pattern"], {bytes(token): rank for rank, token in enumerate(data["ranks"])})
     if kind.startswith("tiktoken:"):
         return NamedTiktokenTokenizer(kind.removeprefix("tiktoken:"))
-    raise UserError(f"unknown tokenizer kind {kind!r} in checkpoint")
+    raise UserError(f"unknown tokenizer kind {kind!r}")
 
 
 def stream_decoder(tokenizer: Tokenizer):

@@ -6,13 +6,15 @@
 flattens it ("creative"). top-k keeps the k likeliest tokens; top-p (nucleus) keeps the smallest set whose
 probabilities add up to p. Everything that samples in the project calls ``sample_next_token``.
 """
+import math
+
 import torch
 import torch.nn.functional as F
 
 
 def check_sampling_args(temperature: float, top_k: int | None, top_p: float | None) -> None:
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
+    if not (math.isfinite(temperature) and temperature >= 0):      # NaN fails every comparison: test it first
+        raise ValueError(f"temperature must be a finite number >= 0 (0 = greedy), got {temperature}")
     if top_k is not None and top_k < 1:
         raise ValueError(f"top_k must be >= 1, got {top_k}")
     if top_p is not None and not 0.0 < top_p <= 1.0:

@@ -1,4 +1,8 @@
-"""Shared fixtures: a tiny config, a tiny corpus and a helper to run the real command lines."""
+"""Shared fixtures: a tiny config, a tiny corpus and a helper to run the real command lines.
+
+Tests run with one intra-op thread per process (subprocesses inherit it): the tensors here are tiny, and on a busy
+2-core CI machine OpenMP threads spin-waiting for each other made a 12-step run take 25 s instead of 2 s.
+"""
 import os
 import subprocess
 import sys
@@ -10,6 +14,8 @@ import torch
 from training.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 def tiny_overrides(out_dir: Path, corpus: Path, **extra) -> list[str]:
@@ -51,9 +57,9 @@ def trained_run(tmp_path_factory) -> Path:
     return tmp / "run"
 
 
-def run_cli(*args, cwd=ROOT, timeout=120) -> subprocess.CompletedProcess:
-    """Run a project command line as a user would, with a clean Python path."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def run_cli(*args, cwd=ROOT, timeout=120, env=None) -> subprocess.CompletedProcess:
+    """Run a project command line as a user would, with a clean Python path (and ``env`` added to the environment)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run([sys.executable, *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=timeout)
 

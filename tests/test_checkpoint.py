@@ -7,7 +7,6 @@ from data.tokenization import CharTokenizer
 from errors import UserError
 from model import GPT
 from training.checkpoint import checkpoint_state, load_checkpoint, model_from_checkpoint, save_checkpoint
-from training.config import load_config
 
 
 def saved_model(tmp_path, tiny_cfg):

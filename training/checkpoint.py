@@ -19,10 +19,13 @@ from data.tokenization import Tokenizer, tokenizer_from_dict
 from errors import UserError
 from model.gpt import GPT
 from training.config import Config, config_from_dict, config_to_dict
+from training.fault_injection import kill_point
 
 FORMAT = "gpt-playground-checkpoint"
 VERSION = 1
 TMP_PREFIX = ".tmp-"
+FIELDS = {"model": dict, "config": dict, "tokenizer": dict, "vocab_size": int, "iter": int, "best_val": float,
+          "rng": dict, "optimizer": (dict, type(None))}
 
 
 def atomic_write(path: Path, write) -> None:
@@ -33,6 +36,7 @@ def atomic_write(path: Path, write) -> None:
         with open(tmp, "wb") as f:
             write(f)
             f.flush()
+            kill_point(f"write:{path.name}")
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -64,7 +68,19 @@ def checkpoint_state(model: GPT, optimizer, cfg: Config, tokenizer: Tokenizer, s
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
-    atomic_write(path, lambda f: torch.save(state, f))
+    """Atomic (see ``atomic_write``): a full disk or any other write error is a one-line error, and the previous
+    checkpoint at ``path`` stays as it was.
+
+    ``torch.save`` reports a failed write to a file object as a RuntimeError ("unexpected pos ...") raised while
+    handling the OSError, so the OSError is found in the RuntimeError's ``__context__``."""
+    try:
+        atomic_write(path, lambda f: torch.save(state, f))
+    except (OSError, RuntimeError) as e:
+        error = e if isinstance(e, OSError) else e.__context__
+        if not isinstance(error, OSError):
+            raise
+        raise UserError(f"cannot write checkpoint {path}: {error.strerror or error}; "
+                        "the previous one is untouched") from None
 
 
 def load_checkpoint(path: str | Path) -> dict:
@@ -89,13 +105,21 @@ def load_checkpoint(path: str | Path) -> dict:
         raise UserError(f"{path} is not a checkpoint of this project (no '{FORMAT}' marker)")
     if ckpt.get("version") != VERSION:
         raise UserError(f"checkpoint {path} has format version {ckpt.get('version')}, this code reads {VERSION}")
+    bad = [key for key, kind in FIELDS.items() if not isinstance(ckpt.get(key, ...), kind)]
+    if bad:
+        raise UserError(f"checkpoint {path} is damaged: missing or malformed {', '.join(bad)}")
     return ckpt
 
 
 def model_from_checkpoint(ckpt: dict, path: str | Path = "checkpoint") -> tuple[GPT, Tokenizer, Config]:
     """Rebuild the model exactly as saved (config → GPT, strict weight load) and its tokenizer."""
     cfg = config_from_dict(ckpt["config"], f"config stored in {path}")
-    tokenizer = tokenizer_from_dict(ckpt["tokenizer"])
+    try:
+        tokenizer = tokenizer_from_dict(ckpt["tokenizer"])
+    except UserError as e:
+        raise UserError(f"checkpoint {path}: {e}") from None
+    except (KeyError, TypeError, ValueError) as e:
+        raise UserError(f"checkpoint {path}: its tokenizer is malformed ({type(e).__name__}: {e})") from None
     if tokenizer.vocab_size != ckpt["vocab_size"]:
         raise UserError(f"checkpoint {path}: tokenizer has {tokenizer.vocab_size} tokens but the model was trained "
                         f"with {ckpt['vocab_size']}")

@@ -5,6 +5,7 @@ file in one go. Overrides from the command line name an existing key (``--set tr
 as YAML scalars, then checked like the file's values.
 """
 import dataclasses
+import math
 import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -73,18 +74,26 @@ CHOICES = {("model", "positional"): ("sinusoidal", "none"),
 
 
 def _coerce(value, hint, where: str, problems: list[str]):
-    """value checked against the field's type (int → float is allowed, and so is "3e-4"; bool is not an int)."""
+    """value checked against the field's type (int → float is allowed, and so is "3e-4"; bool is not an int).
+
+    Floats must be finite: YAML reads ``.nan`` and ``.inf`` as numbers, and every comparison with NaN is false, so a
+    NaN learning rate would pass every range check below and only show up as a NaN loss."""
     allowed = typing.get_args(hint) if typing.get_origin(hint) is typing.Union else (hint,)
     if value is None and type(None) in allowed:
         return None
     for t in allowed:
+        number = None
         if t is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            number = float(value)
         if t is float and isinstance(value, str):
             try:                    # YAML 1.1 reads "3e-4" (no dot) as a string
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
+        if number is not None:
+            if not math.isfinite(number):
+                problems.append(f"{where} must be a finite number, got {value!r}")
+            return number
         if t is not type(None) and type(value) is t:
             return value
     names = " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
@@ -110,6 +119,8 @@ def _check_values(cfg: Config, problems: list[str]) -> None:
         problems.append(f"model.n_embd must be even (sin/cos pairs of the positional encoding), got {m.n_embd}")
     if not 0.0 <= m.dropout < 1.0:
         problems.append(f"model.dropout must be in [0, 1), got {m.dropout}")
+    empty = {"data.path": d.path, "data.cache_dir": d.cache_dir, "train.out_dir": t.out_dir}
+    problems += [f"{k} must not be empty (it would mean the current folder)" for k, v in empty.items() if not v.strip()]
     if not 0.0 < d.val_fraction < 1.0:
         problems.append(f"data.val_fraction must be in (0, 1), got {d.val_fraction}")
     if problem := check_tokenizer_spec(d.tokenizer):
@@ -197,6 +208,8 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
             raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise UserError(f"config file {path} does not exist") from None
+        except OSError as e:                        # a folder, no permission, an I/O error
+            raise UserError(f"cannot read config file {path}: {e.strerror or e}") from None
         except (yaml.YAMLError, UnicodeDecodeError) as e:
             raise UserError(f"{path} is not valid YAML: {' '.join(str(e).split())}") from None
     if overrides:
@@ -210,5 +223,5 @@ def config_to_dict(cfg: Config) -> dict:
     return asdict(cfg)
 
 
-def dump_config(cfg: Config, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), encoding="utf-8")
+def config_to_yaml(cfg: Config) -> str:
+    return yaml.safe_dump(config_to_dict(cfg), sort_keys=False)

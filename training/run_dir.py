@@ -1,15 +1,19 @@
 """The run directory: one folder per run, owned by one training process at a time.
 
 It holds ``last.pt`` (latest state), ``best.pt`` (lowest validation loss), ``metrics.jsonl`` (one JSON object per
-logged step or evaluation), ``config.yaml`` (the resolved config) and ``command.txt`` (how the run was started).
-A lock file stops a second ``train.py`` from writing into the same folder; the operating system releases it when
-the process ends, however it ends (even SIGKILL), so a stale lock never blocks a resume.
+logged step or evaluation), ``config.yaml`` (the resolved config) and ``command.txt`` (how the run was started, then
+one line per resume). A lock file stops a second ``train.py`` from writing into the same folder; the operating system
+releases it when the process ends, however it ends (even SIGKILL), so a stale lock never blocks a resume.
+Files that are rewritten are replaced atomically, so a kill leaves the old or the new version, never half of one.
 """
 import json
 import os
+import shlex
+import sys
 from pathlib import Path
 
 from errors import UserError
+from training.checkpoint import atomic_write
 
 try:
     import fcntl
@@ -53,21 +57,38 @@ def prepare_run_dir(run_dir: Path) -> Path:
     return run_dir
 
 
+def write_run_file(path: Path, text: str) -> None:
+    """Replace a text file of the run atomically, or a one-line error when it cannot be written."""
+    try:
+        atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+    except OSError as e:
+        raise UserError(f"cannot write {path}: {e.strerror or e}") from None
+
+
+def record_command(path: Path, resumed: bool) -> None:
+    """The command line of a new run, or one more line under the original for a resume."""
+    earlier = path.read_text(encoding="utf-8", errors="replace") if resumed and path.exists() else ""
+    write_run_file(path, earlier + shlex.join(sys.argv) + "\n")
+
+
 class MetricsLog:
     """Appends one JSON line per record; on resume, drops lines past the checkpoint so the file stays one history."""
 
     def __init__(self, path: Path, keep_up_to: int | None):
         self.path = Path(path)
         if keep_up_to is None:
-            self.path.write_text("", encoding="utf-8")
+            write_run_file(self.path, "")
         elif self.path.exists():
-            kept = [line for line in self.path.read_text(encoding="utf-8").splitlines()
+            kept = [line for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines()
                     if line.strip() and _complete_record(line, keep_up_to)]
-            self.path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+            write_run_file(self.path, "".join(line + "\n" for line in kept))
 
     def write(self, record: dict) -> None:
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+        try:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
+        except OSError as e:
+            raise UserError(f"cannot write {self.path}: {e.strerror or e}") from None
 
 
 def _complete_record(line: str, keep_up_to: int) -> bool:

@@ -9,13 +9,13 @@
 
 Every ``eval_interval`` steps (and at the last step) the loss is measured on held-out text and the state is saved to
 ``last.pt`` (and ``best.pt`` when validation improved). Ctrl-C saves and stops between two steps; ``resume`` continues
-a run exactly where ``last.pt`` left it: the same batches, the same dropout masks, the same losses.
+a run exactly where ``last.pt`` left it: the same batches, the same dropout masks, the same losses. A harder stop
+(SIGKILL, a power cut) loses only the steps since the last save, since checkpoints are replaced atomically; a NaN or
+infinite loss stops the run before anything is saved.
 """
 import contextlib
 import math
-import shlex
 import signal
-import sys
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -31,10 +31,11 @@ from errors import UserError
 from model.gpt import GPT
 from training.checkpoint import (checkpoint_state, load_checkpoint, model_from_checkpoint,
                                  remove_stray_temp_files, restore_rng, save_checkpoint)
-from training.config import Config, config_from_dict, dump_config, merge, parse_overrides
+from training.config import Config, config_from_dict, config_to_yaml, merge, parse_overrides
 from training.device import autocast, resolve_device, resolve_dtype
 from training.distributed import Distributed, init_distributed, mean_loss_and_stop, shutdown
-from training.run_dir import MetricsLog, RunLock, prepare_run_dir
+from training.fault_injection import kill_point
+from training.run_dir import MetricsLog, RunLock, prepare_run_dir, record_command, write_run_file
 from training.schedule import lr_at
 
 
@@ -84,6 +85,7 @@ def evaluate(model: torch.nn.Module, splits, cfg: Config, device, dtype) -> dict
                 _, loss = model(x.to(device), y.to(device))
             total += loss.item()
         losses[name] = total / cfg.train.eval_iters
+        kill_point("eval")
     model.train(was_training)
     return losses
 
@@ -94,7 +96,10 @@ def build_tokenizer_and_data(cfg: Config, tokenizer: Tokenizer | None, log):
         started = time.perf_counter()
         tokenizer = train_tokenizer(cfg.data.tokenizer, text, cfg.data.bpe_vocab_size)
         log(f"tokenizer: {tokenizer.kind}, {tokenizer.vocab_size} tokens ({time.perf_counter() - started:.1f}s)")
-    ids = encode_cached(text, tokenizer, cfg.data.cache_dir)
+    try:
+        ids = encode_cached(text, tokenizer, cfg.data.cache_dir)
+    except UserError as e:              # fine-tuning a char model on a corpus with characters it never saw
+        raise UserError(f"corpus {cfg.data.path}: {e}") from None
     splits = split_tokens(ids, cfg.data.val_fraction, cfg.model.block_size, cfg.data.path)
     log(f"corpus: {cfg.data.path}, {len(text):,} characters → {len(ids):,} tokens "
         f"({len(splits.train):,} train / {len(splits.val):,} val)")
@@ -120,6 +125,9 @@ def train(cfg: Config | None = None, *, resume: str | Path | None = None, init_f
     if resume is not None:
         run_dir = Path(resume)
         ckpt = load_checkpoint(run_dir / "last.pt")
+        if ckpt["optimizer"] is None:
+            raise UserError(f"checkpoint {run_dir / 'last.pt'} has no optimizer state, so it cannot be resumed; "
+                            f"fine-tune from it with --init-from instead")
         cfg = resumed_config(ckpt, list(overrides), f"{run_dir / 'last.pt'}")
         cfg = replace(cfg, train=replace(cfg.train, out_dir=str(run_dir)))
         tokenizer = model_from_checkpoint(ckpt, run_dir / "last.pt")[1]
@@ -171,8 +179,12 @@ def _train_locked(cfg: Config, run_dir: Path, ckpt, tokenizer, init_weights, dev
     batch_generator = torch.Generator().manual_seed(t.seed)
     start, best_val = 0, math.inf
     if ckpt is not None:
-        optimizer.load_state_dict(ckpt["optimizer"])
-        restore_rng(ckpt, batch_generator)
+        try:
+            optimizer.load_state_dict(ckpt["optimizer"])
+            restore_rng(ckpt, batch_generator)
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            raise UserError(f"checkpoint {run_dir / 'last.pt'} is damaged: its optimizer or RNG state does not fit "
+                            f"({type(e).__name__}: {' '.join(str(e).split())[:160]})") from None
         start, best_val = ckpt["iter"], ckpt["best_val"]
     log(f"model: {model.num_params():,} parameters, {cfg.model.n_layer} layers × {cfg.model.n_head} heads × "
         f"{cfg.model.n_embd} dims, context {cfg.model.block_size}")
@@ -181,15 +193,18 @@ def _train_locked(cfg: Config, run_dir: Path, ckpt, tokenizer, init_weights, dev
     if ddp.enabled:
         step_model = DistributedDataParallel(step_model, device_ids=[device.index] if device.type == "cuda" else None)
     if ddp.is_main:
-        dump_config(cfg, run_dir / "config.yaml")
-        (run_dir / "command.txt").write_text(shlex.join(sys.argv) + "\n", encoding="utf-8")
+        write_run_file(run_dir / "config.yaml", config_to_yaml(cfg))
+        record_command(run_dir / "command.txt", resumed=ckpt is not None)
         metrics = MetricsLog(run_dir / "metrics.jsonl", keep_up_to=start if ckpt is not None else None)
 
     def save(step: int, is_best: bool) -> None:
+        """best.pt first: a kill between the two writes then leaves last.pt one evaluation behind, and the resumed
+        run redoes that evaluation and writes the same best.pt again. The other order would leave a last.pt whose
+        best_val claims a best.pt that was never written."""
         state = checkpoint_state(model, optimizer, cfg, tokenizer, step, best_val, batch_generator)
-        save_checkpoint(run_dir / "last.pt", state)
         if is_best:
             save_checkpoint(run_dir / "best.pt", state)
+        save_checkpoint(run_dir / "last.pt", state)
 
     tokens_per_step = t.batch_size * t.grad_accum * cfg.model.block_size * ddp.world_size
     result = RunResult(run_dir, start, best_val)
@@ -207,8 +222,7 @@ def _train_locked(cfg: Config, run_dir: Path, ckpt, tokenizer, init_weights, dev
             done = step + 1
             if not math.isfinite(loss):
                 bar.close()
-                raise UserError(f"loss became {loss} at step {done} (try a lower train.lr or train.grad_clip); "
-                                f"stopped without saving; the last good checkpoints in {run_dir} are untouched")
+                raise _diverged("loss", loss, done, run_dir)
             window_steps += 1
             if ddp.is_main and (done % t.log_interval == 0 or done == t.max_iters):
                 elapsed = time.perf_counter() - window_start
@@ -217,8 +231,13 @@ def _train_locked(cfg: Config, run_dir: Path, ckpt, tokenizer, init_weights, dev
                 bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_s:,.0f}")
                 window_start, window_steps = time.perf_counter(), 0
             bar.update(1)
+            kill_point("step")
             if ddp.is_main and (done % t.eval_interval == 0 or done == t.max_iters):
                 losses = evaluate(model, splits, cfg, device, dtype)
+                for name, value in losses.items():
+                    if not math.isfinite(value):     # e.g. weights broken by this step's update: never save them
+                        bar.close()
+                        raise _diverged(f"{name} loss", value, done, run_dir)
                 is_best = losses["val"] < best_val
                 best_val = min(best_val, losses["val"])
                 metrics.write({"iter": done, "train_loss": losses["train"], "val_loss": losses["val"]})
@@ -236,6 +255,11 @@ def _train_locked(cfg: Config, run_dir: Path, ckpt, tokenizer, init_weights, dev
                 break
     bar.close()
     return result
+
+
+def _diverged(what: str, value: float, step: int, run_dir: Path) -> UserError:
+    return UserError(f"{what} became {value} at step {step} (try a lower train.lr or train.grad_clip); "
+                     f"stopped without saving; the last good checkpoints in {run_dir} are untouched")
 
 
 def _train_step(step_model, model, optimizer, splits, cfg: Config, generator, device, dtype, ddp: Distributed,
