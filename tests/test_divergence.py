@@ -42,3 +42,29 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoints(tmp_path, tra
     assert message in err and f"the last good checkpoints in {run} are untouched" in err
     assert {name: (run / name).read_bytes() for name in before} == before
     assert max(m["iter"] for m in read_metrics(run / "metrics.jsonl")) == (12 if training else 16)
+
+
+def test_weights_broken_by_the_last_update_are_never_saved(tmp_path, trained_run, capsys, monkeypatch):
+    """Ctrl-C right after an update that broke the weights (its own loss was still finite): nothing is saved."""
+    from training import trainer
+
+    class StopNow(trainer.StopRequest):
+        requested = property(lambda self: True, lambda self, value: None)
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    before = {name: (run / name).read_bytes() for name in ("last.pt", "best.pt")}
+    forward = GPT.forward
+
+    def breaking(self, idx, targets=None):
+        out = forward(self, idx, targets)
+        if self.training:
+            self.norm.weight.data.fill_(float("nan"))       # behind autograd's back, as a bad update would
+        return out
+
+    monkeypatch.setattr(GPT, "forward", breaking)
+    monkeypatch.setattr(trainer, "StopRequest", StopNow)
+    code = train.main(["--no-progress", "--resume", str(run), "--set", "train.max_iters=16"])
+    err = capsys.readouterr().err
+    assert code == 2 and "a weight became nan at step 13" in err, err
+    assert {name: (run / name).read_bytes() for name in before} == before

@@ -201,6 +201,8 @@ def _train_locked(cfg: Config, run_dir: Path, ckpt, tokenizer, init_weights, dev
         """best.pt first: a kill between the two writes then leaves last.pt one evaluation behind, and the resumed
         run redoes that evaluation and writes the same best.pt again. The other order would leave a last.pt whose
         best_val claims a best.pt that was never written."""
+        if not all(torch.isfinite(p).all() for p in model.parameters()):   # e.g. Ctrl-C right after a bad update
+            raise _diverged("a weight", math.nan, step, run_dir)
         state = checkpoint_state(model, optimizer, cfg, tokenizer, step, best_val, batch_generator)
         if is_best:
             save_checkpoint(run_dir / "best.pt", state)
