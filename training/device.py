@@ -33,3 +33,11 @@ def autocast(device: torch.device, dtype: torch.dtype):
     if dtype == torch.float32:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def set_threads(threads: int) -> None:
+    """Use ``threads`` CPU threads for PyTorch's kernels (0 leaves PyTorch's default, one per core). On a machine
+    shared with other busy processes, fewer threads than cores can be much faster: a parallel kernel waits for its
+    slowest thread, and a thread that lost its core stalls them all (README, "Speed")."""
+    if threads > 0 and threads != torch.get_num_threads():
+        torch.set_num_threads(threads)

@@ -29,7 +29,7 @@ from model.gpt import GPT
 from training.checkpoint import (checkpoint_state, load_checkpoint, model_from_checkpoint,
                                  remove_stray_temp_files, restore_rng, save_checkpoint)
 from training.config import Config, config_from_dict, dump_config, merge, parse_overrides
-from training.device import autocast, resolve_device, resolve_dtype
+from training.device import autocast, resolve_device, resolve_dtype, set_threads
 from training.run_dir import MetricsLog, RunLock, prepare_run_dir
 from training.schedule import lr_at
 
@@ -141,7 +141,8 @@ def _train_locked(cfg: Config, run_dir: Path, ckpt, tokenizer, init_weights, pro
     t = cfg.train
     device, device_why = resolve_device(t.device)
     dtype, dtype_why = resolve_dtype(t.dtype, device)
-    log(f"device: {device_why}; precision: {dtype_why}")
+    set_threads(t.threads)
+    log(f"device: {device_why}; precision: {dtype_why}; {torch.get_num_threads()} CPU threads")
     tokenizer, splits = build_tokenizer_and_data(cfg, tokenizer, log)
 
     torch.manual_seed(t.seed)
@@ -209,6 +210,9 @@ def _train_locked(cfg: Config, run_dir: Path, ckpt, tokenizer, init_weights, pro
                 save(done, is_best)
                 window_start, window_steps = time.perf_counter(), 0
             result.iter, result.best_val = done, best_val
+            if t.target_val_loss is not None and best_val <= t.target_val_loss:
+                bar.write(f"val loss {best_val:.4f} ≤ train.target_val_loss {t.target_val_loss}: stopping at step {done}")
+                break
             if stop.requested:
                 save(done, is_best=False)
                 result.interrupted = True
