@@ -9,7 +9,7 @@ from benchmark.machine import describe_machine, peak_memory_mb, reset_peak_memor
 from benchmark.training import measure_throughput, time_to_loss
 from model.config import ModelConfig
 from training.config import Config, load_config
-from training.device import resolve_device
+from training.device import resolve_device, set_threads
 
 SECTIONS = ("throughput", "large", "time-to-loss", "generation")
 LARGE = ModelConfig(block_size=256, n_layer=6, n_head=6, n_embd=384)       # the GPU recipe's shape, for MFU
@@ -18,7 +18,7 @@ LARGE = ModelConfig(block_size=256, n_layer=6, n_head=6, n_embd=384)       # the
 def run_suite(config: str | Path, data: str | Path, sections=SECTIONS, overrides: list[str] = (),
               variants: dict[str, list[str]] | None = None, ttl_configs: list[str | Path] = (), target: float = 1.88,
               steps: int = 50, warmup: int = 10, rounds: int = 5, large_steps: int = 2, gen_model: ModelConfig = LARGE,
-              gen_rounds: int = 3, peak_size: int = 2048, log=print) -> dict:
+              gen_rounds: int = 2, peak_size: int = 2048, log=print) -> dict:
     """Run the chosen ``sections``; every config has ``data.path`` set to ``data``.
 
     ``variants`` are extra throughput runs, each a list of overrides on top of ``config`` (timed interleaved with it);
@@ -56,6 +56,7 @@ def run_suite(config: str | Path, data: str | Path, sections=SECTIONS, overrides
             results["time_to_loss"][str(path)] = time_to_loss(cfg_of(path), target, log=lambda *_: None)
             done(f"time-to-loss {Path(path).stem}")
     if "generation" in sections:
+        set_threads(base.train.threads)
         log(f"generation: {gen_model.n_layer}L/{gen_model.n_head}H/{gen_model.n_embd}d, context {gen_model.block_size}")
         results["generation"] = {"model": f"{gen_model.n_layer}L/{gen_model.n_head}H/{gen_model.n_embd}d, "
                                           f"context {gen_model.block_size}",

@@ -20,7 +20,7 @@ import torch
 from benchmark.machine import matmul_flops
 from model.gpt import GPT
 from training.config import Config
-from training.device import resolve_device, resolve_dtype, set_threads
+from training.device import DEFAULT_THREADS, resolve_device, resolve_dtype, set_threads
 from training.trainer import _maybe_compile, _train_step, build_tokenizer_and_data, train
 
 
@@ -101,7 +101,7 @@ def measure_throughput(variants: dict[str, Config], steps: int = 50, warmup: int
             "model": f"{cfg.model.n_layer}L/{cfg.model.n_head}H/{cfg.model.n_embd}d, block {cfg.model.block_size}",
             "params": model.num_params(), "batch": f"{cfg.train.batch_size}×{cfg.train.grad_accum}",
             "dtype": str(session.dtype).removeprefix("torch."), "compiled": session.step_model is not model,
-            "threads": torch.get_num_threads() if cfg.train.threads == 0 else cfg.train.threads,
+            "threads": cfg.train.threads or DEFAULT_THREADS,
             "tokens_per_s": round(tokens_per_s, 1), "tokens_per_s_best": round(max(rates), 1),
             "step_ms": round(1000 * _tokens_per_step(cfg) / tokens_per_s, 2),
             "flops_per_token": flops_per_token, "achieved_gflops": round(tokens_per_s * flops_per_token / 1e9, 2),

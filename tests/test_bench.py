@@ -78,3 +78,11 @@ def test_whole_suite_prints_a_table_and_writes_json(tmp_path, corpus):
 def test_bench_cli_without_the_text_is_a_one_line_error(tmp_path):
     result = run_cli(ROOT / "bench.py", "--data", tmp_path / "missing.txt")
     assert result.returncode == 2 and result.stderr.startswith("error:") and len(result.stderr.splitlines()) == 1
+
+
+def test_thread_setting_and_back_to_the_default():
+    from training.device import DEFAULT_THREADS, set_threads
+    set_threads(1)
+    assert torch.get_num_threads() == 1
+    set_threads(0)
+    assert torch.get_num_threads() == DEFAULT_THREADS

@@ -36,8 +36,12 @@ def autocast(device: torch.device, dtype: torch.dtype):
 
 
 def set_threads(threads: int) -> None:
-    """Use ``threads`` CPU threads for PyTorch's kernels (0 leaves PyTorch's default, one per core). On a machine
+    """Use ``threads`` CPU threads for PyTorch's kernels (0: PyTorch's default, one per core). On a machine
     shared with other busy processes, fewer threads than cores can be much faster: a parallel kernel waits for its
     slowest thread, and a thread that lost its core stalls them all (README, "Speed")."""
-    if threads > 0 and threads != torch.get_num_threads():
-        torch.set_num_threads(threads)
+    wanted = threads if threads > 0 else DEFAULT_THREADS
+    if wanted != torch.get_num_threads():
+        torch.set_num_threads(wanted)
+
+
+DEFAULT_THREADS = torch.get_num_threads()      # PyTorch's choice at start-up (OMP_NUM_THREADS, else the cores)
