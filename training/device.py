@@ -18,8 +18,9 @@ def resolve_device(requested: str) -> tuple[torch.device, str]:
 
 
 def resolve_dtype(requested: str, device: torch.device) -> tuple[torch.dtype, str]:
-    """"auto" is bf16 autocast on GPUs that support it and fp32 elsewhere: on the CPUs measured here, bf16 autocast
-    made a training step many times slower (README, "Speed")."""
+    """"auto" is bf16 autocast on GPUs that support it and fp32 elsewhere: on CPUs the gain depends on the CPU and
+    its load (1.0-1.2× measured on an AVX-512-BF16 EPYC; README, "Speed"), so it is a choice to measure
+    (python bench.py --variant bf16 train.dtype=bfloat16), not a default."""
     if requested == "auto":
         if device.type == "cuda" and torch.cuda.is_bf16_supported():
             return torch.bfloat16, "bfloat16 autocast (auto: GPU supports bf16)"
