@@ -45,7 +45,8 @@ def main(argv=None) -> int:
             raise UserError("--steps and --rounds must be >= 1 and --warmup >= 0")
         bad = [v[0] for v in args.variant if len(v) < 2]
         if bad:
-            raise UserError(f"--variant {bad[0]} needs overrides after its name, e.g. --variant {bad[0]} train.compile=true")
+            raise UserError(f"--variant {bad[0]} needs overrides after its name, "
+                            f"e.g. --variant {bad[0]} train.compile=true")
         from benchmark.report import format_report, write_json
         from benchmark.suite import SECTIONS, run_suite
 

@@ -10,11 +10,11 @@ def format_report(results: dict) -> str:
     if results.get("throughput"):
         lines += ["", "training throughput (median of interleaved rounds; MFU = tokens/s × FLOPs/token ÷ measured "
                   "matmul peak; FLOPs/token = 6·N + 12·L·T·C)",
-                  f"{'run':<22} {'model':<24} {'batch':>6} {'threads':>7} {'dtype':>8} {'compiled':>8} {'tokens/s':>10} "
-                  f"{'ms/step':>8} {'GFLOP/s':>8} {'peak':>7} {'MFU':>6} {'warm-up s':>9}"]
+                  f"{'run':<22} {'model':<24} {'batch':>6} {'threads':>7} {'dtype':>8} {'compiled':>8} "
+                  f"{'tokens/s':>10} {'ms/step':>8} {'GFLOP/s':>8} {'peak':>7} {'MFU':>6} {'warm-up s':>9}"]
         for name, r in results["throughput"].items():
-            lines.append(f"{name:<22} {r['model']:<24} {r['batch']:>6} {r['threads']:>7} {r['dtype']:>8} {str(r['compiled']):>8} "
-                         f"{r['tokens_per_s']:>10,.0f} {r['step_ms']:>8.1f} {r['achieved_gflops']:>8.1f} "
+            lines.append(f"{name:<22} {r['model']:<24} {r['batch']:>6} {r['threads']:>7} {r['dtype']:>8} "
+                         f"{str(r['compiled']):>8} {r['tokens_per_s']:>10,.0f} {r['step_ms']:>8.1f} {r['achieved_gflops']:>8.1f} "
                          f"{r['peak_gflops']:>7.0f} {r['mfu']:>6.1%} {r['warmup_s']:>9.1f}")
     if results.get("time_to_loss"):
         lines += ["", "time to loss (wall seconds from start, evaluations and checkpoints included)",

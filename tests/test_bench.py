@@ -34,7 +34,8 @@ def test_throughput_reports_tokens_flops_and_mfu(tiny_cfg):
     for r in report.values():
         assert r["tokens_per_s"] > 0 and r["peak_gflops"] > 0 and r["mfu"] > 0
         assert r["flops_per_token"] == 6 * r["params"] + 12 * 2 * 16 * 32         # 6N + 12·L·T·C
-        assert math.isclose(r["achieved_gflops"], r["tokens_per_s"] * r["flops_per_token"] / 1e9, rel_tol=1e-2, abs_tol=0.01)
+        achieved = r["tokens_per_s"] * r["flops_per_token"] / 1e9
+        assert math.isclose(r["achieved_gflops"], achieved, rel_tol=1e-2, abs_tol=0.01)
         assert r["compiled"] is False and r["dtype"] == "float32"
 
 
