@@ -123,6 +123,6 @@ def time_to_loss(cfg: Config, target: float, log=print) -> dict:
         start = time.perf_counter()
         result = train(cfg, progress=False, log=log)
         seconds = time.perf_counter() - start
-    return {"target": target, "reached": result.best_val <= target, "seconds": round(seconds, 1),
+    return {"target": target, "reached": result.best_val <= target, "seconds": round(seconds, 3),
             "iter": result.iter, "best_val": round(result.best_val, 4),
             "tokens": result.iter * _tokens_per_step(cfg), "evals": result.evals}
