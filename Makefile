@@ -1,6 +1,7 @@
 # Two commands set everything up on a fresh machine:
 #   make demo   virtual environment + install, train the toy model, check its facts, sample from it
 #   make test   virtual environment + install, run the test suite
+#   make bench  training/generation speed, MFU and time-to-loss on tinyshakespeare (expects ../shared/data/tinyshakespeare.txt)
 PYTHON ?= python3
 VENV ?= venv
 PY := $(VENV)/bin/python
@@ -17,6 +18,9 @@ demo: $(VENV)/installed
 
 test: $(VENV)/installed
 	$(PY) -m pytest -q
+
+bench: $(VENV)/installed
+	$(PY) bench.py --config configs/shakespeare_char.yaml --ttl-config configs/shakespeare_char.yaml configs/shakespeare_char_fast.yaml
 
 $(VENV)/installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)

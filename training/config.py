@@ -33,6 +33,7 @@ class TrainConfig:
     device: str = "auto"                # "auto" (cuda > mps > cpu), "cpu", "cuda", "mps"
     dtype: str = "auto"                 # "auto", "float32", "bfloat16" (autocast: matmuls in bf16)
     compile: bool = False               # torch.compile the model (falls back to eager if it cannot)
+    threads: int = 0                    # CPU threads for PyTorch's kernels (0 = PyTorch's default: one per core)
     batch_size: int = 12                # sequences per micro-batch
     grad_accum: int = 1                 # micro-batches per optimizer step
     max_iters: int = 2000               # optimizer steps
@@ -47,6 +48,8 @@ class TrainConfig:
     eval_interval: int = 250            # evaluate and checkpoint every this many steps (and at the end)
     eval_iters: int = 20                # batches per split in an evaluation
     log_interval: int = 10              # write a metrics line every this many steps
+    target_val_loss: typing.Optional[float] = None  # stop at the first evaluation whose val loss is <= this
+                                        # (time-to-loss benchmarks); null = run all max_iters steps
 
 
 @dataclass
@@ -109,7 +112,7 @@ def _check_values(cfg: Config, problems: list[str]) -> None:
                 "train.lr": t.lr, "train.eval_interval": t.eval_interval, "train.eval_iters": t.eval_iters,
                 "train.log_interval": t.log_interval}
     problems += [f"{k} must be > 0, got {v}" for k, v in positive.items() if v <= 0]
-    non_negative = {"train.min_lr": t.min_lr, "train.warmup_iters": t.warmup_iters,
+    non_negative = {"train.threads": t.threads, "train.min_lr": t.min_lr, "train.warmup_iters": t.warmup_iters,
                     "train.weight_decay": t.weight_decay, "train.grad_clip": t.grad_clip,
                     "sample.max_new_tokens": s.max_new_tokens, "sample.temperature": s.temperature}
     problems += [f"{k} must be >= 0, got {v}" for k, v in non_negative.items() if v < 0]
@@ -129,6 +132,8 @@ def _check_values(cfg: Config, problems: list[str]) -> None:
         problems.append(f"data.bpe_vocab_size must be >= 256 (the byte alphabet), got {d.bpe_vocab_size}")
     if t.min_lr > t.lr:
         problems.append(f"train.min_lr ({t.min_lr}) must not exceed train.lr ({t.lr})")
+    if t.target_val_loss is not None and t.target_val_loss <= 0:
+        problems.append(f"train.target_val_loss must be > 0 or null, got {t.target_val_loss}")
     if s.top_k is not None and s.top_k < 1:
         problems.append(f"sample.top_k must be >= 1, got {s.top_k}")
     if s.top_p is not None and not 0.0 < s.top_p <= 1.0:

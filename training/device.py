@@ -18,8 +18,9 @@ def resolve_device(requested: str) -> tuple[torch.device, str]:
 
 
 def resolve_dtype(requested: str, device: torch.device) -> tuple[torch.dtype, str]:
-    """"auto" is bf16 autocast on GPUs that support it and fp32 elsewhere: on the CPUs measured here, bf16 autocast
-    made a training step many times slower (README, "Speed")."""
+    """"auto" is bf16 autocast on GPUs that support it and fp32 elsewhere: on CPUs the gain depends on the CPU and
+    its load (1.0-1.2× measured on an AVX-512-BF16 EPYC; README, "Speed"), so it is a choice to measure
+    (python bench.py --variant bf16 train.dtype=bfloat16), not a default."""
     if requested == "auto":
         if device.type == "cuda" and torch.cuda.is_bf16_supported():
             return torch.bfloat16, "bfloat16 autocast (auto: GPU supports bf16)"
@@ -33,3 +34,15 @@ def autocast(device: torch.device, dtype: torch.dtype):
     if dtype == torch.float32:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def set_threads(threads: int) -> None:
+    """Use ``threads`` CPU threads for PyTorch's kernels (0: PyTorch's default, one per core). On a machine
+    shared with other busy processes, fewer threads than cores can be much faster: a parallel kernel waits for its
+    slowest thread, and a thread that lost its core stalls them all (README, "Speed")."""
+    wanted = threads if threads > 0 else DEFAULT_THREADS
+    if wanted != torch.get_num_threads():
+        torch.set_num_threads(wanted)
+
+
+DEFAULT_THREADS = torch.get_num_threads()      # PyTorch's choice at start-up (OMP_NUM_THREADS, else the cores)

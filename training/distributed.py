@@ -54,3 +54,12 @@ def mean_loss_and_stop(d: Distributed, loss: float, stop: bool) -> tuple[float, 
     values = torch.tensor([loss, float(stop)], dtype=torch.float64)
     dist.all_reduce(values)
     return values[0].item() / d.world_size, values[1].item() > 0
+
+
+def any_process(d: Distributed, flag: bool) -> bool:
+    """True on every process if ``flag`` is True on any (e.g. rank 0 alone saw the target loss)."""
+    if not d.enabled:
+        return flag
+    value = torch.tensor([float(flag)])
+    dist.all_reduce(value)
+    return value.item() > 0

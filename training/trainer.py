@@ -32,8 +32,8 @@ from model.gpt import GPT
 from training.checkpoint import (checkpoint_state, load_checkpoint, model_from_checkpoint,
                                  remove_stray_temp_files, restore_rng, save_checkpoint)
 from training.config import Config, config_from_dict, config_to_yaml, merge, parse_overrides
-from training.device import autocast, resolve_device, resolve_dtype
-from training.distributed import Distributed, init_distributed, mean_loss_and_stop, shutdown
+from training.device import autocast, resolve_device, resolve_dtype, set_threads
+from training.distributed import Distributed, any_process, init_distributed, mean_loss_and_stop, shutdown
 from training.fault_injection import kill_point
 from training.run_dir import MetricsLog, RunLock, prepare_run_dir, record_command, write_run_file
 from training.schedule import lr_at
@@ -164,7 +164,8 @@ def _train_locked(cfg: Config, run_dir: Path, ckpt, tokenizer, init_weights, dev
                   progress, log) -> RunResult:
     t = cfg.train
     dtype, dtype_why = resolve_dtype(t.dtype, device)
-    log(f"precision: {dtype_why}")
+    set_threads(t.threads)
+    log(f"precision: {dtype_why}; {torch.get_num_threads()} CPU threads")
     tokenizer, splits = build_tokenizer_and_data(cfg, tokenizer, log)
 
     torch.manual_seed(t.seed)
@@ -249,6 +250,10 @@ def _train_locked(cfg: Config, run_dir: Path, ckpt, tokenizer, init_weights, dev
                 save(done, is_best)
                 window_start, window_steps = time.perf_counter(), 0
             result.iter, result.best_val = done, best_val
+            if (t.target_val_loss is not None and done % t.eval_interval == 0
+                    and any_process(ddp, best_val <= t.target_val_loss)):      # only rank 0 evaluates
+                bar.write(f"val loss {best_val:.4f} ≤ train.target_val_loss {t.target_val_loss}: stopping at step {done}")
+                break
             if stop_now:
                 if ddp.is_main:
                     save(done, is_best=False)

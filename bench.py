@@ -1,0 +1,66 @@
+"""Benchmark training and generation speed: ``python bench.py [--config configs/shakespeare_char.yaml]``.
+
+Prints a table and writes JSON (default bench/results/latest.json): training tokens/s and MFU of the config and of a
+6-layer/384-dim/256-context model, wall time to val loss ≤ 1.88 on tinyshakespeare, generation tokens/s with and
+without the KV cache, peak memory, and the machine it ran on. A thin command line over ``benchmark.suite.run_suite``;
+bad input ends with a one-line error and exit code 2.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+from errors import UserError
+
+ROOT = Path(__file__).resolve().parent
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="configs/shakespeare_char.yaml", help="config to measure")
+    parser.add_argument("--data", default=str(DEFAULT_DATA), help="tinyshakespeare text (default: %(default)s)")
+    parser.add_argument("--set", nargs="+", default=[], metavar="SECTION.KEY=VALUE", help="overrides for every config")
+    parser.add_argument("--only", nargs="+", choices=("throughput", "large", "time-to-loss", "generation"),
+                        help="run only these sections (default: all)")
+    parser.add_argument("--variant", nargs="+", action="append", default=[], metavar=("NAME", "KEY=VALUE"),
+                        help="an extra throughput run: a name and overrides, timed interleaved with --config, e.g. "
+                             "--variant compiled train.compile=true (repeatable)")
+    parser.add_argument("--ttl-config", nargs="+", default=[], metavar="CONFIG",
+                        help="configs to time to the target val loss (default: --config)")
+    parser.add_argument("--target-loss", type=float, default=1.88, help="val loss to reach (default: %(default)s)")
+    parser.add_argument("--steps", type=int, default=50, help="timed steps per round (default: %(default)s)")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed steps first (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds (default: %(default)s)")
+    parser.add_argument("--out", default="bench/results/latest.json", help="JSON output (default: %(default)s)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        if not Path(args.data).is_file():
+            raise UserError(f"benchmark text {args.data} not found; get tinyshakespeare (input.txt of "
+                            f"karpathy/char-rnn) and pass --data PATH")
+        if min(args.steps, args.rounds) < 1 or args.warmup < 0:
+            raise UserError("--steps and --rounds must be >= 1 and --warmup >= 0")
+        bad = [v[0] for v in args.variant if len(v) < 2]
+        if bad:
+            raise UserError(f"--variant {bad[0]} needs overrides after its name, "
+                            f"e.g. --variant {bad[0]} train.compile=true")
+        from benchmark.report import format_report, write_json
+        from benchmark.suite import SECTIONS, run_suite
+
+        results = run_suite(args.config, args.data, sections=args.only or SECTIONS, overrides=args.set,
+                            variants={v[0]: v[1:] for v in args.variant}, ttl_configs=args.ttl_config,
+                            target=args.target_loss, steps=args.steps, warmup=args.warmup, rounds=args.rounds,
+                            log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    print(format_report(results))
+    print(f"\nwritten to {write_json(results, args.out)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

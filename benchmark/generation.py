@@ -1,0 +1,40 @@
+"""Generation speed: new tokens per second with and without the KV cache.
+
+The model has random weights (speed does not depend on what the weights say). Each run starts from a
+``prompt_len``-token prompt and generates until the context is full (block_size − prompt_len new tokens), so the
+window never slides: past the context, absolute positions force the cache to be rebuilt every step
+(``model.generation``) and the two paths cost the same. Sampling is greedy, and the cache and no-cache runs are
+timed in interleaved rounds; the median is reported.
+"""
+import statistics
+import time
+
+import torch
+
+from model.config import ModelConfig
+from model.generation import generate
+from model.gpt import GPT
+
+
+def generation_speed(model_cfg: ModelConfig, batch_sizes=(1, 8), vocab_size: int = 65, prompt_len: int = 16,
+                     rounds: int = 3, device: torch.device = torch.device("cpu")) -> list[dict]:
+    torch.manual_seed(0)
+    model = GPT(model_cfg, vocab_size).to(device).eval()
+    new_tokens = model_cfg.block_size - prompt_len
+    rows = []
+    for batch in batch_sizes:
+        prompt = torch.randint(0, vocab_size, (batch, prompt_len), device=device)
+        times = {True: [], False: []}
+        for _ in range(rounds):
+            for use_cache in (True, False):
+                start = time.perf_counter()
+                for _ in generate(model, prompt, new_tokens, temperature=0.0, use_cache=use_cache):
+                    pass
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                times[use_cache].append(time.perf_counter() - start)
+        for use_cache in (True, False):
+            seconds = statistics.median(times[use_cache])
+            rows.append({"batch": batch, "kv_cache": use_cache, "new_tokens": new_tokens,
+                         "tokens_per_s": round(batch * new_tokens / seconds, 1), "seconds": round(seconds, 3)})
+    return rows

@@ -1,0 +1,41 @@
+"""The benchmark's results as a plain-text table (for people) and a JSON file (for comparing runs)."""
+import json
+from pathlib import Path
+
+
+def format_report(results: dict) -> str:
+    m = results["machine"]
+    lines = [f"machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, device {m['device']}"
+             + (f" ({m['gpu']})" if "gpu" in m else "") + (f", load {m['load_avg_1m']}" if "load_avg_1m" in m else "")]
+    if results.get("throughput"):
+        lines += ["", "training throughput (median of interleaved rounds; MFU = tokens/s × FLOPs/token ÷ measured "
+                  "matmul peak; FLOPs/token = 6·N + 12·L·T·C)",
+                  f"{'run':<22} {'model':<24} {'batch':>6} {'threads':>7} {'dtype':>8} {'compiled':>8} "
+                  f"{'tokens/s':>10} {'ms/step':>8} {'GFLOP/s':>8} {'peak':>7} {'MFU':>6} {'warm-up s':>9}"]
+        for name, r in results["throughput"].items():
+            lines.append(f"{name:<22} {r['model']:<24} {r['batch']:>6} {r['threads']:>7} {r['dtype']:>8} "
+                         f"{str(r['compiled']):>8} {r['tokens_per_s']:>10,.0f} {r['step_ms']:>8.1f} {r['achieved_gflops']:>8.1f} "
+                         f"{r['peak_gflops']:>7.0f} {r['mfu']:>6.1%} {r['warmup_s']:>9.1f}")
+    if results.get("time_to_loss"):
+        lines += ["", "time to loss (wall seconds from start, evaluations and checkpoints included)",
+                  f"{'config':<40} {'target':>6} {'reached':>7} {'seconds':>8} {'step':>6} {'best val':>8}"]
+        for name, r in results["time_to_loss"].items():
+            lines.append(f"{name:<40} {r['target']:>6} {str(r['reached']):>7} {r['seconds']:>8.1f} {r['iter']:>6} "
+                         f"{r['best_val']:>8.4f}")
+    if results.get("generation"):
+        g = results["generation"]
+        lines += ["", f"generation ({g['model']}, random weights, greedy, {g['rows'][0]['new_tokens']} new tokens "
+                  f"to fill the context)", f"{'batch':>5} {'KV cache':>8} {'tokens/s':>10} {'seconds':>8}"]
+        for r in g["rows"]:
+            lines.append(f"{r['batch']:>5} {str(r['kv_cache']):>8} {r['tokens_per_s']:>10,.0f} {r['seconds']:>8.2f}")
+    if results.get("peak_memory_mb"):
+        lines += ["", "peak memory (MiB; CPU: the process's peak RSS so far, so it includes earlier sections): "
+                  + ", ".join(f"{k} {v:,.0f}" for k, v in results["peak_memory_mb"].items())]
+    return "\n".join(lines)
+
+
+def write_json(results: dict, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    return path
