@@ -1,0 +1,43 @@
+"""The transformer step by step, each step run on a real model: ``python learn.py attend`` (or ``all``).
+
+Every lesson prints what it measured and saves a figure (default folder out/lessons/). Bad input ends with a
+one-line error and exit code 2.
+"""
+import argparse
+import importlib
+import sys
+
+from errors import UserError
+from lessons import ORDER
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("lesson", choices=[*ORDER, "all"], help="which step to run; all runs them in order")
+    parser.add_argument("--checkpoint", help="a .pt file written by train.py (default: runs/toy/best.pt, trained "
+                        "first if missing)")
+    parser.add_argument("--out", default="out/lessons", help="folder for the figures (default: out/lessons)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        from lessons.common import load_context
+
+        ctx = load_context(args.checkpoint, args.out)
+        for name in ORDER if args.lesson == "all" else [args.lesson]:
+            lesson = importlib.import_module(f"lessons.{name}")
+            ctx.say(f"\n{'=' * 100}\n{lesson.__doc__.strip()}\n")
+            lesson.run(ctx)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

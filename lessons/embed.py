@@ -1,0 +1,121 @@
+"""Lesson 2, embed: every token id picks one row of a learned table, a vector of n_embd numbers.
+
+Training moves the rows so that tokens used alike end up pointing in similar directions; cosine similarity,
+cos(a, b) = a·b / (‖a‖ ‖b‖), measures that (1: same direction, 0: unrelated). The toy model reads characters,
+so its table holds letters, digits and punctuation, and a word such as "dog" has no row of its own: its
+meaning has to be built by the layers above from the characters and their context.
+
+Two ways to give a word a vector are compared here:
+  - spelling: the mean of its characters' embedding rows. It only knows which letters the word has;
+  - context: the model's final-layer vector at the word's last character, read in the same frame for every word
+    ("The WORD" at the start of a line). That is the vector the model predicts the next token from, so two words
+    get similar vectors when the model expects the same things after them ("you shall know a word by the company
+    it keeps"). In the toy corpus an animal at the start of a line is always about to chase, bite, see or follow
+    another animal; no fruit, tool or broken thing ever stands there.
+"""
+import itertools
+
+import torch
+import torch.nn.functional as F
+
+from data.toy_eval import LINE_START
+from lessons.common import Context, new_figure, show_token, trace
+
+PROBES = ("a", "d", "7", "T", ".")
+ANIMALS = ("dog", "cat", "cow", "horse", "bird")
+OTHERS = ("glass", "news", "window", "banana", "knife")
+FRAME = "The {}"
+
+
+def neighbours(table: torch.Tensor, index: int, k: int) -> list[tuple[int, float]]:
+    """The k rows most similar to row ``index`` by cosine (itself left out)."""
+    sims = F.cosine_similarity(table[index].unsqueeze(0), table, dim=-1)               # (V,)
+    sims[index] = -2.0
+    values, indices = sims.topk(k)
+    return list(zip(indices.tolist(), values.tolist()))
+
+
+def pca_2d(table: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """The rows projected on their two directions of largest variance (SVD of the centred table), and the share
+    of the variance those two directions hold."""
+    centred = table - table.mean(0)                                                     # (V, C)
+    _, s, vh = torch.linalg.svd(centred, full_matrices=False)
+    return centred @ vh[:2].T, ((s[:2] ** 2).sum() / (s ** 2).sum()).item()             # (V, 2)
+
+
+def cosine_matrix(vectors: torch.Tensor) -> torch.Tensor:
+    unit = F.normalize(vectors, dim=-1)                                                 # (n, C)
+    return unit @ unit.T                                                                # (n, n)
+
+
+def group_means(sims: torch.Tensor, words: list[str]) -> tuple[float, float]:
+    """Mean cosine between two animals, and between an animal and another word."""
+    a = [i for i, w in enumerate(words) if w in ANIMALS]
+    o = [i for i, w in enumerate(words) if w not in ANIMALS]
+    within = torch.stack([sims[i, j] for i, j in itertools.combinations(a, 2)]).mean().item()
+    between = sims[a][:, o].mean().item()
+    return within, between
+
+
+@torch.no_grad()
+def run(ctx: Context, k: int = 5) -> dict:
+    tok = ctx.loaded.tokenizer
+    table = ctx.loaded.model.embed.token.weight.detach().cpu()                          # (V, C)
+    ctx.say(f"The embedding table: {table.shape[0]} tokens × {table.shape[1]} numbers.")
+    ctx.say(f"Nearest neighbours by cosine similarity (top {k}):")
+    near = {}
+    for probe in PROBES:
+        index = tok.encode(probe)[0]
+        near[probe] = [(tok.decode([i]), s) for i, s in neighbours(table, index, k)]
+        ctx.say(f"  {show_token(probe)!r:>5}: " + ", ".join(f"{show_token(t)!r} {s:.2f}" for t, s in near[probe]))
+    projection, explained = pca_2d(table)
+    ctx.say(f"The first two principal directions hold {explained:.0%} of the table's variance (plotted).")
+
+    words = [*ANIMALS, *OTHERS]
+    spelling = torch.stack([table[tok.encode(w)].mean(0) for w in words])               # (n, C)
+    context = torch.stack([trace(ctx.loaded, LINE_START + FRAME.format(w)).final[-1].cpu() for w in words])
+    cos = {}
+    for name, vectors in (("spelling", spelling), ("context", context)):
+        sims = cosine_matrix(vectors)
+        within, between = group_means(sims, words)
+        pair = {(a, b): sims[words.index(a), words.index(b)].item() for a, b in (("dog", "cat"), ("dog", "glass"))}
+        cos[name] = {"matrix": sims, "dog_cat": pair["dog", "cat"], "dog_glass": pair["dog", "glass"],
+                     "animal_animal": within, "animal_other": between}
+        ctx.say(f"\nWord vectors by {name}: cos(dog, cat) = {pair['dog', 'cat']:.2f}, cos(dog, glass) = "
+                f"{pair['dog', 'glass']:.2f}; two animals {within:.2f} on average, an animal and another word "
+                f"{between:.2f}.")
+    for name, c in cos.items():
+        grouped = c["dog_cat"] > c["dog_glass"] and c["animal_animal"] > c["animal_other"]
+        ctx.say(f"By {name}, the animals {'are' if grouped else 'are not'} grouped together.")
+    figure = ctx.save(draw(tok, projection, explained, words, cos["context"]["matrix"]), "2_embed")
+    return {"neighbours": near, "projection": projection, "explained": explained, "words": words,
+            "cos": {(a, b): cos["context"]["matrix"][words.index(a), words.index(b)].item()
+                    for a, b in itertools.combinations(words, 2)},
+            "by_definition": cos, "figure": figure}
+
+
+def draw(tok, projection: torch.Tensor, explained: float, words: list[str], sims: torch.Tensor):
+    fig = new_figure(15, 6.5)
+    ax = fig.add_subplot(1, 2, 1)
+    for i, (x, y) in enumerate(projection.tolist()):
+        token = tok.decode([i])
+        colour = ("tab:blue" if token.islower() else "tab:red" if token.isupper() else
+                  "tab:green" if token.isdigit() else "tab:grey")
+        ax.text(x, y, show_token(token), color=colour, fontsize=11, ha="center", va="center", family="DejaVu Sans Mono")
+    pad = projection.abs().max().item() * 0.08
+    ax.set_xlim(projection[:, 0].min().item() - pad, projection[:, 0].max().item() + pad)
+    ax.set_ylim(projection[:, 1].min().item() - pad, projection[:, 1].max().item() + pad)
+    ax.set_xlabel("principal direction 1")
+    ax.set_ylabel("principal direction 2")
+    ax.set_title(f"Token embeddings, 2-D PCA ({explained:.0%} of the variance)\n"
+                 "blue: lower case, red: upper case, green: digits, grey: other")
+    ax = fig.add_subplot(1, 2, 2)
+    image = ax.imshow(sims.numpy(), cmap="viridis", vmin=min(0.0, sims.min().item()), vmax=1)
+    ax.set_xticks(range(len(words)), words, rotation=45)
+    ax.set_yticks(range(len(words)), words)
+    for i, j in itertools.product(range(len(words)), repeat=2):
+        ax.text(j, i, f"{sims[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                color="black" if sims[i, j] > 0.6 else "white")
+    ax.set_title(f"Cosine similarity of word vectors in context\n(final layer, last letter of {FRAME!r}, line start)")
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    return fig

@@ -1,0 +1,110 @@
+"""Lesson 5, heads: several attention heads per block, each free to look for something different.
+
+Each head has its own query, key and value maps, so one head can follow the previous character (to read the
+current word), another the start of the line (a resting place when there is nothing useful to look at), another
+the word that decides what comes next. Their outputs are placed side by side and mixed by one projection.
+
+How different two heads are is measured on their attention rows: the Jensen-Shannon divergence between where
+head a and head b look from the same token, in bits (0 = they look at exactly the same places, 1 = no overlap),
+averaged over the tokens.
+"""
+import itertools
+
+import torch
+
+from data.toy_eval import LINE_START
+from lessons.attend import SENTENCES
+from lessons.common import Context, new_figure, show_token, trace
+
+
+def js_divergence(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """JS(p, q) = ½ KL(p ‖ m) + ½ KL(q ‖ m), m = ½ (p + q), in bits, over the last dimension."""
+    m = (p + q) / 2
+
+    def kl(a, b):                                   # Σ a log₂(a / b), with 0 · log 0 = 0
+        return torch.where(a > 0, a * (a / b).log2(), torch.zeros_like(a)).sum(-1)
+
+    return (kl(p, m) + kl(q, m)) / 2
+
+
+def word_starts(tokens: list[str]) -> list[int]:
+    """For each position, where its word starts: the first token after the last whitespace before it."""
+    starts, current = [], 0
+    for i, token in enumerate(tokens):
+        if i > 0 and tokens[i - 1][-1:].isspace():
+            current = i
+        starts.append(current)
+    return starts
+
+
+def habits(w: torch.Tensor, tokens: list[str]) -> dict:
+    """Where one head's queries (T, T) look on average, over every token but the first (which can only see
+    itself): shares of attention on the previous token, itself, the line start and its word's first token, and
+    the mean distance looked back, Σ_j w_ij (i − j)."""
+    T = w.size(0)
+    rows = torch.arange(1, T)
+    starts = torch.tensor(word_starts(tokens))[1:]
+    back = (torch.arange(T).unsqueeze(1) - torch.arange(T)).clamp(min=0)               # (T, T) i − j
+    return {"previous": w[rows, rows - 1].mean().item(), "itself": w[rows, rows].mean().item(),
+            "line start": w[rows, 0].mean().item(), "word start": w[rows, starts].mean().item(),
+            "mean distance": (w * back).sum(-1)[1:].mean().item()}
+
+
+PLACES = {"previous": "the previous token", "itself": "itself", "line start": "the line start",
+          "word start": "its word's first token"}
+
+
+def describe(h: dict) -> str:
+    """"mostly X" when one place takes half of the attention, else the two largest places."""
+    first, second = sorted(PLACES, key=h.get, reverse=True)[:2]
+    if h[first] >= 0.5:
+        return f"mostly {PLACES[first]} ({h[first]:.0%}), mean distance {h['mean distance']:.1f} tokens"
+    return (f"{PLACES[first]} {h[first]:.0%}, {PLACES[second]} {h[second]:.0%}, "
+            f"mean distance {h['mean distance']:.1f} tokens")
+
+
+def mean_between(divergence: torch.Tensor) -> float:
+    """Mean over the pairs of different heads (the off-diagonal entries); 0 for a single head."""
+    n = divergence.size(0)
+    return divergence[~torch.eye(n, dtype=torch.bool)].mean().item() if n > 1 else 0.0
+
+
+def run(ctx: Context, sentence: str = SENTENCES[0]) -> dict:
+    t = trace(ctx.loaded, LINE_START + sentence)
+    maps = t.attention_stack()                                                          # (n_layer, nh, T, T)
+    n_layer, n_head = maps.shape[:2]
+    table = [[habits(maps[l, h], t.tokens) for h in range(n_head)] for l in range(n_layer)]
+    ctx.say(f"{sentence!r}: {n_layer} blocks × {n_head} heads. Where each head looks, averaged over the tokens:")
+    for l, h in itertools.product(range(n_layer), range(n_head)):
+        ctx.say(f"  layer {l} head {h}: {describe(table[l][h])}")
+
+    flat = maps.flatten(0, 1)[:, 1:]                                                    # (n_layer·nh, T-1, T)
+    n = flat.size(0)
+    divergence = torch.zeros(n, n)
+    for a, b in itertools.combinations(range(n), 2):
+        divergence[a, b] = divergence[b, a] = js_divergence(flat[a], flat[b]).mean()
+    mean_all = mean_between(divergence)
+    mean_within = [mean_between(divergence[l * n_head : (l + 1) * n_head, l * n_head : (l + 1) * n_head])
+                   for l in range(n_layer)]
+    ctx.say(f"\nHow different the heads are (Jensen-Shannon divergence, bits, 0 = same, 1 = disjoint): "
+            f"{mean_all:.2f} on average over all {n * (n - 1) // 2} pairs of heads; within each block: "
+            + ", ".join(f"layer {l} {d:.2f}" for l, d in enumerate(mean_within)))
+    figure = ctx.save(draw(sentence, t.tokens, maps, table), "5_heads")
+    return {"maps": maps, "habits": table, "divergence": divergence, "mean_divergence": mean_all,
+            "mean_divergence_within_layer": mean_within, "figure": figure}
+
+
+def draw(sentence: str, tokens: list[str], maps: torch.Tensor, table):
+    n_layer, n_head = maps.shape[:2]
+    fig = new_figure(3.2 * n_head + 1, 3.2 * n_layer + 0.6)
+    labels = [show_token(tok) for tok in tokens]
+    for l, h in itertools.product(range(n_layer), range(n_head)):
+        ax = fig.add_subplot(n_layer, n_head, l * n_head + h + 1)
+        image = ax.imshow(maps[l, h].cpu().numpy(), cmap="viridis", vmin=0, vmax=1)
+        ax.set_xticks(range(len(labels)), labels, family="DejaVu Sans Mono", fontsize=7)
+        ax.set_yticks(range(len(labels)), labels, family="DejaVu Sans Mono", fontsize=7)
+        first = max(PLACES, key=table[l][h].get)
+        ax.set_title(f"layer {l} head {h}\n{table[l][h][first]:.0%} on {PLACES[first]}", fontsize=9)
+    fig.colorbar(image, ax=fig.axes, shrink=0.5, label="attention weight (rows: looking, columns: looked at)")
+    fig.suptitle(f"Every head of every block on {sentence!r}", fontsize=13)
+    return fig

@@ -1,0 +1,114 @@
+"""Lesson 7, train: a fresh model starts knowing nothing and learns the toy facts by next-token prediction.
+
+Each step takes random windows of the corpus, measures how surprised the model is by every true next token
+(cross-entropy) and moves every weight a little to be less surprised (AdamW):
+
+    loss = −(1/N) Σ log p(true next token)          w ← w − lr · AdamW(∂loss/∂w)
+
+Every few steps the lesson asks the model two questions. The model reads characters, so " dog" is four
+tokens (" ", "d", "o", "g"): its probability is the product of the four, each read with the true characters
+before it fed in (teacher forcing). Training stops once both answers have probability ≥ 0.9.
+"""
+import math
+import time
+from dataclasses import replace
+
+import torch
+
+from data.corpus import get_batch
+from data.toy_eval import LINE_START
+from inference import Loaded, greedy_text
+from lessons.common import Context, continuation_prob, new_figure, show_token
+from model.gpt import GPT
+from training.schedule import lr_at
+from training.trainer import build_tokenizer_and_data
+
+QUESTIONS = (("This animal barks. This animal is a", " dog"), ("2+2=", "4"))
+
+
+@torch.no_grad()
+def check(loaded: Loaded, questions) -> dict:
+    """P(answer | question) for each question, the five likeliest first letters of the first answer (the token
+    after 'is a ' where the animal is chosen) and the greedy continuation of the first question."""
+    loaded.model.eval()
+    probs = {answer: continuation_prob(loaded.model, loaded.tokenizer, LINE_START + q, answer) for q, answer in questions}
+    question, answer = questions[0]
+    head = LINE_START + question + answer[: len(answer) - len(answer.lstrip())]          # up to the answer's first letter
+    logits, _ = loaded.model(torch.tensor([loaded.tokenizer.encode(head)], device=loaded.device))
+    top = logits[0, -1].softmax(-1).topk(5)
+    guesses = [(loaded.tokenizer.decode([i]), p) for i, p in zip(top.indices.tolist(), top.values.tolist())]
+    greedy = greedy_text(loaded, LINE_START + question, min_chars=len(answer) + 1).split("\n")[0]
+    loaded.model.train()
+    return {"probs": probs, "guesses": guesses, "greedy": greedy}
+
+
+def run(ctx: Context, max_steps: int = 1500, every: int = 50, target: float = 0.9, seed: int = 1337,
+        questions=QUESTIONS) -> dict:
+    cfg = ctx.loaded.cfg
+    t = replace(cfg.train, max_iters=max_steps)           # the lr schedule spans the step cap
+    tokenizer, splits = build_tokenizer_and_data(cfg, ctx.loaded.tokenizer, log=lambda *_: None)
+    torch.manual_seed(seed)
+    model = GPT(cfg.model, tokenizer.vocab_size).to(ctx.loaded.device)
+    loaded = Loaded(model, tokenizer, cfg, ctx.loaded.device)
+    optimizer = model.configure_optimizer(t.lr, t.weight_decay, (t.beta1, t.beta2),
+                                          fused=t.fused_optimizer and loaded.device.type in ("cpu", "cuda"))
+    generator = torch.Generator().manual_seed(seed)
+    ctx.say(f"A fresh model of the checkpoint's shape ({model.num_params():,} parameters), trained on "
+            f"{cfg.data.path} with batches of {t.batch_size} × {cfg.model.block_size} tokens, until P ≥ {target}.")
+    ctx.say("Questions (after a line start): " + "; ".join(f"P({a!r} after {q!r})" for q, a in questions) + "\n")
+    names = [f"P({a!r})" for _, a in questions]
+    losses, history = [], []
+    started = time.perf_counter()
+    model.train()
+    for step in range(max_steps + 1):
+        if step % every == 0 or step == max_steps:
+            seen = check(loaded, questions)
+            history.append({"step": step, **seen["probs"]})
+            ctx.say(f"step {step:>4}: " + ", ".join(f"{n} = {p:.3f}" for n, p in zip(names, seen["probs"].values()))
+                    + "   letter after 'is a ': " + " ".join(f"{show_token(tok)} {p:.0%}" for tok, p in seen["guesses"])
+                    + f"   greedy: {seen['greedy']!r}")
+            if all(p >= target for p in seen["probs"].values()) or step == max_steps:
+                break
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, t)
+        x, y = get_batch(splits.train, t.batch_size, cfg.model.block_size, generator)
+        _, loss = model(x.to(ctx.loaded.device), y.to(ctx.loaded.device))
+        loss.backward()
+        if t.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+    seconds = time.perf_counter() - started
+    reached = all(p >= target for p in seen["probs"].values())
+    ctx.say(f"{'Reached' if reached else 'Did not reach'} P ≥ {target} for every answer after {step} steps "
+            f"({seconds:.0f} s).")
+    if losses:
+        ctx.say(f"The loss went from {losses[0]:.2f} to {losses[-1]:.2f} nats per token (ln V = "
+                f"{math.log(tokenizer.vocab_size):.2f} is a uniform guess over the {tokenizer.vocab_size} tokens).")
+    figure = ctx.save(draw(losses, history, questions, target, tokenizer.vocab_size), "7_train")
+    return {"steps": step, "seconds": seconds, "reached": reached, "losses": losses, "history": history,
+            "final": seen, "figure": figure}
+
+
+def draw(losses: list[float], history: list[dict], questions, target: float, vocab_size: int):
+    fig = new_figure(13, 4.5)
+    ax = fig.add_subplot(1, 2, 1)
+    ax.plot(range(1, len(losses) + 1), losses, color="tab:blue", linewidth=1)
+    ax.axhline(math.log(vocab_size), color="black", linestyle=":", linewidth=1,
+               label=f"ln {vocab_size}: a uniform guess")
+    ax.legend(loc="upper right", fontsize=8)
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss (cross-entropy, nats)")
+    ax.set_title("Loss of each training batch")
+    ax = fig.add_subplot(1, 2, 2)
+    steps = [h["step"] for h in history]
+    for question, answer in questions:
+        ax.plot(steps, [h[answer] for h in history], marker="o", markersize=3, label=f"P({answer!r} after {question!r})")
+    ax.axhline(target, color="black", linestyle=":", linewidth=1, label=f"target {target}")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("step")
+    ax.set_ylabel("probability (teacher-forced)")
+    ax.set_title("Probability of the right answer")
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
