@@ -18,12 +18,13 @@ EXPECTED = "d"                                        # the first letter of "dog
 
 def run(ctx: Context, prompt: str = PROMPT, expected: str = EXPECTED, top: int = 5) -> dict:
     t = trace(ctx.loaded, LINE_START + prompt)
-    norms = torch.stack([change.norm(dim=-1) for change in t.ffn_out])                # (n_layer, T)
-    stream = torch.stack([t.inputs] + t.residual[:-1]).norm(dim=-1)                     # (n_layer, T) what each block reads
+    norms = torch.stack([change.norm(dim=-1) for change in t.ffn_out])                 # (n_layer, T)
+    stream = torch.stack(t.after_attention).norm(dim=-1)                                # (n_layer, T) what FFNs read
     n_layer, T = norms.shape
     ctx.say(f"{prompt!r} after a line start: {T} tokens, {n_layer} blocks, each FFN with "
             f"{t.ffn_hidden[0].size(-1)} hidden units.")
-    ctx.say("Size of the change each FFN adds to each token (‖FFN output‖), and relative to the vector it was added to:")
+    ctx.say("Size of the change each FFN adds to each token (‖FFN output‖), and relative to the vector it is added "
+            "to:")
     for l in range(n_layer):
         biggest = norms[l].argmax().item()
         ctx.say(f"  block {l}: mean {norms[l].mean():.2f} ({(norms[l] / stream[l]).mean():.0%} of the token's vector),"
