@@ -58,9 +58,10 @@ def draw(prompt: str, tokens: list[str], norms: torch.Tensor):
     labels = [show_token(tok) for tok in tokens]
     axes = fig.subplots(n_layer, 1, sharex=True, squeeze=False)[:, 0]
     for l, ax in enumerate(axes):
-        ax.bar(range(T), norms[l].cpu().numpy(), color="tab:orange")
+        ax.bar(range(T), norms[l].cpu().numpy(), color=["tab:orange"] * (T - 1) + ["tab:red"])
         ax.set_ylabel(f"block {l}\n‖FFN out‖")
     axes[-1].set_xticks(range(T), labels, family="DejaVu Sans Mono")
     axes[-1].set_xlabel("token")
-    fig.suptitle(f"How much each block's feed-forward network changes each token of {prompt!r}")
+    fig.suptitle(f"How much each block's feed-forward network changes each token of {prompt!r}\n"
+                 "(red: the last token, where the model picks the next letter)")
     return fig
