@@ -42,7 +42,8 @@ def cosine_at(traces, positions: tuple[int, int]) -> float:
     return F.cosine_similarity(traces[0].final[positions[0]], traces[1].final[positions[1]], dim=0).item()
 
 
-def run(ctx: Context, sentences: tuple[str, str] = SENTENCES, layer: int | None = None, head: int | None = None) -> dict:
+def run(ctx: Context, sentences: tuple[str, str] = SENTENCES, layer: int | None = None,
+        head: int | None = None) -> dict:
     tok = ctx.loaded.tokenizer
     traces = [trace(ctx.loaded, LINE_START + s) for s in sentences]
     spans = [object_span(ctx, s) for s in sentences]
@@ -55,7 +56,8 @@ def run(ctx: Context, sentences: tuple[str, str] = SENTENCES, layer: int | None 
     weights = [t.attention[layer][head] for t in traces]                                # each (T, T)
     for s, t, w, span in zip(sentences, traces, weights, spans):
         top = w[-1].topk(min(3, w.size(-1)))                                            # the last token's row
-        where = ", ".join(f"{show_token(t.tokens[j])!r} {p:.0%}" for p, j in zip(top.values.tolist(), top.indices.tolist()))
+        where = ", ".join(f"{show_token(t.tokens[j])!r} {p:.0%}"
+                          for p, j in zip(top.values.tolist(), top.indices.tolist()))
         ctx.say(f"  {s!r}: from the last token it looks at {where}; the object "
                 f"{''.join(t.tokens[j] for j in span)!r} gets {w[-1, list(span)].sum().item():.0%} in all")
 

@@ -64,7 +64,8 @@ class Trace:
     tokens: list[str]                                          # each token as text
     inputs: torch.Tensor                                       # (T, C) token embedding·√C + PE: what block 0 reads
     attention: list[torch.Tensor] = field(default_factory=list)    # per block (nh, T, T), each row sums to 1
-    ffn_hidden: list[torch.Tensor] = field(default_factory=list)   # per block (T, ffn_mult·C), after GELU
+    after_attention: list[torch.Tensor] = field(default_factory=list)  # per block (T, C): the stream the FFN reads
+    ffn_hidden: list[torch.Tensor] = field(default_factory=list)       # per block (T, ffn_mult·C), after GELU
     ffn_out: list[torch.Tensor] = field(default_factory=list)      # per block (T, C): what the FFN adds to the stream
     residual: list[torch.Tensor] = field(default_factory=list)     # per block (T, C): the stream after the block
     final: torch.Tensor | None = None                          # (T, C) the last LayerNorm's output, read by the LM head
@@ -88,11 +89,12 @@ def trace(loaded: Loaded, text: str, drop_ffn: int | None = None) -> Trace:
     for i, block in enumerate(model.blocks):
         attended, weights = block.attn(block.ln1(x), return_weights=True)               # (1, T, C), (1, nh, T, T)
         x = x + attended
+        t.attention.append(weights[0])
+        t.after_attention.append(x[0])
         hidden = block.ffn.act(block.ffn.up(block.ln2(x)))                              # (1, T, ffn_mult·C)
         change = block.ffn.down(hidden)                                                 # (1, T, C)
         if i != drop_ffn:
             x = x + change
-        t.attention.append(weights[0])
         t.ffn_hidden.append(hidden[0])
         t.ffn_out.append(change[0])
         t.residual.append(x[0])

@@ -48,6 +48,10 @@ def cosine_matrix(vectors: torch.Tensor) -> torch.Tensor:
     return unit @ unit.T                                                                # (n, n)
 
 
+def similarity(sims: torch.Tensor, words: list[str], a: str, b: str) -> float:
+    return sims[words.index(a), words.index(b)].item()
+
+
 def group_means(sims: torch.Tensor, words: list[str]) -> tuple[float, float]:
     """Mean cosine between two animals, and between an animal and another word."""
     a = [i for i, w in enumerate(words) if w in ANIMALS]
@@ -72,25 +76,26 @@ def run(ctx: Context, k: int = 5) -> dict:
     ctx.say(f"The first two principal directions hold {explained:.0%} of the table's variance (plotted).")
 
     words = [*ANIMALS, *OTHERS]
-    spelling = torch.stack([table[tok.encode(w)].mean(0) for w in words])               # (n, C)
-    context = torch.stack([trace(ctx.loaded, LINE_START + FRAME.format(w)).final[-1].cpu() for w in words])
+    definitions = {
+        "spelling": ("the mean of its letters' embedding rows",
+                     torch.stack([table[tok.encode(w)].mean(0) for w in words])),                       # (n, C)
+        "context": (f"the final-layer vector at the last letter of {FRAME.format('WORD')!r} after a line start",
+                    torch.stack([trace(ctx.loaded, LINE_START + FRAME.format(w)).final[-1].cpu() for w in words])),
+    }
     cos = {}
-    for name, vectors in (("spelling", spelling), ("context", context)):
+    for name, (how, vectors) in definitions.items():
         sims = cosine_matrix(vectors)
+        pair = {(a, b): similarity(sims, words, a, b) for a, b in (("dog", "cat"), ("dog", "glass"))}
         within, between = group_means(sims, words)
-        pair = {(a, b): sims[words.index(a), words.index(b)].item() for a, b in (("dog", "cat"), ("dog", "glass"))}
         cos[name] = {"matrix": sims, "dog_cat": pair["dog", "cat"], "dog_glass": pair["dog", "glass"],
                      "animal_animal": within, "animal_other": between}
-        ctx.say(f"\nWord vectors by {name}: cos(dog, cat) = {pair['dog', 'cat']:.2f}, cos(dog, glass) = "
-                f"{pair['dog', 'glass']:.2f}; two animals {within:.2f} on average, an animal and another word "
-                f"{between:.2f}.")
-    for name, c in cos.items():
-        grouped = c["dog_cat"] > c["dog_glass"] and c["animal_animal"] > c["animal_other"]
-        ctx.say(f"By {name}, the animals {'are' if grouped else 'are not'} grouped together.")
+        grouped = pair["dog", "cat"] > pair["dog", "glass"] and within > between
+        ctx.say(f"\nA word's vector by {name}: {how}.")
+        ctx.say(f"  cos(dog, cat) = {pair['dog', 'cat']:.2f}, cos(dog, glass) = {pair['dog', 'glass']:.2f}; two "
+                f"animals {within:.2f} on average, an animal and another word {between:.2f}: the animals "
+                f"{'are' if grouped else 'are not'} grouped together.")
     figure = ctx.save(draw(tok, projection, explained, words, cos["context"]["matrix"]), "2_embed")
     return {"neighbours": near, "projection": projection, "explained": explained, "words": words,
-            "cos": {(a, b): cos["context"]["matrix"][words.index(a), words.index(b)].item()
-                    for a, b in itertools.combinations(words, 2)},
             "by_definition": cos, "figure": figure}
 
 
@@ -116,6 +121,7 @@ def draw(tok, projection: torch.Tensor, explained: float, words: list[str], sims
     for i, j in itertools.product(range(len(words)), repeat=2):
         ax.text(j, i, f"{sims[i, j]:.2f}", ha="center", va="center", fontsize=7,
                 color="black" if sims[i, j] > 0.6 else "white")
-    ax.set_title(f"Cosine similarity of word vectors in context\n(final layer, last letter of {FRAME!r}, line start)")
+    ax.set_title(f"Cosine similarity of word vectors in context\n(final layer, last letter of "
+                 f"{FRAME.format('WORD')!r} at a line start)")
     fig.colorbar(image, ax=ax, shrink=0.8)
     return fig

@@ -18,12 +18,13 @@ EXPECTED = "d"                                        # the first letter of "dog
 
 def run(ctx: Context, prompt: str = PROMPT, expected: str = EXPECTED, top: int = 5) -> dict:
     t = trace(ctx.loaded, LINE_START + prompt)
-    norms = torch.stack([change.norm(dim=-1) for change in t.ffn_out])                # (n_layer, T)
-    stream = torch.stack([t.inputs] + t.residual[:-1]).norm(dim=-1)                     # (n_layer, T) what each block reads
+    norms = torch.stack([change.norm(dim=-1) for change in t.ffn_out])                 # (n_layer, T)
+    stream = torch.stack(t.after_attention).norm(dim=-1)                                # (n_layer, T) what FFNs read
     n_layer, T = norms.shape
     ctx.say(f"{prompt!r} after a line start: {T} tokens, {n_layer} blocks, each FFN with "
             f"{t.ffn_hidden[0].size(-1)} hidden units.")
-    ctx.say("Size of the change each FFN adds to each token (‖FFN output‖), and relative to the vector it was added to:")
+    ctx.say("Size of the change each FFN adds to each token (‖FFN output‖), and relative to the vector it is added "
+            "to:")
     for l in range(n_layer):
         biggest = norms[l].argmax().item()
         ctx.say(f"  block {l}: mean {norms[l].mean():.2f} ({(norms[l] / stream[l]).mean():.0%} of the token's vector),"
@@ -57,9 +58,10 @@ def draw(prompt: str, tokens: list[str], norms: torch.Tensor):
     labels = [show_token(tok) for tok in tokens]
     axes = fig.subplots(n_layer, 1, sharex=True, squeeze=False)[:, 0]
     for l, ax in enumerate(axes):
-        ax.bar(range(T), norms[l].cpu().numpy(), color="tab:orange")
+        ax.bar(range(T), norms[l].cpu().numpy(), color=["tab:orange"] * (T - 1) + ["tab:red"])
         ax.set_ylabel(f"block {l}\n‖FFN out‖")
     axes[-1].set_xticks(range(T), labels, family="DejaVu Sans Mono")
     axes[-1].set_xlabel("token")
-    fig.suptitle(f"How much each block's feed-forward network changes each token of {prompt!r}")
+    fig.suptitle(f"How much each block's feed-forward network changes each token of {prompt!r}\n"
+                 "(red: the last token, where the model picks the next letter)")
     return fig

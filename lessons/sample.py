@@ -50,7 +50,8 @@ def run(ctx: Context, prompt: str = PROMPT, temperatures=TEMPERATURES, samples: 
         candidates = [(ctx.loaded.tokenizer.decode([i]), probs[i].item()) for i in ranked]
         generator = torch.Generator(device=ctx.loaded.device).manual_seed(seed)
         texts = [""] * samples
-        for s, piece in complete(ctx.loaded, ids, max_new_tokens, temperature, generator=generator, num_samples=samples):
+        stream = complete(ctx.loaded, ids, max_new_tokens, temperature, generator=generator, num_samples=samples)
+        for s, piece in stream:
             texts[s] += piece
         lines = [prompt + text.split("\n")[0] for text in texts]
         in_corpus = None if known is None else sum(line in known for line in lines) / samples

@@ -31,9 +31,10 @@ def check(loaded: Loaded, questions) -> dict:
     """P(answer | question) for each question, the five likeliest first letters of the first answer (the token
     after 'is a ' where the animal is chosen) and the greedy continuation of the first question."""
     loaded.model.eval()
-    probs = {answer: continuation_prob(loaded.model, loaded.tokenizer, LINE_START + q, answer) for q, answer in questions}
+    probs = {answer: continuation_prob(loaded.model, loaded.tokenizer, LINE_START + q, answer)
+             for q, answer in questions}
     question, answer = questions[0]
-    head = LINE_START + question + answer[: len(answer) - len(answer.lstrip())]          # up to the answer's first letter
+    head = LINE_START + question + answer[: len(answer) - len(answer.lstrip())]          # up to its first letter
     logits, _ = loaded.model(torch.tensor([loaded.tokenizer.encode(head)], device=loaded.device))
     top = logits[0, -1].softmax(-1).topk(5)
     guesses = [(loaded.tokenizer.decode([i]), p) for i, p in zip(top.indices.tolist(), top.values.tolist())]
@@ -104,7 +105,8 @@ def draw(losses: list[float], history: list[dict], questions, target: float, voc
     ax = fig.add_subplot(1, 2, 2)
     steps = [h["step"] for h in history]
     for question, answer in questions:
-        ax.plot(steps, [h[answer] for h in history], marker="o", markersize=3, label=f"P({answer!r} after {question!r})")
+        ax.plot(steps, [h[answer] for h in history], marker="o", markersize=3,
+                label=f"P({answer!r} after {question!r})")
     ax.axhline(target, color="black", linestyle=":", linewidth=1, label=f"target {target}")
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("step")

@@ -39,7 +39,8 @@ def test_trace_gives_the_models_own_logits(ctx):
     t = trace(ctx.loaded, text)
     logits, _ = ctx.loaded.model(torch.tensor([ctx.loaded.tokenizer.encode(text)]))
     assert torch.allclose(t.logits, logits[0], atol=1e-5)
-    assert len(t.attention) == len(t.ffn_out) == len(t.residual) == ctx.loaded.cfg.model.n_layer
+    assert len(t.attention) == len(t.after_attention) == len(t.ffn_out) == len(t.residual) == ctx.loaded.cfg.model.n_layer
+    assert torch.allclose(t.residual[0], t.after_attention[0] + t.ffn_out[0])       # the FFN adds its change
 
 
 def test_continuation_prob_is_the_product_of_next_token_probabilities(ctx):
@@ -70,7 +71,10 @@ def test_embed_neighbours_and_projection(ctx):
         assert token not in [n for n, _ in neighbours]
         sims = [s for _, s in neighbours]
         assert sims == sorted(sims, reverse=True) and all(-1 <= s <= 1 for s in sims)
-    assert -1 <= r["cos"]["dog", "cat"] <= 1 and -1 <= r["cos"]["dog", "glass"] <= 1
+    for definition in r["by_definition"].values():
+        assert definition["matrix"].shape == (len(r["words"]),) * 2
+        assert torch.allclose(definition["matrix"].diagonal(), torch.ones(len(r["words"])), atol=1e-5)
+        assert -1 <= definition["dog_cat"] <= 1 and -1 <= definition["dog_glass"] <= 1
 
 
 def test_position_table_is_the_formula_and_both_short_runs_are_measured(ctx):
@@ -79,7 +83,8 @@ def test_position_table_is_the_formula_and_both_short_runs_are_measured(ctx):
     assert r["figure"].is_file()
     table = r["pe_table"]
     T, d = table.shape
-    pos, i = torch.meshgrid(torch.arange(T, dtype=torch.float64), torch.arange(d // 2, dtype=torch.float64), indexing="ij")
+    pos = torch.arange(T, dtype=torch.float64).unsqueeze(1)                  # (T, 1)
+    i = torch.arange(d // 2, dtype=torch.float64)                             # (d/2,)
     angle = pos / 10000 ** (2 * i / d)
     assert torch.allclose(table[:, 0::2].double(), torch.sin(angle), atol=1e-5)
     assert torch.allclose(table[:, 1::2].double(), torch.cos(angle), atol=1e-5)
