@@ -1,4 +1,5 @@
 """The one error type a user sees: a clear one-line message and exit code 2, never a traceback."""
+import sys
 
 
 class UserError(Exception):
@@ -8,3 +9,16 @@ class UserError(Exception):
     """
 
     exit_code = 2
+
+
+def run_command(command) -> int:
+    """The exit code of ``command()`` as every command line reports it: 0 (or what it returns) on success,
+    ``error: <message>`` on stderr and 2 for bad input, 130 for Ctrl-C."""
+    try:
+        return command() or 0
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130

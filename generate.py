@@ -9,7 +9,7 @@ import json
 import math
 import sys
 
-from errors import UserError
+from errors import UserError, run_command
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -106,15 +106,7 @@ def run(args, out=sys.stdout) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        run(args)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print(file=sys.stderr)
-        return 130
-    return 0
+    return run_command(lambda: run(args))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import argparse
 import importlib
 import sys
 
-from errors import UserError
+from errors import run_command
 from lessons import ORDER
 
 
@@ -22,21 +22,17 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        from lessons.common import load_context
+    return run_command(lambda: run_lessons(args))
 
-        ctx = load_context(args.checkpoint, args.out)
-        for name in ORDER if args.lesson == "all" else [args.lesson]:
-            lesson = importlib.import_module(f"lessons.{name}")
-            ctx.say(f"\n{'=' * 100}\n{lesson.__doc__.strip()}\n")
-            lesson.run(ctx)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print(file=sys.stderr)
-        return 130
-    return 0
+
+def run_lessons(args) -> None:
+    from lessons.common import load_context
+
+    ctx = load_context(args.checkpoint, args.out)
+    for name in ORDER if args.lesson == "all" else [args.lesson]:
+        lesson = importlib.import_module(f"lessons.{name}")
+        ctx.say(f"\n{'=' * 100}\n{lesson.__doc__.strip()}\n")
+        lesson.run(ctx)
 
 
 if __name__ == "__main__":
