@@ -1,7 +1,7 @@
 import torch
 import torch.nn.functional as F
 
-from model.attention import MultiHeadAttention, SelfAttention, causal_attention
+from model.attention import MultiHeadAttention, SelfAttention, causal_attention, fused_causal_attention
 from model.config import ModelConfig
 from model.gpt import GPT
 
@@ -57,3 +57,22 @@ def test_causality_future_tokens_do_not_change_past_logits():
     b, _ = model(changed)
     assert torch.allclose(a[:, :8], b[:, :8], atol=1e-6)
     assert not torch.allclose(a[:, 8:], b[:, 8:])
+
+
+def test_bf16_autocast_on_cpu_runs_the_fused_attention_in_fp32():
+    """Under CPU bf16 autocast the fused path casts q, k, v up (its bf16 backward is slow there): the attention
+    output and the gradients match the fp32 model within bf16 rounding, and the block's output stays bf16."""
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(CFG)
+    x = torch.randn(2, 12, CFG.n_embd, requires_grad=True)
+    expected = mha(x)
+    expected_grad, = torch.autograd.grad(expected.square().sum(), x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = mha(x)
+    assert out.dtype == torch.bfloat16
+    grad, = torch.autograd.grad(out.float().square().sum(), x)
+    assert torch.allclose(out.float(), expected, atol=3e-2, rtol=3e-2)
+    assert torch.allclose(grad, expected_grad, atol=5e-2, rtol=5e-2)
+    q = k = v = torch.randn(2, 4, 12, 8).bfloat16()
+    assert torch.equal(fused_causal_attention(q, k, v, 0.0),
+                       F.scaled_dot_product_attention(q.float(), k.float(), v.float(), is_causal=True).bfloat16())
