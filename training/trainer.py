@@ -212,6 +212,7 @@ def _train_locked(cfg: Config, run_dir: Path, ckpt, tokenizer, init_weights, dev
     tokens_per_step = t.batch_size * t.grad_accum * cfg.model.block_size * ddp.world_size
     result = RunResult(run_dir, start, best_val)
     bar = tqdm(total=t.max_iters, initial=start, disable=not progress, unit="step", dynamic_ncols=True)
+    say = bar.write if progress else log          # a line above the progress bar, or to the caller's log
     window_start, window_steps = time.perf_counter(), 0
     model.train()
     with StopRequest() as stop:
@@ -245,19 +246,19 @@ def _train_locked(cfg: Config, run_dir: Path, ckpt, tokenizer, init_weights, dev
                 best_val = min(best_val, losses["val"])
                 metrics.write({"iter": done, "train_loss": losses["train"], "val_loss": losses["val"]})
                 result.evals.append({"iter": done, **losses})
-                bar.write(f"step {done}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}"
+                say(f"step {done}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}"
                           + (" (best)" if is_best else ""))
                 save(done, is_best)
                 window_start, window_steps = time.perf_counter(), 0
             result.iter, result.best_val = done, best_val
             if (t.target_val_loss is not None and done % t.eval_interval == 0
                     and any_process(ddp, best_val <= t.target_val_loss)):      # only rank 0 evaluates
-                bar.write(f"val loss {best_val:.4f} ≤ train.target_val_loss {t.target_val_loss}: stopping at step {done}")
+                say(f"val loss {best_val:.4f} ≤ train.target_val_loss {t.target_val_loss}: stopping at step {done}")
                 break
             if stop_now:
                 if ddp.is_main:
                     save(done, is_best=False)
-                    bar.write(f"interrupted: saved step {done} to {run_dir / 'last.pt'}; continue with --resume {run_dir}")
+                    say(f"interrupted: saved step {done} to {run_dir / 'last.pt'}; continue with --resume {run_dir}")
                 result.interrupted = True
                 break
     bar.close()
