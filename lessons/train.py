@@ -5,17 +5,23 @@ Each step takes random windows of the corpus, measures how surprised the model i
 
     loss = −(1/N) Σ log p(true next token)          w ← w − lr · AdamW(∂loss/∂w)
 
-Every few steps the lesson asks the model two questions. The model reads characters, so " dog" is four
-tokens (" ", "d", "o", "g"): its probability is the product of the four, each read with the true characters
-before it fed in (teacher forcing). Training stops once both answers have probability ≥ 0.9.
+The fresh model trains on the toy corpus's animal, fruit, tool and sum lines (the word-order and context lines
+left out, so that the short run spends its steps on the two facts). Every few steps the lesson asks it two
+questions. The model reads characters, so " dog" is four tokens (" ", "d", "o", "g"): its probability is the
+product of the four, each read with the true characters before it fed in (teacher forcing). Training stops once
+both answers have probability ≥ 0.9.
 """
 import math
+import random
+import tempfile
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 
 from data.corpus import get_batch
+from data.make_toy_corpus import kind_lines, sum_lines
 from data.toy_eval import LINE_START
 from inference import Loaded, greedy_text
 from lessons.common import Context, continuation_prob, new_figure, show_token
@@ -24,6 +30,16 @@ from training.schedule import lr_at
 from training.trainer import build_tokenizer_and_data
 
 QUESTIONS = (("This animal barks. This animal is a", " dog"), ("2+2=", "4"))
+
+
+def fact_corpus(path: Path, seed: int) -> Path:
+    """The toy corpus's lines that teach the two answers, shuffled: what each animal, fruit and tool is, and the
+    sums. Without the word-order and context lines, every step spends its tokens on these facts."""
+    rng = random.Random(seed)
+    lines = kind_lines() + sum_lines(rng)
+    rng.shuffle(lines)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
 
 
 @torch.no_grad()
@@ -45,9 +61,11 @@ def check(loaded: Loaded, questions) -> dict:
 
 def run(ctx: Context, max_steps: int = 1500, every: int = 50, target: float = 0.9, seed: int = 1337,
         questions=QUESTIONS) -> dict:
-    cfg = ctx.loaded.cfg
-    t = replace(cfg.train, max_iters=max_steps)           # the lr schedule spans the step cap
-    tokenizer, splits = build_tokenizer_and_data(cfg, ctx.loaded.tokenizer, log=lambda *_: None)
+    t = replace(ctx.loaded.cfg.train, max_iters=max_steps)           # the lr schedule spans the step cap
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = fact_corpus(Path(tmp) / "facts.txt", seed)
+        cfg = replace(ctx.loaded.cfg, data=replace(ctx.loaded.cfg.data, path=str(corpus), cache_dir=str(Path(tmp))))
+        tokenizer, splits = build_tokenizer_and_data(cfg, None, log=lambda *_: None)     # splits are in memory
     torch.manual_seed(seed)
     model = GPT(cfg.model, tokenizer.vocab_size).to(ctx.loaded.device)
     loaded = Loaded(model, tokenizer, cfg, ctx.loaded.device)
@@ -55,7 +73,7 @@ def run(ctx: Context, max_steps: int = 1500, every: int = 50, target: float = 0.
                                           fused=t.fused_optimizer and loaded.device.type in ("cpu", "cuda"))
     generator = torch.Generator().manual_seed(seed)
     ctx.say(f"A fresh model of the checkpoint's shape ({model.num_params():,} parameters), trained on "
-            f"{cfg.data.path} with batches of {t.batch_size} × {cfg.model.block_size} tokens, until P ≥ {target}.")
+            f"the toy corpus's fact and sum lines ({len(splits.train):,} tokens) with batches of {t.batch_size} × {cfg.model.block_size} tokens, until P ≥ {target}.")
     ctx.say("Questions (after a line start): " + "; ".join(f"P({a!r} after {q!r})" for q, a in questions) + "\n")
     names = [f"P({a!r})" for _, a in questions]
     losses, history = [], []
