@@ -26,6 +26,7 @@ from data.toy_eval import LINE_START
 from inference import Loaded, greedy_text
 from lessons.common import Context, continuation_prob, new_figure, show_token
 from model.gpt import GPT
+from training.device import autocast, resolve_dtype
 from training.schedule import lr_at
 from training.trainer import build_tokenizer_and_data
 
@@ -72,6 +73,7 @@ def run(ctx: Context, max_steps: int = 1500, every: int = 50, target: float = 0.
     optimizer = model.configure_optimizer(t.lr, t.weight_decay, (t.beta1, t.beta2),
                                           fused=t.fused_optimizer and loaded.device.type in ("cpu", "cuda"))
     generator = torch.Generator().manual_seed(seed)
+    dtype, _ = resolve_dtype(t.dtype, ctx.loaded.device)
     ctx.say(f"A fresh model of the checkpoint's shape ({model.num_params():,} parameters), trained on "
             f"the toy corpus's fact and sum lines ({len(splits.train):,} tokens) with batches of {t.batch_size} × {cfg.model.block_size} tokens, until P ≥ {target}.")
     ctx.say("Questions (after a line start): " + "; ".join(f"P({a!r} after {q!r})" for q, a in questions) + "\n")
@@ -91,7 +93,8 @@ def run(ctx: Context, max_steps: int = 1500, every: int = 50, target: float = 0.
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, t)
         x, y = get_batch(splits.train, t.batch_size, cfg.model.block_size, generator)
-        _, loss = model(x.to(ctx.loaded.device), y.to(ctx.loaded.device))
+        with autocast(ctx.loaded.device, dtype):                # the checkpoint's precision, as train.py runs it
+            _, loss = model(x.to(ctx.loaded.device), y.to(ctx.loaded.device))
         loss.backward()
         if t.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
@@ -130,5 +133,5 @@ def draw(losses: list[float], history: list[dict], questions, target: float, voc
     ax.set_xlabel("step")
     ax.set_ylabel("probability (teacher-forced)")
     ax.set_title("Probability of the right answer")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", fontsize=8)
     return fig

@@ -24,6 +24,7 @@ def tiny_overrides(out_dir: Path, corpus: Path, **extra) -> list[str]:
               "data.path": str(corpus), "data.cache_dir": str(out_dir.parent / "cache"),
               "train.out_dir": str(out_dir), "train.batch_size": 4, "train.max_iters": 12, "train.warmup_iters": 2,
               "train.eval_interval": 4, "train.eval_iters": 2, "train.log_interval": 1, "train.device": "cpu",
+              "train.dtype": "float32",       # the same precision on every CI machine (auto picks bf16 with AMX)
               "sample.max_new_tokens": 10}
     values.update(extra)
     return [f"{k}={v}" for k, v in values.items()]

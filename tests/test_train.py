@@ -107,3 +107,29 @@ def test_metrics_lines_are_json(tiny_cfg):
     run = train(tiny_cfg(), **QUIET).run_dir
     for line in (run / "metrics.jsonl").read_text().splitlines():
         assert isinstance(json.loads(line)["iter"], int)
+
+
+def test_auto_precision_is_bf16_only_where_it_was_measured_to_pay(monkeypatch):
+    import torch
+
+    from training import device
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(device, "cpu_has_amx", lambda: True)
+    assert device.resolve_dtype("auto", cpu)[0] == torch.bfloat16
+    assert device.resolve_dtype("float32", cpu)[0] == torch.float32          # an explicit choice wins
+    monkeypatch.setattr(device, "cpu_has_amx", lambda: False)
+    assert device.resolve_dtype("auto", cpu)[0] == torch.float32
+    assert device.resolve_dtype("bfloat16", cpu)[0] == torch.bfloat16
+
+
+def test_bf16_autocast_training_follows_the_fp32_curve_and_is_deterministic(tiny_cfg, tmp_path):
+    """The bf16 path (autocast, attention cast up to fp32 on the CPU) learns like fp32, and the same seed gives
+    the same losses, as exact resume needs."""
+    extra = {"train.max_iters": 24, "train.eval_interval": 8}
+    fp32 = train(tiny_cfg(**extra, **{"train.out_dir": tmp_path / "fp32"}), **QUIET).run_dir
+    a = train(tiny_cfg(**extra, **{"train.dtype": "bfloat16"}), **QUIET).run_dir
+    b = train(tiny_cfg(**extra, **{"train.dtype": "bfloat16", "train.out_dir": tmp_path / "b"}), **QUIET).run_dir
+    assert losses(a)[-1][1] < losses(a)[0][1]
+    assert max(abs(x - y) for (_, x), (_, y) in zip(losses(a), losses(fp32))) < 0.05
+    assert losses(a) == losses(b)
