@@ -161,6 +161,6 @@ def draw(table: torch.Tensor, results: dict):
     ax.invert_yaxis()
     ax.set_xlim(0, 1.12)
     ax.set_xlabel("share of the word-order facts")
-    ax.set_title("Who chased? the …", pad=26)
-    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.08), ncol=2, fontsize=8)
+    ax.set_title("Who chased? the …")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=8)
     return fig
