@@ -9,11 +9,11 @@ import argparse
 import random
 from pathlib import Path
 
-ANIMALS = {  # what the animal does -> which animal it is
+ANIMALS = {  # what the animal does -> which animal it is; each starts with its own letter (see order_lines)
     "barks": "dog",
     "meows": "cat",
-    "moos": "cow",
-    "quacks": "duck",
+    "croaks": "frog",
+    "hoots": "owl",
     "neighs": "horse",
     "roars": "lion",
     "hisses": "snake",
@@ -45,7 +45,9 @@ def kind_lines(repeats=30):
 
 
 def order_lines(repeats=3):
-    """Lesson 2: who did what to whom, asked in both directions."""
+    """Lesson 2: who did what to whom, asked in both directions. The animals start with different letters: with
+    both "cat" and "cow", a char model that had found the subject's first letter often finished the word from the
+    other animal ("The cat chased the dog. Who chased? the cow"), a spelling slip that hid what the lines test."""
     names = list(ANIMALS.values())
     return [f"The {a} {verb} the {b}. Who {verb}? the {a}. Who was {passive}? the {b}."
             for a in names for b in names if a != b

@@ -22,7 +22,7 @@ from data.toy_eval import LINE_START
 from lessons.common import Context, new_figure, show_token, trace
 
 PROBES = ("a", "d", "7", "T", ".")
-ANIMALS = ("dog", "cat", "cow", "horse", "bird")
+ANIMALS = ("dog", "cat", "frog", "horse", "bird")
 OTHERS = ("glass", "news", "window", "banana", "knife")
 FRAME = "The {}"
 
