@@ -65,7 +65,7 @@ def run(ctx: Context, max_steps: int = 1500, every: int = 50, target: float = 0.
     t = replace(ctx.loaded.cfg.train, max_iters=max_steps)           # the lr schedule spans the step cap
     with tempfile.TemporaryDirectory() as tmp:
         corpus = fact_corpus(Path(tmp) / "facts.txt", seed)
-        cfg = replace(ctx.loaded.cfg, data=replace(ctx.loaded.cfg.data, path=str(corpus), cache_dir=str(Path(tmp))))
+        cfg = replace(ctx.loaded.cfg, data=replace(ctx.loaded.cfg.data, path=str(corpus), cache_dir=tmp))
         tokenizer, splits = build_tokenizer_and_data(cfg, None, log=lambda *_: None)     # splits are in memory
     torch.manual_seed(seed)
     model = GPT(cfg.model, tokenizer.vocab_size).to(ctx.loaded.device)
@@ -75,7 +75,8 @@ def run(ctx: Context, max_steps: int = 1500, every: int = 50, target: float = 0.
     generator = torch.Generator().manual_seed(seed)
     dtype, _ = resolve_dtype(t.dtype, ctx.loaded.device)
     ctx.say(f"A fresh model of the checkpoint's shape ({model.num_params():,} parameters), trained on "
-            f"the toy corpus's fact and sum lines ({len(splits.train):,} tokens) with batches of {t.batch_size} × {cfg.model.block_size} tokens, until P ≥ {target}.")
+            f"the toy corpus's fact and sum lines ({len(splits.train):,} tokens) with batches of "
+            f"{t.batch_size} × {cfg.model.block_size} tokens, until P ≥ {target}.")
     ctx.say("Questions (after a line start): " + "; ".join(f"P({a!r} after {q!r})" for q, a in questions) + "\n")
     names = [f"P({a!r})" for _, a in questions]
     losses, history = [], []
