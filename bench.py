@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from errors import UserError
+from errors import UserError, run_command
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
@@ -37,29 +37,28 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        if not Path(args.data).is_file():
-            raise UserError(f"benchmark text {args.data} not found; get tinyshakespeare (input.txt of "
-                            f"karpathy/char-rnn) and pass --data PATH")
-        if min(args.steps, args.rounds) < 1 or args.warmup < 0:
-            raise UserError("--steps and --rounds must be >= 1 and --warmup >= 0")
-        bad = [v[0] for v in args.variant if len(v) < 2]
-        if bad:
-            raise UserError(f"--variant {bad[0]} needs overrides after its name, "
-                            f"e.g. --variant {bad[0]} train.compile=true")
-        from benchmark.report import format_report, write_json
-        from benchmark.suite import SECTIONS, run_suite
+    return run_command(lambda: run_bench(args))
 
-        results = run_suite(args.config, args.data, sections=args.only or SECTIONS, overrides=args.set,
-                            variants={v[0]: v[1:] for v in args.variant}, ttl_configs=args.ttl_config,
-                            target=args.target_loss, steps=args.steps, warmup=args.warmup, rounds=args.rounds,
-                            log=lambda msg: print(msg, file=sys.stderr, flush=True))
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
+
+def run_bench(args) -> None:
+    if not Path(args.data).is_file():
+        raise UserError(f"benchmark text {args.data} not found; get tinyshakespeare (input.txt of "
+                        f"karpathy/char-rnn) and pass --data PATH")
+    if min(args.steps, args.rounds) < 1 or args.warmup < 0:
+        raise UserError("--steps and --rounds must be >= 1 and --warmup >= 0")
+    bad = [v[0] for v in args.variant if len(v) < 2]
+    if bad:
+        raise UserError(f"--variant {bad[0]} needs overrides after its name, "
+                        f"e.g. --variant {bad[0]} train.compile=true")
+    from benchmark.report import format_report, write_json
+    from benchmark.suite import SECTIONS, run_suite
+
+    results = run_suite(args.config, args.data, sections=args.only or SECTIONS, overrides=args.set,
+                        variants={v[0]: v[1:] for v in args.variant}, ttl_configs=args.ttl_config,
+                        target=args.target_loss, steps=args.steps, warmup=args.warmup, rounds=args.rounds,
+                        log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(format_report(results))
     print(f"\nwritten to {write_json(results, args.out)}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ A thin command line over ``training.trainer.train``; bad input ends with a one-l
 import argparse
 import sys
 
-from errors import UserError
+from errors import run_command
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -25,17 +25,17 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    overrides = list(args.set) + ([f"data.path={args.data}"] if args.data else [])
-    try:
-        from training.config import load_config
-        from training.trainer import train
+    return run_command(lambda: run_training(args))
 
-        cfg = None if args.resume else load_config(args.config, overrides)
-        result = train(cfg, resume=args.resume, init_from=args.init_from, overrides=overrides,
-                       overwrite=args.overwrite, progress=not args.no_progress)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
+
+def run_training(args) -> int:
+    from training.config import load_config
+    from training.trainer import train
+
+    overrides = list(args.set) + ([f"data.path={args.data}"] if args.data else [])
+    cfg = None if args.resume else load_config(args.config, overrides)
+    result = train(cfg, resume=args.resume, init_from=args.init_from, overrides=overrides,
+                   overwrite=args.overwrite, progress=not args.no_progress)
     if result.interrupted:
         return 130
     print(f"done: step {result.iter}, best val loss {result.best_val:.4f}, checkpoints in {result.run_dir}")
