@@ -72,6 +72,10 @@ def complete(loaded: Loaded, prompt_ids: list[int], max_new_tokens: int, tempera
             piece = decoders[s]([token])
             if piece:
                 yield s, piece
+    for s, decode in enumerate(decoders):          # bytes of a character the last token left unfinished
+        piece = decode([], final=True)
+        if piece:
+            yield s, piece
 
 
 def greedy_text(loaded: Loaded, prompt: str, min_chars: int, max_new_tokens: int = 64) -> str:

@@ -163,6 +163,8 @@ def tokenizer_from_dict(data: dict) -> Tokenizer:
 
 
 def stream_decoder(tokenizer: Tokenizer):
-    """A function ids → text that holds back incomplete UTF-8 characters until their last byte arrives."""
+    """A function (ids, final=False) → text that holds back incomplete UTF-8 characters until their last byte
+    arrives. ``final=True`` flushes what is held back (as U+FFFD, like ``decode``, if the stream stopped mid-character
+    or the bytes can never form one), so the pieces add up to ``tokenizer.decode`` of all the ids."""
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    return lambda ids: decoder.decode(tokenizer.decode_bytes(ids))
+    return lambda ids, final=False: decoder.decode(tokenizer.decode_bytes(ids), final)

@@ -44,6 +44,9 @@ def test_stream_decoder_waits_for_whole_characters():
     decode = stream_decoder(tok)
     pieces = [decode([i]) for i in ids]
     assert pieces == ["a", "", "", "", "🐕", "b"]
+    cut = stream_decoder(tok)
+    assert [cut([i]) for i in ids[:3]] + [cut([], final=True)] == ["a", "", "", "\ufffd"]    # stopped mid-emoji
+    assert tok.decode(ids[:3]) == "a\ufffd"
 
 
 def test_named_tiktoken_offline_gives_one_line_error(monkeypatch):
