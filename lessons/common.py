@@ -3,6 +3,7 @@ every intermediate result (the model's own ``forward`` returns only the logits).
 
 Shapes: T tokens, C = n_embd, nh heads, V vocabulary.
 """
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,13 @@ def load_context(checkpoint: str | Path | None, out_dir: str | Path, say=print) 
             if train(cfg, overwrite=True, log=say).interrupted:
                 raise KeyboardInterrupt
     return Context(load_for_inference(checkpoint), Path(out_dir), say)
+
+
+def write_shuffled(path: Path, lines: list[str], rng: random.Random) -> Path:
+    """A small corpus for a lesson's short run: ``lines`` in a shuffled order, one per line."""
+    rng.shuffle(lines)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
 
 
 def new_figure(width: float, height: float) -> Figure:

@@ -25,7 +25,7 @@ import torch
 from data.make_toy_corpus import order_lines, toy_facts
 from data.toy_eval import LINE_START, fact_known
 from inference import Loaded, encode_prompt, load_for_inference
-from lessons.common import Context, new_figure
+from lessons.common import Context, new_figure, write_shuffled
 from model.generation import generate
 from model.positional import sinusoidal_table
 from training.config import config_from_dict, config_to_dict, merge, parse_overrides
@@ -37,10 +37,7 @@ PAIR = ("The dog chased the cat. Who chased? the", "The cat chased the dog. Who 
 
 def order_corpus(path: Path, seed: int) -> Path:
     """The toy corpus's word-order lines alone, shuffled: every step of a short run is spent on word order."""
-    lines = order_lines()
-    random.Random(seed).shuffle(lines)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    return write_shuffled(path, order_lines(), random.Random(seed))
 
 
 def short_run(ctx: Context, n_layer: int, steps: int, folder: Path, corpus: Path) -> Loaded:
@@ -106,8 +103,9 @@ def run(ctx: Context, steps: int = 300, facts=None) -> dict:
         for n_layer in sorted({1, cfg.n_layer}):
             started = time.perf_counter()
             model = short_run(ctx, n_layer, steps, Path(tmp), corpus)
-            ctx.say(f"   {n_layer} block{'s' if n_layer > 1 else ''}: {time.perf_counter() - started:.0f} s")
-            results[f"{n_layer} block{'s' if n_layer > 1 else ''}, none, {steps} steps"] = order_test(model, facts)
+            blocks = f"{n_layer} block{'s' if n_layer > 1 else ''}"
+            ctx.say(f"   {blocks}: {time.perf_counter() - started:.0f} s")
+            results[f"{blocks}, none, {steps} steps"] = order_test(model, facts)
 
     ctx.say("\nWho chased? Greedy answers after a line start:")
     for i, prompt in enumerate(PAIR):

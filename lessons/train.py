@@ -24,7 +24,7 @@ from data.corpus import get_batch
 from data.make_toy_corpus import kind_lines, sum_lines
 from data.toy_eval import LINE_START
 from inference import Loaded, greedy_text
-from lessons.common import Context, continuation_prob, new_figure, show_token
+from lessons.common import Context, continuation_prob, new_figure, show_token, write_shuffled
 from model.gpt import GPT
 from training.device import autocast, resolve_dtype
 from training.schedule import lr_at
@@ -37,10 +37,7 @@ def fact_corpus(path: Path, seed: int) -> Path:
     """The toy corpus's lines that teach the two answers, shuffled: what each animal, fruit and tool is, and the
     sums. Without the word-order and context lines, every step spends its tokens on these facts."""
     rng = random.Random(seed)
-    lines = kind_lines() + sum_lines(rng)
-    rng.shuffle(lines)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    return write_shuffled(path, kind_lines() + sum_lines(rng), rng)
 
 
 @torch.no_grad()
