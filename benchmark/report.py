@@ -17,8 +17,8 @@ def format_report(results: dict) -> str:
                          f"{str(r['compiled']):>8} {r['tokens_per_s']:>10,.0f} {r['step_ms']:>8.1f} {r['achieved_gflops']:>8.1f} "
                          f"{r['peak_gflops']:>7.0f} {r['mfu']:>6.1%} {r['warmup_s']:>9.1f}")
     if results.get("time_to_loss"):
-        lines += ["", "time to loss (wall seconds from start, evaluations and checkpoints included; best val: the stopping evaluation's "
-                  "sample of the val split; whole val: best.pt on all of it)",
+        lines += ["", "time to loss (wall seconds from start until the whole val split is at the target, evaluations and "
+                  "checkpoints included; best val: the best sampled evaluation; whole val: the whole split at the stop)",
                   f"{'config':<40} {'target':>6} {'reached':>7} {'seconds':>8} {'step':>6} {'best val':>8} {'whole val':>9}"]
         for name, r in results["time_to_loss"].items():
             lines.append(f"{name:<40} {r['target']:>6} {str(r['reached']):>7} {r['seconds']:>8.1f} {r['iter']:>6} "

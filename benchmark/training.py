@@ -22,7 +22,8 @@ from model.gpt import GPT
 from training.checkpoint import load_checkpoint, model_from_checkpoint
 from training.config import Config
 from training.distributed import Distributed
-from training.device import DEFAULT_THREADS, autocast, resolve_device, resolve_dtype, set_threads
+from training.device import DEFAULT_THREADS, resolve_device, resolve_dtype, set_threads
+from training.evaluation import whole_split_loss
 from training.trainer import _maybe_compile, _train_step, build_tokenizer_and_data, train
 
 
@@ -119,44 +120,23 @@ def _tokens_per_step(cfg: Config) -> int:
 
 
 def time_to_loss(cfg: Config, target: float, log=print) -> dict:
-    """Wall seconds from calling ``train`` (data, model, compilation, evaluations and checkpoints included) to the
-    first evaluation with val loss ≤ ``target``; the run stops there (``train.target_val_loss``).
-
-    That evaluation is a sample (``train.eval_iters`` random batches), so its loss is off by a little, either way.
-    After the clock stops, ``best.pt`` is also scored on the whole validation split (``val_whole``): the figure the
-    sample estimates."""
+    """Wall seconds from calling ``train`` (data, model, compilation, evaluations and checkpoints included) until the
+    whole val split is at or below ``target``; the run stops there (``train.target_val_loss``, see
+    ``training.evaluation``). ``best_val`` is the best of the run's sampled evaluations; ``val_whole`` is the whole
+    split's loss at the stop, or, when the target was not reached, that of ``best.pt`` (scored after the clock stops)."""
     with tempfile.TemporaryDirectory(prefix="bench-ttl-") as out_dir:
         cfg = replace(cfg, train=replace(cfg.train, target_val_loss=target, out_dir=out_dir))
         start = time.perf_counter()
         result = train(cfg, progress=False, log=log)
         seconds = time.perf_counter() - start
-        model, tokenizer, _ = model_from_checkpoint(load_checkpoint(f"{out_dir}/best.pt"))
-    _, splits = build_tokenizer_and_data(cfg, tokenizer, lambda *_: None)
-    device, _ = resolve_device(cfg.train.device)
-    dtype, _ = resolve_dtype(cfg.train.dtype, device)
-    val_whole = whole_split_loss(model.to(device), splits.val, cfg.model.block_size, cfg.train.batch_size, device,
-                                 dtype)
-    return {"target": target, "reached": result.best_val <= target, "seconds": round(seconds, 3),
+        val_whole = result.val_whole
+        if not result.target_reached:
+            model, tokenizer, _ = model_from_checkpoint(load_checkpoint(f"{out_dir}/best.pt"))
+            _, splits = build_tokenizer_and_data(cfg, tokenizer, lambda *_: None)
+            device, _ = resolve_device(cfg.train.device)
+            dtype, _ = resolve_dtype(cfg.train.dtype, device)
+            val_whole = whole_split_loss(model.to(device), splits.val, cfg.model.block_size, cfg.train.batch_size,
+                                         device, dtype)
+    return {"target": target, "reached": result.target_reached, "seconds": round(seconds, 3),
             "iter": result.iter, "best_val": round(result.best_val, 4), "val_whole": round(val_whole, 4),
             "tokens": result.iter * _tokens_per_step(cfg), "evals": result.evals}
-
-
-@torch.no_grad()
-def whole_split_loss(model: GPT, data: torch.Tensor, block_size: int, batch_size: int, device, dtype) -> float:
-    """Mean next-token cross-entropy over every token of ``data`` but the first: consecutive, non-overlapping
-    windows of ``block_size`` targets (the last one shorter), each token predicted from those before it in its window."""
-    model.eval()
-    n_targets = len(data) - 1
-    n_windows = n_targets // block_size
-    offsets = torch.arange(block_size + 1)
-    batches = [data[(torch.arange(first, min(first + batch_size, n_windows)) * block_size).unsqueeze(1) + offsets]
-               for first in range(0, n_windows, batch_size)]                          # each (B, T + 1)
-    if n_targets % block_size:
-        batches.append(data[n_windows * block_size :].unsqueeze(0))                  # (1, rest + 1)
-    total = 0.0
-    for windows in batches:
-        x, y = windows[:, :-1].to(device), windows[:, 1:].to(device)
-        with autocast(device, dtype):
-            _, loss = model(x, y)
-        total += loss.item() * y.numel()
-    return total / n_targets

@@ -4,17 +4,15 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 import yaml
 
 from benchmark.generation import generation_speed
 from benchmark.machine import describe_machine, matmul_peak, peak_memory_mb
 from benchmark.report import format_report, write_json
 from benchmark.suite import run_suite
-from benchmark.training import measure_throughput, time_to_loss, whole_split_loss
+from benchmark.training import measure_throughput, time_to_loss
 from errors import UserError
 from model.config import ModelConfig
-from model.gpt import GPT
 from tests.conftest import ROOT, run_cli
 from training.config import load_config
 
@@ -47,23 +45,6 @@ def test_time_to_loss_stops_at_the_first_evaluation_below_the_target(tiny_cfg):
     assert 0 < reached["val_whole"] < 100
     missed = time_to_loss(tiny_cfg(), target=1e-3, log=lambda *_: None)
     assert not missed["reached"] and missed["iter"] == 12 and missed["seconds"] > 0
-
-
-def test_whole_split_loss_scores_every_token_once():
-    """Against the definition: each window's targets are the next tokens, every token but the first is a target
-    exactly once, and the mean is over tokens (the short last window weighs by its length)."""
-    torch.manual_seed(0)
-    model = GPT(TINY_MODEL, vocab_size=11).eval()
-    data = torch.randint(11, (16 * 5 + 8,))                 # 5 whole windows of 16 targets, then 7 more
-    expected = []
-    for start in range(0, len(data) - 1, 16):
-        window = data[start : start + 17]
-        logits, _ = model(window[:-1].unsqueeze(0))
-        expected.append(F.cross_entropy(logits[0], window[1:], reduction="none"))
-    expected = torch.cat(expected)
-    assert len(expected) == len(data) - 1
-    got = whole_split_loss(model, data, block_size=16, batch_size=2, device=CPU, dtype=torch.float32)
-    assert math.isclose(got, expected.mean().item(), rel_tol=1e-5)
 
 
 def test_target_val_loss_must_be_positive():

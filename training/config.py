@@ -48,7 +48,8 @@ class TrainConfig:
     eval_interval: int = 250            # evaluate and checkpoint every this many steps (and at the end)
     eval_iters: int = 20                # batches per split in an evaluation
     log_interval: int = 10              # write a metrics line every this many steps
-    target_val_loss: typing.Optional[float] = None  # stop at the first evaluation whose val loss is <= this
+    target_val_loss: typing.Optional[float] = None  # stop once the whole val split's loss is <= this, checked at
+                                        # evaluations whose sample comes within two standard errors of it
                                         # (time-to-loss benchmarks); null = run all max_iters steps
 
 

@@ -34,6 +34,7 @@ from training.checkpoint import (checkpoint_state, load_checkpoint, model_from_c
 from training.config import Config, config_from_dict, config_to_yaml, merge, parse_overrides
 from training.device import autocast, resolve_device, resolve_dtype, set_threads
 from training.distributed import Distributed, any_process, init_distributed, mean_loss_and_stop, shutdown
+from training.evaluation import evaluate, whole_split_loss, worth_checking_whole
 from training.fault_injection import kill_point
 from training.run_dir import MetricsLog, RunLock, prepare_run_dir, record_command, write_run_file
 from training.schedule import lr_at
@@ -46,6 +47,8 @@ class RunResult:
     best_val: float
     interrupted: bool = False
     evals: list[dict] = field(default_factory=list)
+    target_reached: bool = False        # the whole val split reached train.target_val_loss
+    val_whole: float | None = None      # the last whole-val-split loss measured (only with a target)
 
 
 class StopRequest:
@@ -67,27 +70,6 @@ class StopRequest:
     def __exit__(self, *exc):
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
-
-
-@torch.no_grad()
-def evaluate(model: torch.nn.Module, splits, cfg: Config, device, dtype) -> dict[str, float]:
-    """Mean loss over the same ``eval_iters`` batches of each split every time (a fixed generator), so two evaluations
-    differ only because the model changed. Restores train mode."""
-    was_training = model.training
-    model.eval()
-    losses = {}
-    for name, data in (("train", splits.train), ("val", splits.val)):
-        generator = torch.Generator().manual_seed(cfg.train.seed + 1)
-        total = 0.0
-        for _ in range(cfg.train.eval_iters):
-            x, y = get_batch(data, cfg.train.batch_size, cfg.model.block_size, generator)
-            with autocast(device, dtype):
-                _, loss = model(x.to(device), y.to(device))
-            total += loss.item()
-        losses[name] = total / cfg.train.eval_iters
-        kill_point("eval")
-    model.train(was_training)
-    return losses
 
 
 def build_tokenizer_and_data(cfg: Config, tokenizer: Tokenizer | None, log):
@@ -245,15 +227,22 @@ def _train_locked(cfg: Config, run_dir: Path, ckpt, tokenizer, init_weights, dev
                 is_best = losses["val"] < best_val
                 best_val = min(best_val, losses["val"])
                 metrics.write({"iter": done, "train_loss": losses["train"], "val_loss": losses["val"]})
-                result.evals.append({"iter": done, **losses})
+                result.evals.append({"iter": done, "train": losses["train"], "val": losses["val"]})
                 say(f"step {done}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}"
                           + (" (best)" if is_best else ""))
                 save(done, is_best)
-                window_start, window_steps = time.perf_counter(), 0
+                if t.target_val_loss is not None and worth_checking_whole(losses, t.target_val_loss):
+                    result.val_whole = whole_split_loss(model, splits.val, cfg.model.block_size, t.batch_size,
+                                                        device, dtype)
+                    metrics.write({"iter": done, "val_loss_whole": result.val_whole})
+                    say(f"step {done}: val loss on the whole val split {result.val_whole:.4f}")
+                    result.target_reached = result.val_whole <= t.target_val_loss
             result.iter, result.best_val = done, best_val
             if (t.target_val_loss is not None and done % t.eval_interval == 0
-                    and any_process(ddp, best_val <= t.target_val_loss)):      # only rank 0 evaluates
-                say(f"val loss {best_val:.4f} ≤ train.target_val_loss {t.target_val_loss}: stopping at step {done}")
+                    and any_process(ddp, result.target_reached)):      # only rank 0 evaluates
+                if ddp.is_main:
+                    say(f"whole val split at {result.val_whole:.4f} ≤ train.target_val_loss {t.target_val_loss}: "
+                        f"stopping at step {done}")
                 break
             if stop_now:
                 if ddp.is_main:
