@@ -34,11 +34,12 @@ def evaluate(model: torch.nn.Module, splits, cfg: Config, device, dtype) -> dict
             with autocast(device, dtype):
                 _, loss = model(x.to(device), y.to(device))
             batch_losses.append(loss.item())
-        losses[name] = sum(batch_losses) / len(batch_losses)
+        losses[name] = mean = sum(batch_losses) / len(batch_losses)
+        if name == "val":
+            n = len(batch_losses)
+            variance = sum((loss - mean) ** 2 for loss in batch_losses) / (n - 1) if n > 1 else 0.0  # NaN stays NaN
+            losses["val_stderr"] = math.sqrt(variance / n)
         kill_point("eval")
-    n, mean = len(batch_losses), losses["val"]
-    variance = sum((loss - mean) ** 2 for loss in batch_losses) / (n - 1) if n > 1 else 0.0   # NaN stays NaN
-    losses["val_stderr"] = math.sqrt(variance / n)
     model.train(was_training)
     return losses
 

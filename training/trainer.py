@@ -237,6 +237,7 @@ def _train_locked(cfg: Config, run_dir: Path, ckpt, tokenizer, init_weights, dev
                     metrics.write({"iter": done, "val_loss_whole": result.val_whole})
                     say(f"step {done}: val loss on the whole val split {result.val_whole:.4f}")
                     result.target_reached = result.val_whole <= t.target_val_loss
+                window_start, window_steps = time.perf_counter(), 0     # tokens/s leaves evaluation out
             result.iter, result.best_val = done, best_val
             if (t.target_val_loss is not None and done % t.eval_interval == 0
                     and any_process(ddp, result.target_reached)):      # only rank 0 evaluates
