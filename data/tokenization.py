@@ -64,9 +64,9 @@ class CharTokenizer(Tokenizer):
     def encode(self, text: str) -> list[int]:
         try:
             return [self.stoi[c] for c in text]
-        except KeyError as e:
-            raise UserError(f"character {e.args[0]!r} is not in this model's vocabulary "
-                            f"(a char tokenizer knows only the {self.vocab_size} characters of its training corpus)") from None
+        except KeyError:
+            raise UserError(f"{name_unknown(text, self.stoi)} (a char tokenizer knows only the {self.vocab_size} "
+                            "characters of its training corpus)") from None
 
     def decode_bytes(self, ids: list[int]) -> bytes:
         return "".join(self.chars[i] for i in ids).encode("utf-8")
@@ -76,6 +76,18 @@ class CharTokenizer(Tokenizer):
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "chars": "".join(self.chars)}
+
+
+def name_unknown(text: str, known, shown: int = 10) -> str:
+    """"character 'Z' is not …" or "characters 'Z', 'é' are not …": every distinct unknown character, in order of
+    first appearance, so that a learner can fix the text in one go (at most ``shown`` named, then a count)."""
+    unknown = list(dict.fromkeys(c for c in text if c not in known))
+    names = ", ".join(repr(c) for c in unknown[:shown])
+    if len(unknown) > shown:
+        names += f" and {len(unknown) - shown} more"
+    if len(unknown) == 1:
+        return f"character {names} is not in this model's vocabulary"
+    return f"characters {names} are not in this model's vocabulary"
 
 
 class TiktokenTokenizer(Tokenizer):

@@ -84,7 +84,7 @@ ROWS = [
     row("init-from: missing", train, ["--init-from", "{tmp}/none.pt", *FRESH],
         "checkpoint {tmp}/none.pt does not exist"),
     row("init-from: corpus outside vocab", train, ["--init-from", "{run}/best.pt", "--data", "{zebra}", *FRESH],
-        "corpus {zebra}: character 'Z' is not in this model's vocabulary"),
+        "corpus {zebra}: characters 'Z', 'b', '!' are not in this model's vocabulary"),
     # generate.py flags
     row("generate: temperature < 0", generate, ["--temperature", "-1"], "--temperature must be a finite number >= 0"),
     row("generate: temperature NaN", generate, ["--temperature", "nan"], "--temperature must be a finite number >= 0"),
@@ -100,7 +100,8 @@ ROWS = [
         "{run} is a folder; give a checkpoint file"),
     # prompts
     row("prompt: empty", generate, ["--prompt", ""], "the prompt is empty"),
-    row("prompt: outside char vocab", generate, ["--prompt", "Zzz"], "character 'Z' is not in this model's vocabulary"),
+    row("prompt: outside char vocab", generate, ["--prompt", "Zzz"],
+        "characters 'Z', 'z' are not in this model's vocabulary"),
     row("prompt: longer than context", generate, ["--prompt", "hello " * 10],
         "the prompt is 60 tokens but the model's context is 16"),
     row("prompt: not UTF-8 (argv bytes)", generate, ["--prompt", "hel\udcff"], "the prompt is not valid UTF-8 text"),

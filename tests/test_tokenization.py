@@ -18,8 +18,10 @@ def random_unicode(rng: random.Random, n: int) -> str:
 def test_char_round_trip_and_unknown_character_error():
     tok = CharTokenizer.train(TEXT)
     assert tok.decode(tok.encode(TEXT)) == TEXT
-    with pytest.raises(UserError, match="'Z' is not in this model's vocabulary"):
+    with pytest.raises(UserError, match="^characters 'Z', 'b', 'r' are not in this model's vocabulary"):
         tok.encode("Zebra")
+    with pytest.raises(UserError, match=r"^characters 'Z', 'Q', 'u', 'ü' are not in this model's vocabulary"):
+        tok.encode("Zoe ate the Quiche üZ")    # every unknown character named once, in order
 
 
 def test_bpe_round_trips_any_utf8_including_emoji():
