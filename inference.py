@@ -1,5 +1,10 @@
-"""Load a checkpoint and complete prompts: what ``generate.py``, the toy evaluation and the lessons share."""
-from dataclasses import dataclass
+"""Load a checkpoint, look inside it and complete prompts: what ``generate.py``, the toy evaluation, the lessons and
+the playground page share.
+
+Shapes: T tokens, C = n_embd, nh heads, V vocabulary.
+"""
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -10,8 +15,10 @@ from model.generation import generate
 from model.gpt import GPT
 from model.sampling import check_sampling_args, next_token_probs
 from training.checkpoint import load_checkpoint, model_from_checkpoint
-from training.config import Config
+from training.config import Config, load_config
 from training.device import resolve_device
+
+TOY_CONFIG = Path(__file__).resolve().parent / "configs" / "toy.yaml"
 
 
 @dataclass
@@ -20,12 +27,30 @@ class Loaded:
     tokenizer: Tokenizer
     cfg: Config
     device: torch.device
+    step: int = 0                                # optimizer steps the weights were trained for
+    best_val: float = float("nan")               # the run's best validation loss when it was saved
 
 
 def load_for_inference(path: str | Path, device: str = "cpu") -> Loaded:
-    model, tokenizer, cfg = model_from_checkpoint(load_checkpoint(path), path)
+    ckpt = load_checkpoint(path)
+    model, tokenizer, cfg = model_from_checkpoint(ckpt, path)
     device, _ = resolve_device(device)
-    return Loaded(model.to(device).eval(), tokenizer, cfg, device)
+    return Loaded(model.to(device).eval(), tokenizer, cfg, device, ckpt["iter"], ckpt["best_val"])
+
+
+def toy_checkpoint(log=print) -> Path:
+    """The toy model's best.pt, trained first (about 2 minutes on 2 CPU cores) if it is not there yet: what the
+    lessons and the playground show when no checkpoint is named."""
+    from training.trainer import train
+
+    cfg = load_config(TOY_CONFIG)
+    checkpoint = Path(cfg.train.out_dir) / "best.pt"
+    if not checkpoint.exists():
+        log(f"{checkpoint} not found: training the toy model first ({os.path.relpath(TOY_CONFIG)}, "
+            "about 2 minutes on 2 CPU cores)")
+        if train(cfg, overwrite=True, log=log).interrupted:
+            raise KeyboardInterrupt
+    return checkpoint
 
 
 def encode_prompt(loaded: Loaded, prompt: str) -> list[int]:
@@ -86,3 +111,48 @@ def greedy_text(loaded: Loaded, prompt: str, min_chars: int, max_new_tokens: int
         if len(text) >= min_chars:
             break
     return text
+
+
+@dataclass
+class Trace:
+    """One forward pass, kept: every block's attention weights, feed-forward activations and residual stream."""
+    tokens: list[str]                                          # each token as text
+    inputs: torch.Tensor                                       # (T, C) token embedding·√C + PE: what block 0 reads
+    attention: list[torch.Tensor] = field(default_factory=list)    # per block (nh, T, T), each row sums to 1
+    after_attention: list[torch.Tensor] = field(default_factory=list)  # per block (T, C): the stream the FFN reads
+    ffn_hidden: list[torch.Tensor] = field(default_factory=list)       # per block (T, ffn_mult·C), after GELU
+    ffn_out: list[torch.Tensor] = field(default_factory=list)      # per block (T, C): what the FFN adds to the stream
+    residual: list[torch.Tensor] = field(default_factory=list)     # per block (T, C): the stream after the block
+    final: torch.Tensor | None = None                          # (T, C) the last LayerNorm's output, read by the LM head
+    logits: torch.Tensor | None = None                         # (T, V)
+
+    def attention_stack(self) -> torch.Tensor:
+        return torch.stack(self.attention)                     # (n_layer, nh, T, T)
+
+
+@torch.no_grad()
+def trace(loaded: Loaded, text: str, drop_ffn: int | None = None) -> Trace:
+    """``GPT.forward`` spelled out block by block (``Block.forward``'s two lines, with the FFN's own two lines
+    opened up) so that nothing computed on the way is lost. Gives the same logits as ``loaded.model``.
+
+    ``drop_ffn`` names a block whose feed-forward change is recorded but not added: what the model predicts
+    without it shows what that FFN contributes."""
+    model = loaded.model
+    ids = encode_prompt(loaded, text)
+    x = model.embed(torch.tensor([ids], device=loaded.device))                         # (1, T, C)
+    t = Trace(loaded.tokenizer.token_strings(ids), x[0])
+    for i, block in enumerate(model.blocks):
+        attended, weights = block.attn(block.ln1(x), return_weights=True)               # (1, T, C), (1, nh, T, T)
+        x = x + attended
+        t.attention.append(weights[0])
+        t.after_attention.append(x[0])
+        hidden = block.ffn.act(block.ffn.up(block.ln2(x)))                              # (1, T, ffn_mult·C)
+        change = block.ffn.down(hidden)                                                 # (1, T, C)
+        if i != drop_ffn:
+            x = x + change
+        t.ffn_hidden.append(hidden[0])
+        t.ffn_out.append(change[0])
+        t.residual.append(x[0])
+    t.final = model.norm(x)[0]                                                          # (T, C)
+    t.logits = model.lm_head(t.final)                                                   # (T, V)
+    return t

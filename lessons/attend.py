@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from data.toy_eval import LINE_START
-from inference import greedy_text
-from lessons.common import Context, new_figure, show_token, trace
+from inference import greedy_text, trace
+from lessons.common import Context, new_figure, show_token
 
 SENTENCES = ("He broke the glass. ", "He broke the news. ")
 

@@ -1,11 +1,10 @@
-"""What every lesson shares: the checkpoint it looks at, where its figure goes, and one forward pass that keeps
-every intermediate result (the model's own ``forward`` returns only the logits).
+"""What every lesson shares: the checkpoint it looks at, where its figure goes, how a token is shown on an axis.
 
-Shapes: T tokens, C = n_embd, nh heads, V vocabulary.
+The forward pass that keeps every intermediate result is ``inference.trace``: the playground page shows the same.
 """
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -13,12 +12,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from data.tokenization import Tokenizer
-from inference import Loaded, encode_prompt, load_for_inference
+from inference import Loaded, load_for_inference, toy_checkpoint
 from model.gpt import GPT
-from training.config import load_config
-from training.trainer import train
-
-TOY_CONFIG = Path("configs/toy.yaml")
 
 
 @dataclass
@@ -37,14 +32,7 @@ class Context:
 
 def load_context(checkpoint: str | Path | None, out_dir: str | Path, say=print) -> Context:
     """The lessons' checkpoint: the given one, or the toy model's best.pt, trained first if it is not there yet."""
-    if checkpoint is None:
-        cfg = load_config(TOY_CONFIG)
-        checkpoint = Path(cfg.train.out_dir) / "best.pt"
-        if not checkpoint.exists():
-            say(f"{checkpoint} not found: training the toy model first ({TOY_CONFIG}, about 2 minutes on 2 CPU cores)")
-            if train(cfg, overwrite=True, log=say).interrupted:
-                raise KeyboardInterrupt
-    return Context(load_for_inference(checkpoint), Path(out_dir), say)
+    return Context(load_for_inference(checkpoint or toy_checkpoint(say)), Path(out_dir), say)
 
 
 def write_shuffled(path: Path, lines: list[str], rng: random.Random) -> Path:
@@ -64,51 +52,6 @@ def new_figure(width: float, height: float) -> Figure:
 def show_token(token: str) -> str:
     """A token as it can be read on an axis: the newline and spaces made visible."""
     return token.replace("\n", "⏎").replace(" ", "␣")
-
-
-@dataclass
-class Trace:
-    """One forward pass, kept: every block's attention weights, feed-forward activations and residual stream."""
-    tokens: list[str]                                          # each token as text
-    inputs: torch.Tensor                                       # (T, C) token embedding·√C + PE: what block 0 reads
-    attention: list[torch.Tensor] = field(default_factory=list)    # per block (nh, T, T), each row sums to 1
-    after_attention: list[torch.Tensor] = field(default_factory=list)  # per block (T, C): the stream the FFN reads
-    ffn_hidden: list[torch.Tensor] = field(default_factory=list)       # per block (T, ffn_mult·C), after GELU
-    ffn_out: list[torch.Tensor] = field(default_factory=list)      # per block (T, C): what the FFN adds to the stream
-    residual: list[torch.Tensor] = field(default_factory=list)     # per block (T, C): the stream after the block
-    final: torch.Tensor | None = None                          # (T, C) the last LayerNorm's output, read by the LM head
-    logits: torch.Tensor | None = None                         # (T, V)
-
-    def attention_stack(self) -> torch.Tensor:
-        return torch.stack(self.attention)                     # (n_layer, nh, T, T)
-
-
-@torch.no_grad()
-def trace(loaded: Loaded, text: str, drop_ffn: int | None = None) -> Trace:
-    """``GPT.forward`` spelled out block by block (``Block.forward``'s two lines, with the FFN's own two lines
-    opened up) so that nothing computed on the way is lost. Gives the same logits as ``loaded.model``.
-
-    ``drop_ffn`` names a block whose feed-forward change is recorded but not added: what the model predicts
-    without it shows what that FFN contributes."""
-    model = loaded.model
-    ids = encode_prompt(loaded, text)
-    x = model.embed(torch.tensor([ids], device=loaded.device))                         # (1, T, C)
-    t = Trace(loaded.tokenizer.token_strings(ids), x[0])
-    for i, block in enumerate(model.blocks):
-        attended, weights = block.attn(block.ln1(x), return_weights=True)               # (1, T, C), (1, nh, T, T)
-        x = x + attended
-        t.attention.append(weights[0])
-        t.after_attention.append(x[0])
-        hidden = block.ffn.act(block.ffn.up(block.ln2(x)))                              # (1, T, ffn_mult·C)
-        change = block.ffn.down(hidden)                                                 # (1, T, C)
-        if i != drop_ffn:
-            x = x + change
-        t.ffn_hidden.append(hidden[0])
-        t.ffn_out.append(change[0])
-        t.residual.append(x[0])
-    t.final = model.norm(x)[0]                                                          # (T, C)
-    t.logits = model.lm_head(t.final)                                                   # (T, V)
-    return t
 
 
 @torch.no_grad()

@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 
 from data.toy_eval import LINE_START
-from lessons.common import Context, new_figure, show_token, trace
+from inference import trace
+from lessons.common import Context, new_figure, show_token
 
 PROBES = ("a", "d", "7", "T", ".")
 ANIMALS = ("dog", "cat", "frog", "horse", "bird")

@@ -10,7 +10,8 @@ contributes (most of a transformer's parameters, and much of what it "knows", li
 import torch
 
 from data.toy_eval import LINE_START
-from lessons.common import Context, new_figure, show_token, trace
+from inference import trace
+from lessons.common import Context, new_figure, show_token
 
 PROMPT = "This animal barks. This animal is a "
 EXPECTED = "d"                                        # the first letter of "dog"

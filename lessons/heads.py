@@ -14,7 +14,8 @@ import torch
 
 from data.toy_eval import LINE_START
 from lessons.attend import SENTENCES
-from lessons.common import Context, new_figure, show_token, trace
+from inference import trace
+from lessons.common import Context, new_figure, show_token
 
 
 def js_divergence(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
