@@ -68,3 +68,25 @@ def run_cli(*args, cwd=ROOT, timeout=120, env=None) -> subprocess.CompletedProce
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+def train_play_model(tmp: Path, tokenizer: str) -> Path:
+    """A tiny model on the toy corpus (so every example sentence of the page is in its vocabulary): 40 steps."""
+    from training.trainer import train
+
+    cfg = load_config(None, tiny_overrides(tmp / "run", ROOT / "data" / "toy_corpus.txt", **{
+        "model.block_size": 64, "data.tokenizer": tokenizer, "data.bpe_vocab_size": 300, "train.max_iters": 40,
+        "train.batch_size": 8, "train.eval_interval": 20}))
+    train(cfg, progress=False, log=lambda *_: None)
+    return tmp / "run" / "best.pt"
+
+
+@pytest.fixture(scope="session")
+def play_checkpoint(tmp_path_factory) -> Path:
+    """A char-level checkpoint for the playground tests."""
+    return train_play_model(tmp_path_factory.mktemp("play_char"), "char")
+
+
+@pytest.fixture(scope="session")
+def play_bpe_checkpoint(tmp_path_factory) -> Path:
+    return train_play_model(tmp_path_factory.mktemp("play_bpe"), "bpe")

@@ -1,0 +1,84 @@
+"""The playground page: your own model in the browser, ``python play.py [--checkpoint runs/toy/best.pt]``.
+
+Type a sentence and see its tokens, every attention head, the next-token distribution under a temperature slider,
+and a streamed continuation, all computed by the checkpoint you trained. Without --checkpoint it shows the toy model
+(trained first if runs/toy/best.pt is missing). Serves on 127.0.0.1 only unless --host says otherwise.
+"""
+import argparse
+import ipaddress
+import socket
+import sys
+
+from errors import UserError, run_command
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--checkpoint", help="a .pt file written by train.py (default: runs/toy/best.pt, trained first "
+                   "if missing)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000; 0 = any free port)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine "
+                   "only); anything else lets other machines use the page")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
+    return p.parse_args(argv)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket, opened before the model loads, so a taken port is a one-line error at once."""
+    if not 0 <= port <= 65535:
+        raise UserError(f"--port must be in 0..65535, got {port}")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        raise UserError(f"--host {host!r} is not an address of this machine ({e.strerror})") from None
+    family, _, _, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as e:
+        sock.close()
+        raise UserError(f"cannot listen on {host}:{port}: {e.strerror}"
+                        + ("; pick another --port (0 = any free one)" if port else "")) from None
+    sock.listen(128)
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+
+
+def run(args) -> None:
+    sock = listen(args.host, args.port)
+    import uvicorn
+
+    from inference import load_for_inference, toy_checkpoint
+    from playground.server import create_app
+
+    checkpoint = args.checkpoint or str(toy_checkpoint())
+    loaded = load_for_inference(checkpoint, args.device)
+    if not is_loopback(args.host):
+        print(f"warning: --host {args.host} lets other machines on the network use this page and its model; "
+              "there is no login", file=sys.stderr)
+    print(f"Playground for {checkpoint}: open {url_of(sock)}  (Ctrl-C stops it)", flush=True)
+    config = uvicorn.Config(create_app(loaded, checkpoint), log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    return run_command(lambda: run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,240 @@
+"""The playground's web server: a JSON API over ``playground.views`` and the static page that uses it.
+
+The checkpoint is chosen once, when the app is made (no endpoint reads a path from a request). Every request body is
+checked before the model runs: bad JSON, wrong types, out-of-range numbers, a body over ``MAX_BODY_BYTES``, text the
+tokenizer cannot encode or longer than the context each get a 4xx answer ``{"error": "<one line>"}``, never a 500 or
+a traceback. Endpoints are plain functions, so the server runs them in its thread pool and the page stays
+responsive while a long generation streams; the model is only read, never changed, so threads can share it.
+
+API (described by /openapi.json; FastAPI's /docs page is turned off, since it loads its scripts from a CDN and the
+page must work offline):
+
+    GET  /api/model        the model card
+    POST /api/tokens       {"text"} → tokens with their ids
+    POST /api/attention    {"text"} → every block's and head's attention weights
+    POST /api/compare      {"text_a", "text_b"} → both attention stacks and the per-position cosine
+    POST /api/next         {"text", "temperature", "top_k", "top_p", "k"} → next-token distribution and logits
+    POST /api/generate     {"text", "max_new_tokens", "temperature", "top_k", "top_p", "seed"} → Server-Sent Events
+    GET  /api/health       liveness, and how many generations are running
+"""
+import json
+import threading
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException
+
+from errors import UserError
+from inference import Loaded, encode_prompt
+from playground import views
+
+STATIC = Path(__file__).resolve().parent / "static"
+MAX_BODY_BYTES = 256 * 1024
+MAX_TEXT_CHARS = 20_000
+MAX_NEW_TOKENS = 500
+MAX_SEED = 2**63 - 1
+
+
+class Strict(BaseModel):
+    """Request bodies: no unknown fields, no silent type conversions ("1" is not a number), no NaN."""
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+Text = Field(min_length=1, max_length=MAX_TEXT_CHARS, description="the text typed into the page")
+
+
+class TextRequest(Strict):
+    text: str = Text
+
+
+class CompareRequest(Strict):
+    text_a: str = Text
+    text_b: str = Text
+
+
+class Sampling(Strict):
+    text: str = Text
+    temperature: float = Field(1.0, ge=0, le=2, allow_inf_nan=False, description="0 = greedy (argmax)")
+    top_k: int | None = Field(None, ge=1, description="keep only the k likeliest tokens")
+    top_p: float | None = Field(None, gt=0, le=1, allow_inf_nan=False, description="keep the likeliest tokens "
+                                                                                   "holding this much probability")
+
+
+class NextRequest(Sampling):
+    k: int = Field(10, ge=1, le=50, description="how many of the likeliest tokens to list")
+
+
+class GenerateRequest(Sampling):
+    max_new_tokens: int = Field(60, ge=1, le=MAX_NEW_TOKENS)
+    seed: int = Field(1337, ge=0, le=MAX_SEED, description="the same seed gives the same text")
+
+
+def error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def describe(problem: dict) -> str:
+    """One line from one of pydantic's validation errors: "temperature: Input should be less than or equal to 2"."""
+    where = ".".join(str(part) for part in problem["loc"] if part != "body")
+    if problem["type"] == "json_invalid":
+        return f"the request body is not valid JSON ({problem.get('ctx', {}).get('error', 'cannot parse it')})"
+    if problem["type"] == "model_attributes_type":
+        return "the request body must be a JSON object"
+    if problem["type"] == "missing" and not where:
+        return "the request needs a JSON body"
+    if problem["type"] == "extra_forbidden":
+        return f"unknown field {where!r}"
+    return f"{where}: {problem['msg']}" if where else problem["msg"]
+
+
+class BodyLimit:
+    """Refuses a request body over ``limit`` bytes with 413, whether its size is declared or it is streamed, before
+    any of it is parsed. Later messages (a client that goes away) reach the app as usual."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length")
+        too_big = error(413, f"the request body is over the limit of {self.limit:,} bytes")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            return await too_big(scope, receive, send)
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":                       # the client went away mid-body
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.limit:
+                return await too_big(scope, receive, send)
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+class Generations:
+    """How many generations run now and how those that ended ended (for /api/health and the tests)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.running = self.completed = self.stopped = 0
+
+    def start(self):
+        with self.lock:
+            self.running += 1
+
+    def finish(self, pieces: int, complete: bool):
+        with self.lock:
+            self.running -= 1
+            if complete:
+                self.completed += 1
+            else:
+                self.stopped += 1
+
+    def snapshot(self) -> dict:
+        with self.lock:
+            return {"running": self.running, "completed": self.completed, "stopped_early": self.stopped}
+
+
+def server_sent(events, on_start=None):
+    """(event, data) pairs in the text/event-stream format, "event: token" then "data: {...}" and a blank line.
+    ``on_start`` runs when the stream is first read (a stream closed before that never ran)."""
+    if on_start is not None:
+        on_start()
+    for event, data in events:
+        yield f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def create_app(loaded: Loaded, checkpoint: str) -> FastAPI:
+    """The app for one checkpoint, loaded once; ``checkpoint`` is only shown on the model card."""
+    app = FastAPI(title="Gen AI Learn Playground",
+                  description="The learner's own model, step by step: tokens, attention, the next-token "
+                              "distribution and generation, computed by the checkpoint the server was started with.",
+                  docs_url=None, redoc_url=None)
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    generations = Generations()
+    card = views.model_card(loaded, checkpoint)
+    vocab_size = loaded.tokenizer.vocab_size
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        problems = exc.errors()
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != "application/json" and any(p["loc"] == ("body",) for p in problems):
+            # refusing other content types also keeps other web sites from posting to this server as a form
+            return error(415, "send the request body as JSON, with the header Content-Type: application/json")
+        status = 400 if any(p["type"] == "json_invalid" for p in problems) else 422
+        return error(status, "; ".join(dict.fromkeys(describe(p) for p in problems)))
+
+    @app.exception_handler(UserError)
+    async def user_error(request, exc: UserError):
+        return error(400, str(exc))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request, exc: HTTPException):
+        return error(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def internal_error(request, exc: Exception):
+        return error(500, f"internal error ({type(exc).__name__}); the server log has the details")
+
+    def check_top_k(top_k: int | None):
+        if top_k is not None and top_k > vocab_size:
+            raise UserError(f"top_k: must be at most the vocabulary size, {vocab_size} (got {top_k})")
+
+    @app.get("/", include_in_schema=False)
+    def page():
+        return FileResponse(STATIC / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/api/model", summary="The model card: config, size, tokenizer, training step and val loss")
+    def model():
+        return card
+
+    @app.get("/api/health", summary="Liveness, and the generations running now")
+    def health():
+        return {"status": "ok", "generations": generations.snapshot()}
+
+    @app.post("/api/tokens", summary="The text split into tokens, each with its id")
+    def tokens(body: TextRequest):
+        return JSONResponse(views.tokens_view(loaded, body.text))
+
+    @app.post("/api/attention", summary="Every block's and head's attention weights (row i: query i on keys 0..i)")
+    def attention(body: TextRequest):
+        return JSONResponse(views.attention_view(loaded, body.text))
+
+    @app.post("/api/compare", summary="Two texts' attention and the cosine of their last-layer vectors per position")
+    def compare(body: CompareRequest):
+        return JSONResponse(views.compare_view(loaded, body.text_a, body.text_b))
+
+    @app.post("/api/next", summary="The next-token distribution at a temperature, with its entropy and the logits")
+    def next_token(body: NextRequest):
+        check_top_k(body.top_k)
+        return JSONResponse(views.next_token_view(loaded, body.text, body.temperature, body.top_k, body.top_p,
+                                                  body.k))
+
+    @app.post("/api/generate", summary="A continuation, streamed token by token as Server-Sent Events")
+    def generate(body: GenerateRequest):
+        check_top_k(body.top_k)
+        encode_prompt(loaded, body.text)                      # a bad prompt is a 400 before the stream starts
+        events = views.generation_events(loaded, body.text, body.max_new_tokens, body.temperature, body.top_k,
+                                         body.top_p, body.seed, on_finish=generations.finish)
+        return StreamingResponse(server_sent(events, on_start=generations.start), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    return app

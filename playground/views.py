@@ -1,0 +1,132 @@
+"""What the playground page shows, computed on the server by the learner's own model.
+
+Each function takes the loaded checkpoint and the text typed into the page and returns plain, JSON-ready data. They
+call the same code as the command lines and the lessons: ``encode_prompt`` (so the same one-line errors),
+``inference.trace`` (the forward pass that keeps every attention matrix and vector), ``next_token_probs`` (the
+sampler's softmax) and ``complete`` (generation with the KV cache).
+
+Numbers are rounded for the wire: attention weights and probabilities to ``WEIGHT_DECIMALS`` places, logits to
+``LOGIT_DECIMALS`` (the page re-applies the temperature to them, so they keep more). Attention rows are sent
+without their future part: row i holds the weights of query i on keys 0..i (the causal mask makes the rest 0).
+
+Shapes: T tokens, C = n_embd, nh heads, V vocabulary.
+"""
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import asdict
+
+import torch
+import torch.nn.functional as F
+
+from inference import Loaded, Trace, complete, encode_prompt, trace
+from model.sampling import next_token_probs
+
+WEIGHT_DECIMALS = 4
+LOGIT_DECIMALS = 6
+
+
+def rounded(values: torch.Tensor, decimals: int = WEIGHT_DECIMALS) -> list:
+    """Nested lists of floats with at most ``decimals`` places (float64 first, so that 0.25 prints as 0.25)."""
+    return torch.round(values.double(), decimals=decimals).tolist()
+
+
+def model_card(loaded: Loaded, checkpoint: str) -> dict:
+    """What the checkpoint is: its config, size, tokenizer and how far it was trained."""
+    cfg = loaded.cfg
+    best_val = loaded.best_val if math.isfinite(loaded.best_val) else None
+    return {"checkpoint": checkpoint, "step": loaded.step, "best_val_loss": best_val,
+            "parameters": loaded.model.num_params(), "device": str(loaded.device),
+            "tokenizer": {"kind": loaded.tokenizer.kind, "vocab_size": loaded.tokenizer.vocab_size},
+            "model": {**asdict(cfg.model), "head_size": cfg.model.head_size},
+            "data": {"path": cfg.data.path, "tokenizer": cfg.data.tokenizer},
+            "train": {key: getattr(cfg.train, key) for key in ("max_iters", "batch_size", "lr", "min_lr",
+                                                                 "warmup_iters", "dtype", "seed")},
+            "sample": asdict(cfg.sample)}
+
+
+def token_list(loaded: Loaded, ids: list[int]) -> list[dict]:
+    return [{"id": i, "text": s} for i, s in zip(ids, loaded.tokenizer.token_strings(ids))]
+
+
+def tokens_view(loaded: Loaded, text: str) -> dict:
+    """Text → tokens → ids, with how much of the context they fill."""
+    ids = encode_prompt(loaded, text)
+    return {"tokens": token_list(loaded, ids), "count": len(ids), "context": loaded.cfg.model.block_size,
+            "tokenizer": loaded.tokenizer.kind}
+
+
+def attention_of(t: Trace) -> list:
+    """Every block's and head's weights from a trace: [layer][head][query i] = weights on keys 0..i."""
+    stack = t.attention_stack()                                                         # (n_layer, nh, T, T)
+    return [[[rounded(head[i, : i + 1]) for i in range(head.size(0))] for head in layer] for layer in stack]
+
+
+def attention_view(loaded: Loaded, text: str) -> dict:
+    """The weights of every head in every block for ``text``: where each token looks."""
+    t = trace(loaded, text)
+    cfg = loaded.cfg.model
+    return {"tokens": t.tokens, "n_layer": cfg.n_layer, "n_head": cfg.n_head, "attention": attention_of(t)}
+
+
+def compare_view(loaded: Loaded, text_a: str, text_b: str) -> dict:
+    """Two sentences side by side ("He broke the glass." / "He broke the news."): both attention stacks, and at each
+    position both have, the cosine of their last-layer vectors (after the final LayerNorm, what the LM head reads):
+
+        cos(a, b) = a·b / (‖a‖ ‖b‖)          1 = same direction; a GPT only looks back, so equal prefixes give 1
+    """
+    ta, tb = trace(loaded, text_a), trace(loaded, text_b)
+    n = min(len(ta.tokens), len(tb.tokens))
+    cosine = F.cosine_similarity(ta.final[:n], tb.final[:n], dim=-1)                    # (n,)
+    same_prefix = next((i for i in range(n) if ta.tokens[i] != tb.tokens[i]), n)
+    cfg = loaded.cfg.model
+    return {"n_layer": cfg.n_layer, "n_head": cfg.n_head,
+            "a": {"tokens": ta.tokens, "attention": attention_of(ta)},
+            "b": {"tokens": tb.tokens, "attention": attention_of(tb)},
+            "cosine": rounded(cosine), "first_difference": same_prefix}
+
+
+def entropy_bits(probs: torch.Tensor) -> float:
+    """H(p) = −Σ p log₂ p over the tokens with p > 0: 0 bits when one token is certain, log₂ V when all are equal."""
+    p = probs[probs > 0]
+    return -(p * p.log2()).sum().item()
+
+
+@torch.no_grad()
+def next_token_view(loaded: Loaded, text: str, temperature: float, top_k: int | None = None,
+                    top_p: float | None = None, k: int = 10) -> dict:
+    """The distribution over the next token at temperature τ (with top-k / top-p), its k likeliest tokens, and all
+    V logits, so that the page can re-apply another τ itself (the same formula, ``nextTokenProbs`` in app.js)."""
+    ids = encode_prompt(loaded, text)
+    logits, _ = loaded.model(torch.tensor([ids], device=loaded.device))
+    last = logits[0, -1].float()                                                        # (V,)
+    probs = next_token_probs(last[None], temperature, top_k, top_p)[0]                  # (V,)
+    # the k highest logits: softmax keeps their order at every τ > 0, so these are the k likeliest tokens at any τ
+    top = last.topk(min(k, last.numel())).indices.tolist()
+    return {"tokens": token_list(loaded, ids), "temperature": temperature, "top_k": top_k, "top_p": top_p,
+            "entropy_bits": entropy_bits(probs), "logits": rounded(last, LOGIT_DECIMALS),
+            "top": [{"id": i, "text": loaded.tokenizer.decode([i]), "logit": round(last[i].item(), LOGIT_DECIMALS),
+                     "prob": round(probs[i].item(), WEIGHT_DECIMALS)} for i in top]}
+
+
+def generation_events(loaded: Loaded, text: str, max_new_tokens: int, temperature: float, top_k: int | None,
+                      top_p: float | None, seed: int, on_finish=None) -> Iterator[tuple[str, dict]]:
+    """Generation as a stream of (event, data): one "token" per decoded piece of text, then "done".
+
+    Closing the iterator early (the client went away, or pressed Stop) stops the model between two tokens;
+    ``on_finish(tokens, complete)`` is told how far it got either way."""
+    ids = encode_prompt(loaded, text)
+    generator = torch.Generator(device=loaded.device).manual_seed(seed)
+    pieces = complete(loaded, ids, max_new_tokens, temperature, top_k, top_p, generator)
+    started, count, finished = time.perf_counter(), 0, False
+    try:
+        for _, piece in pieces:
+            count += 1
+            yield "token", {"text": piece}
+        finished = True
+        seconds = time.perf_counter() - started
+        yield "done", {"tokens": max_new_tokens, "seconds": round(seconds, 4)}
+    finally:
+        pieces.close()
+        if on_finish is not None:
+            on_finish(count, finished)

@@ -1,0 +1,311 @@
+"""The playground's API: every number it sends equals the model's own, computed another way, and bad requests get
+a one-line JSON error with a 4xx status. ``TestClient`` re-raises any server exception, so a 500 fails the test."""
+import json
+import math
+import re
+import select
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+import torch
+import torch.nn.functional as F
+from fastapi.testclient import TestClient
+
+from inference import load_for_inference
+from model.sampling import next_token_probs
+from play import is_loopback
+from playground import views
+from playground.server import MAX_BODY_BYTES, MAX_NEW_TOKENS, create_app
+from tests.conftest import ROOT, run_cli
+
+SENTENCE = "He broke the glass."
+
+
+@pytest.fixture(scope="module")
+def loaded(play_checkpoint):
+    return load_for_inference(play_checkpoint)
+
+
+@pytest.fixture(scope="module")
+def client(loaded, play_checkpoint):
+    return TestClient(create_app(loaded, str(play_checkpoint)))
+
+
+def post(client, path, **body):
+    response = client.post(path, json=body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def attention_by_hooks(loaded, text):
+    """The model's own forward pass, with each block's attention input caught by a hook and its weights taken
+    from ``MultiHeadAttention(return_weights=True)``: (n_layer, nh, T, T). Also the final LayerNorm's output."""
+    inputs, final = [], []
+    hooks = [block.attn.register_forward_hook(lambda m, args, out: inputs.append((m, args[0])))
+             for block in loaded.model.blocks]
+    hooks.append(loaded.model.norm.register_forward_hook(lambda m, args, out: final.append(out[0])))
+    ids = loaded.tokenizer.encode(text)
+    with torch.no_grad():
+        loaded.model(torch.tensor([ids]))
+        for hook in hooks:
+            hook.remove()
+        weights = torch.stack([m(x, return_weights=True)[1][0] for m, x in inputs])
+    return weights, final[0]
+
+
+def sse_events(text: str) -> list[tuple[str, dict]]:
+    blocks = [b for b in text.split("\n\n") if b.strip()]
+    found = [re.fullmatch(r"event: (\w+)\ndata: (.*)", b, re.S) for b in blocks]
+    assert all(found), text
+    return [(m.group(1), json.loads(m.group(2))) for m in found]
+
+
+def generated(client, **body) -> str:
+    response = client.post("/api/generate", json=body)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+    events = sse_events(response.text)
+    assert events[-1][0] == "done" and all(e == "token" for e, _ in events[:-1])
+    return "".join(data["text"] for _, data in events[:-1])
+
+
+def test_model_card_describes_the_checkpoint(client, loaded, play_checkpoint):
+    card = client.get("/api/model").json()
+    ckpt = torch.load(play_checkpoint, weights_only=True)
+    assert card["checkpoint"] == str(play_checkpoint)
+    assert card["step"] == ckpt["iter"] == 40 and card["best_val_loss"] == pytest.approx(ckpt["best_val"])
+    assert card["parameters"] == sum(p.numel() for p in loaded.model.parameters())
+    assert card["tokenizer"] == {"kind": "char", "vocab_size": loaded.tokenizer.vocab_size}
+    assert card["model"]["n_layer"] == 2 and card["model"]["block_size"] == 64 and card["model"]["head_size"] == 16
+    assert card["sample"]["prompt"] == loaded.cfg.sample.prompt
+
+
+@pytest.mark.parametrize("which", ["char", "bpe"])
+def test_tokens_are_the_tokenizers_own(which, play_checkpoint, play_bpe_checkpoint):
+    checkpoint = play_checkpoint if which == "char" else play_bpe_checkpoint
+    loaded = load_for_inference(checkpoint)
+    client = TestClient(create_app(loaded, str(checkpoint)))
+    text = "This animal barks. This animal is a"
+    got = post(client, "/api/tokens", text=text)
+    ids = loaded.tokenizer.encode(text)
+    assert [t["id"] for t in got["tokens"]] == ids and got["count"] == len(ids) and got["tokenizer"] == which
+    assert "".join(t["text"] for t in got["tokens"]) == text
+    assert got["context"] == 64
+    if which == "bpe":
+        assert len(ids) < len(text)                        # merges: fewer tokens than characters
+
+
+def test_attention_equals_the_models_return_weights_path(client, loaded):
+    got = post(client, "/api/attention", text=SENTENCE)
+    reference, _ = attention_by_hooks(loaded, SENTENCE)                                  # (n_layer, nh, T, T)
+    T = len(SENTENCE)
+    assert got["tokens"] == list(SENTENCE) and got["n_layer"] == 2 and got["n_head"] == 2
+    for layer in range(2):
+        for head in range(2):
+            rows = got["attention"][layer][head]
+            assert [len(r) for r in rows] == list(range(1, T + 1))                        # keys 0..i only
+            for i, row in enumerate(rows):
+                assert sum(row) == pytest.approx(1.0, abs=T * 1e-4)
+                assert row == pytest.approx(reference[layer, head, i, : i + 1].tolist(), abs=6e-5)
+                assert not reference[layer, head, i, i + 1 :].any()                           # what was left out is 0
+
+
+def test_compare_gives_both_stacks_and_the_cosine_of_the_last_layer(client, loaded):
+    a, b = "He broke the glass.", "He broke the news."
+    got = post(client, "/api/compare", text_a=a, text_b=b)
+    (wa, fa), (wb, fb) = attention_by_hooks(loaded, a), attention_by_hooks(loaded, b)
+    n = min(len(a), len(b))
+    assert len(got["cosine"]) == n and got["first_difference"] == a.index("g")
+    expected = F.cosine_similarity(fa[:n], fb[:n], dim=-1)
+    assert got["cosine"] == pytest.approx(expected.tolist(), abs=6e-5)
+    assert all(c == pytest.approx(1.0, abs=1e-4) for c in got["cosine"][: got["first_difference"]])   # looks back
+    assert got["a"]["attention"][1][0][5] == pytest.approx(wa[1, 0, 5, :6].tolist(), abs=6e-5)
+    assert got["b"]["attention"][0][1][-1] == pytest.approx(wb[0, 1, -1].tolist(), abs=6e-5)
+
+
+@pytest.mark.parametrize("temperature, top_k, top_p", [(1.0, None, None), (0.5, None, None), (2.0, None, None),
+                                                       (0.0, None, None), (1.0, 5, None), (1.3, None, 0.6),
+                                                       (0.8, 7, 0.9)])
+def test_next_token_probabilities_equal_the_samplers(client, loaded, temperature, top_k, top_p):
+    got = post(client, "/api/next", text=SENTENCE, temperature=temperature, top_k=top_k, top_p=top_p, k=10)
+    with torch.no_grad():
+        logits = loaded.model(torch.tensor([loaded.tokenizer.encode(SENTENCE)]))[0][0, -1]   # (V,)
+    probs = next_token_probs(logits[None], temperature, top_k, top_p)[0]
+    assert got["logits"] == pytest.approx(logits.tolist(), abs=1e-6)
+    assert [t["id"] for t in got["top"]] == logits.topk(10).indices.tolist()
+    for t in got["top"]:
+        assert t["prob"] == pytest.approx(probs[t["id"]].item(), abs=6e-5)
+        assert t["text"] == loaded.tokenizer.decode([t["id"]])
+    nonzero = probs[probs > 0]
+    assert got["entropy_bits"] == pytest.approx(-(nonzero * nonzero.log2()).sum().item(), abs=1e-5)
+    if temperature == 0:
+        assert got["entropy_bits"] == 0 and got["top"][0]["prob"] == 1
+
+
+def test_greedy_generation_equals_the_command_line(client, play_checkpoint):
+    text = generated(client, text="This animal barks. This animal is a", max_new_tokens=20, temperature=0)
+    cli = run_cli("generate.py", "--checkpoint", play_checkpoint, "--prompt", "This animal barks. This animal is a",
+                  "--temperature", "0", "--max-new-tokens", "20", "--format", "jsonl")
+    assert cli.returncode == 0, cli.stderr
+    assert text == json.loads(cli.stdout)["completion"] and len(text) == 20
+
+
+def test_sampled_generation_follows_the_seed_like_the_command_line(client, play_checkpoint):
+    body = dict(text="2+2=", max_new_tokens=25, temperature=1.2, top_k=20, top_p=0.95, seed=7)
+    first, again = generated(client, **body), generated(client, **body)
+    other = generated(client, **{**body, "seed": 8})
+    cli = run_cli("generate.py", "--checkpoint", play_checkpoint, "--prompt", "2+2=", "--temperature", "1.2",
+                  "--top-k", "20", "--top-p", "0.95", "--seed", "7", "--max-new-tokens", "25", "--format", "jsonl")
+    assert first == again == json.loads(cli.stdout)["completion"] and first != other
+
+
+def test_closing_a_generation_stops_the_model(loaded):
+    calls, finished = [], []
+    hook = loaded.model.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        events = views.generation_events(loaded, "2+2=", MAX_NEW_TOKENS, 1.0, None, None, seed=1,
+                                         on_finish=lambda n, complete: finished.append((n, complete)))
+        for _ in range(3):
+            assert next(events)[0] == "token"
+        events.close()                                     # what the server does when the client goes away
+    finally:
+        hook.remove()
+    assert finished == [(3, False)] and len(calls) == 3
+
+
+BAD_REQUESTS = [
+    # (path, body or raw bytes, status, message)
+    ("/api/tokens", {"text": ""}, 422, "text: String should have at least 1 character"),
+    ("/api/tokens", {"text": "He broke the glass. " * 4}, 400, "the prompt is 80 tokens but the model's context is 64"),
+    ("/api/tokens", {"text": "Zoë ß"}, 400, "characters 'Z', 'ë', 'ß' are not in this model's vocabulary"),
+    ("/api/tokens", {"text": 42}, 422, "text: Input should be a valid string"),
+    ("/api/tokens", {"txt": "a"}, 422, "text: Field required; unknown field 'txt'"),
+    ("/api/tokens", b'{"text": "a"', 400, "the request body is not valid JSON"),
+    ("/api/tokens", b'["a"]', 422, "the request body must be a JSON object"),
+    ("/api/tokens", b"", 422, "the request needs a JSON body"),
+    ("/api/tokens", {"text": "a" * 20_001}, 422, "text: String should have at most 20000 characters"),
+    ("/api/attention", {"text": "x\u0000"}, 400, "not in this model's vocabulary"),
+    ("/api/compare", {"text_a": "He broke"}, 422, "text_b: Field required"),
+    ("/api/next", {"text": "a", "temperature": 2.5}, 422, "temperature: Input should be less than or equal to 2"),
+    ("/api/next", {"text": "a", "temperature": -0.1}, 422, "temperature: Input should be greater than or equal to 0"),
+    ("/api/next", {"text": "a", "temperature": "1"}, 422, "temperature: Input should be a valid number"),
+    ("/api/next", b'{"text": "a", "temperature": NaN}', 422, "temperature: Input should be a finite number"),
+    ("/api/next", {"text": "a", "top_k": 0}, 422, "top_k: Input should be greater than or equal to 1"),
+    ("/api/next", {"text": "a", "top_k": 1.5}, 422, "top_k: Input should be a valid integer"),
+    ("/api/next", {"text": "a", "top_k": 10_000}, 400, "top_k: must be at most the vocabulary size"),
+    ("/api/next", {"text": "a", "top_p": 0}, 422, "top_p: Input should be greater than 0"),
+    ("/api/next", {"text": "a", "top_p": 1.01}, 422, "top_p: Input should be less than or equal to 1"),
+    ("/api/next", {"text": "a", "k": 51}, 422, "k: Input should be less than or equal to 50"),
+    ("/api/generate", {"text": "a", "max_new_tokens": MAX_NEW_TOKENS + 1}, 422,
+     f"max_new_tokens: Input should be less than or equal to {MAX_NEW_TOKENS}"),
+    ("/api/generate", {"text": "a", "max_new_tokens": 0}, 422, "max_new_tokens: Input should be greater than or equal to 1"),
+    ("/api/generate", {"text": "a", "seed": -1}, 422, "seed: Input should be greater than or equal to 0"),
+    ("/api/generate", {"text": "a", "seed": 2**64}, 422, "seed: Input should be less than or equal to"),
+    ("/api/generate", {"text": "a", "seed": True}, 422, "seed: Input should be a valid integer"),
+    ("/api/generate", {"text": "Zebra"}, 400, "not in this model's vocabulary"),
+    ("/api/generate", {"text": "a", "top_k": 10_000}, 400, "top_k: must be at most the vocabulary size"),
+]
+
+
+@pytest.mark.parametrize("path, body, status, message", BAD_REQUESTS, ids=[f"{p} {m[:40]}" for p, _, _, m in BAD_REQUESTS])
+def test_bad_requests_get_a_one_line_json_error(client, path, body, status, message):
+    if isinstance(body, bytes):
+        response = client.post(path, content=body, headers={"Content-Type": "application/json"})
+    else:
+        response = client.post(path, json=body)
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert message in error and "\n" not in error and "Traceback" not in error
+
+
+def test_requests_outside_the_api_are_refused_with_json(client):
+    for response, status in ((client.get("/api/nothing"), 404), (client.get("/api/tokens"), 405),
+                             (client.put("/api/model"), 405)):
+        assert response.status_code == status and "error" in response.json()
+    form = client.post("/api/tokens", content=b'{"text": "a"}', headers={"Content-Type": "text/plain"})
+    assert form.status_code == 415 and "Content-Type: application/json" in form.json()["error"]
+
+
+def test_a_body_over_the_limit_is_refused_before_parsing(client):
+    big = json.dumps({"text": "a" * (MAX_BODY_BYTES + 10)}).encode()
+    declared = client.post("/api/tokens", content=big, headers={"Content-Type": "application/json"})
+    streamed = client.post("/api/tokens", content=iter([big[:1000], big[1000:]]),
+                           headers={"Content-Type": "application/json"})           # chunked: no length declared
+    for response in (declared, streamed):
+        assert response.status_code == 413 and "over the limit" in response.json()["error"]
+
+
+def test_the_page_and_its_files_are_served_from_this_server_only(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "<script src=\"/static/app.js\">" in page.text
+    for name in ("app.js", "style.css"):
+        assert client.get(f"/static/{name}").status_code == 200
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page.text) + re.findall(r"url\(([^)]+)\)",
+                                                                           client.get("/static/style.css").text)
+    assert sources and all(s.startswith(("/", "data:", "#")) for s in sources), sources   # nothing from the network
+    assert "http" not in client.get("/static/app.js").text.replace("http://www.w3.org/2000/svg", "")
+    assert client.get("/static/../play.py").status_code == 404
+    assert client.get("/openapi.json").json()["paths"].keys() >= {"/api/tokens", "/api/generate", "/api/model"}
+
+
+def test_only_loopback_hosts_count_as_private():
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5") and not is_loopback("example.org")
+
+
+def start_play(*args) -> tuple[subprocess.Popen, str]:
+    """``play.py`` on a free port, as a user starts it; returns the process and the URL it printed."""
+    process = subprocess.Popen([sys.executable, "play.py", "--port", "0", *map(str, args)], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ready, _, _ = select.select([process.stdout], [], [], 60)
+    line = process.stdout.readline() if ready else ""
+    found = re.search(r"open (http://127\.0\.0\.1:\d+/)", line)
+    if not found:
+        process.kill()
+        raise AssertionError(f"play.py did not start: {line!r} {process.stderr.read()}")
+    return process, found.group(1)
+
+
+def test_the_real_server_streams_and_notices_a_client_that_leaves(play_checkpoint):
+    process, url = start_play("--checkpoint", play_checkpoint)
+    try:
+        with urllib.request.urlopen(url + "api/model", timeout=10) as response:
+            assert json.load(response)["step"] == 40
+        request = urllib.request.Request(url + "api/generate", method="POST", headers={"Content-Type": "application/json"},
+                                         data=json.dumps({"text": "2+2=", "max_new_tokens": 500}).encode())
+        with urllib.request.urlopen(request, timeout=10) as stream:
+            assert stream.readline().decode() == "event: token\n"          # streaming has begun; now leave
+        deadline = time.monotonic() + 10
+        while True:
+            with urllib.request.urlopen(url + "api/health", timeout=10) as response:
+                generations = json.load(response)["generations"]
+            if generations["running"] == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert generations["running"] == 0 and generations["completed"] + generations["stopped_early"] == 1
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_play_command_line_errors_are_one_line(play_checkpoint, tmp_path):
+    missing = run_cli("play.py", "--checkpoint", tmp_path / "none.pt", "--port", "0")
+    assert missing.returncode == 2 and missing.stderr.strip() == f"error: checkpoint {tmp_path / 'none.pt'} does not exist"
+    bad_port = run_cli("play.py", "--checkpoint", play_checkpoint, "--port", "70000")
+    assert bad_port.returncode == 2 and bad_port.stderr.strip() == "error: --port must be in 0..65535, got 70000"
+    process, url = start_play("--checkpoint", play_checkpoint)
+    try:
+        port = url.rstrip("/").rsplit(":", 1)[1]
+        taken = run_cli("play.py", "--checkpoint", play_checkpoint, "--port", port)
+        assert taken.returncode == 2 and taken.stderr.count("\n") == 1
+        assert f"error: cannot listen on 127.0.0.1:{port}" in taken.stderr and "pick another --port" in taken.stderr
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_entropy_is_zero_for_certainty_and_log2_v_for_uniform():
+    assert views.entropy_bits(torch.tensor([0.0, 1.0, 0.0])) == 0
+    assert views.entropy_bits(torch.full((64,), 1 / 64)) == pytest.approx(math.log2(64))
