@@ -116,6 +116,7 @@ def greedy_text(loaded: Loaded, prompt: str, min_chars: int, max_new_tokens: int
 @dataclass
 class Trace:
     """One forward pass, kept: every block's attention weights, feed-forward activations and residual stream."""
+    ids: list[int]                                             # the token ids read
     tokens: list[str]                                          # each token as text
     inputs: torch.Tensor                                       # (T, C) token embedding·√C + PE: what block 0 reads
     attention: list[torch.Tensor] = field(default_factory=list)    # per block (nh, T, T), each row sums to 1
@@ -140,7 +141,7 @@ def trace(loaded: Loaded, text: str, drop_ffn: int | None = None) -> Trace:
     model = loaded.model
     ids = encode_prompt(loaded, text)
     x = model.embed(torch.tensor([ids], device=loaded.device))                         # (1, T, C)
-    t = Trace(loaded.tokenizer.token_strings(ids), x[0])
+    t = Trace(ids, loaded.tokenizer.token_strings(ids), x[0])
     for i, block in enumerate(model.blocks):
         attended, weights = block.attn(block.ln1(x), return_weights=True)               # (1, T, C), (1, nh, T, T)
         x = x + attended

@@ -14,12 +14,16 @@ page must work offline):
     POST /api/attention    {"text"} → every block's and head's attention weights
     POST /api/compare      {"text_a", "text_b"} → both attention stacks and the per-position cosine
     POST /api/next         {"text", "temperature", "top_k", "top_p", "k"} → next-token distribution and logits
+    POST /api/page         the fields of /api/next and "compare_with" → all three above from one forward pass
+                           (what the page asks on every keystroke)
     POST /api/generate     {"text", "max_new_tokens", "temperature", "top_k", "top_p", "seed"} → Server-Sent Events
     GET  /api/health       liveness, and how many generations are running
 """
 import json
 import threading
 from pathlib import Path
+
+import orjson
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -68,9 +72,22 @@ class NextRequest(Sampling):
     k: int = Field(10, ge=1, le=50, description="how many of the likeliest tokens to list")
 
 
+class PageRequest(NextRequest):
+    compare_with: str | None = Field(None, min_length=1, max_length=MAX_TEXT_CHARS,
+                                     description="a second text to compare with (attention and cosine)")
+
+
 class GenerateRequest(Sampling):
     max_new_tokens: int = Field(60, ge=1, le=MAX_NEW_TOKENS)
     seed: int = Field(1337, ge=0, le=MAX_SEED, description="the same seed gives the same text")
+
+
+class FastJSON(JSONResponse):
+    """JSON written by orjson, NumPy arrays included: the attention tables are the largest answers, and going
+    through ``tolist()`` and the standard library's encoder took most of their time (docs/playground-log.md)."""
+
+    def render(self, content) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def error(status: int, message: str) -> JSONResponse:
@@ -212,21 +229,27 @@ def create_app(loaded: Loaded, checkpoint: str) -> FastAPI:
 
     @app.post("/api/tokens", summary="The text split into tokens, each with its id")
     def tokens(body: TextRequest):
-        return JSONResponse(views.tokens_view(loaded, body.text))
+        return FastJSON(views.tokens_view(loaded, body.text))
 
     @app.post("/api/attention", summary="Every block's and head's attention weights (row i: query i on keys 0..i)")
     def attention(body: TextRequest):
-        return JSONResponse(views.attention_view(loaded, body.text))
+        return FastJSON(views.attention_view(loaded, body.text))
 
     @app.post("/api/compare", summary="Two texts' attention and the cosine of their last-layer vectors per position")
     def compare(body: CompareRequest):
-        return JSONResponse(views.compare_view(loaded, body.text_a, body.text_b))
+        return FastJSON(views.compare_view(loaded, body.text_a, body.text_b))
 
     @app.post("/api/next", summary="The next-token distribution at a temperature, with its entropy and the logits")
     def next_token(body: NextRequest):
         check_top_k(body.top_k)
-        return JSONResponse(views.next_token_view(loaded, body.text, body.temperature, body.top_k, body.top_p,
-                                                  body.k))
+        return FastJSON(views.next_token_view(loaded, body.text, body.temperature, body.top_k, body.top_p, body.k))
+
+    @app.post("/api/page", summary="What one keystroke on the page shows: tokens, attention (or the comparison) and "
+                                    "the next token, from one forward pass")
+    def page_data(body: PageRequest):
+        check_top_k(body.top_k)
+        return FastJSON(views.page_view(loaded, body.text, body.temperature, body.top_k, body.top_p, body.k,
+                                        body.compare_with))
 
     @app.post("/api/generate", summary="A continuation, streamed token by token as Server-Sent Events")
     def generate(body: GenerateRequest):

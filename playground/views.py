@@ -1,6 +1,8 @@
 """What the playground page shows, computed on the server by the learner's own model.
 
-Each function takes the loaded checkpoint and the text typed into the page and returns plain, JSON-ready data. They
+Each function takes the loaded checkpoint and the text typed into the page and returns data ready to be written as
+JSON (plain values, and NumPy arrays for the large tables, which the server writes without a detour through
+Python lists: a 64-token text has 16 × 2,080 attention weights in the toy model). They
 call the same code as the command lines and the lessons: ``encode_prompt`` (so the same one-line errors),
 ``inference.trace`` (the forward pass that keeps every attention matrix and vector), ``next_token_probs`` (the
 sampler's softmax) and ``complete`` (generation with the KV cache).
@@ -16,6 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -26,9 +29,10 @@ WEIGHT_DECIMALS = 4
 LOGIT_DECIMALS = 6
 
 
-def rounded(values: torch.Tensor, decimals: int = WEIGHT_DECIMALS) -> list:
-    """Nested lists of floats with at most ``decimals`` places (float64 first, so that 0.25 prints as 0.25)."""
-    return torch.round(values.double(), decimals=decimals).tolist()
+def rounded(values: torch.Tensor, decimals: int = WEIGHT_DECIMALS) -> np.ndarray:
+    """The values with at most ``decimals`` places, in the model's float32: written as the shortest decimal that
+    reads back as the same float32 ("0.1235", not "0.12349999696016312")."""
+    return np.round(values.detach().float().cpu().numpy(), decimals)
 
 
 def model_card(loaded: Loaded, checkpoint: str) -> dict:
@@ -49,17 +53,20 @@ def token_list(loaded: Loaded, ids: list[int]) -> list[dict]:
     return [{"id": i, "text": s} for i, s in zip(ids, loaded.tokenizer.token_strings(ids))]
 
 
-def tokens_view(loaded: Loaded, text: str) -> dict:
-    """Text → tokens → ids, with how much of the context they fill."""
-    ids = encode_prompt(loaded, text)
+def tokens_of(loaded: Loaded, ids: list[int]) -> dict:
     return {"tokens": token_list(loaded, ids), "count": len(ids), "context": loaded.cfg.model.block_size,
             "tokenizer": loaded.tokenizer.kind}
 
 
+def tokens_view(loaded: Loaded, text: str) -> dict:
+    """Text → tokens → ids, with how much of the context they fill."""
+    return tokens_of(loaded, encode_prompt(loaded, text))
+
+
 def attention_of(t: Trace) -> list:
     """Every block's and head's weights from a trace: [layer][head][query i] = weights on keys 0..i."""
-    stack = t.attention_stack()                                                         # (n_layer, nh, T, T)
-    return [[[rounded(head[i, : i + 1]) for i in range(head.size(0))] for head in layer] for layer in stack]
+    stack = rounded(t.attention_stack())                                                # (n_layer, nh, T, T)
+    return [[[head[i, : i + 1] for i in range(len(head))] for head in layer] for layer in stack]
 
 
 def attention_view(loaded: Loaded, text: str) -> dict:
@@ -69,21 +76,24 @@ def attention_view(loaded: Loaded, text: str) -> dict:
     return {"tokens": t.tokens, "n_layer": cfg.n_layer, "n_head": cfg.n_head, "attention": attention_of(t)}
 
 
-def compare_view(loaded: Loaded, text_a: str, text_b: str) -> dict:
+def compare_of(loaded: Loaded, ta: Trace, tb: Trace) -> dict:
     """Two sentences side by side ("He broke the glass." / "He broke the news."): both attention stacks, and at each
     position both have, the cosine of their last-layer vectors (after the final LayerNorm, what the LM head reads):
 
         cos(a, b) = a·b / (‖a‖ ‖b‖)          1 = same direction; a GPT only looks back, so equal prefixes give 1
     """
-    ta, tb = trace(loaded, text_a), trace(loaded, text_b)
     n = min(len(ta.tokens), len(tb.tokens))
     cosine = F.cosine_similarity(ta.final[:n], tb.final[:n], dim=-1)                    # (n,)
-    same_prefix = next((i for i in range(n) if ta.tokens[i] != tb.tokens[i]), n)
+    same_prefix = next((i for i in range(n) if ta.ids[i] != tb.ids[i]), n)
     cfg = loaded.cfg.model
     return {"n_layer": cfg.n_layer, "n_head": cfg.n_head,
             "a": {"tokens": ta.tokens, "attention": attention_of(ta)},
             "b": {"tokens": tb.tokens, "attention": attention_of(tb)},
             "cosine": rounded(cosine), "first_difference": same_prefix}
+
+
+def compare_view(loaded: Loaded, text_a: str, text_b: str) -> dict:
+    return compare_of(loaded, trace(loaded, text_a), trace(loaded, text_b))
 
 
 def entropy_bits(probs: torch.Tensor) -> float:
@@ -92,21 +102,40 @@ def entropy_bits(probs: torch.Tensor) -> float:
     return -(p * p.log2()).sum().item()
 
 
-@torch.no_grad()
-def next_token_view(loaded: Loaded, text: str, temperature: float, top_k: int | None = None,
-                    top_p: float | None = None, k: int = 10) -> dict:
-    """The distribution over the next token at temperature τ (with top-k / top-p), its k likeliest tokens, and all
-    V logits, so that the page can re-apply another τ itself (the same formula, ``nextTokenProbs`` in app.js)."""
-    ids = encode_prompt(loaded, text)
-    logits, _ = loaded.model(torch.tensor([ids], device=loaded.device))
-    last = logits[0, -1].float()                                                        # (V,)
+def next_token_of(loaded: Loaded, last: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None,
+                  k: int) -> dict:
+    """From the last position's logits (V,): the distribution at temperature τ (with top-k / top-p), its entropy,
+    the k likeliest tokens, and all V logits, so that the page can re-apply another τ itself (the same formula,
+    ``nextTokenProbs`` in app.js)."""
+    last = last.float()
     probs = next_token_probs(last[None], temperature, top_k, top_p)[0]                  # (V,)
     # the k highest logits: softmax keeps their order at every τ > 0, so these are the k likeliest tokens at any τ
     top = last.topk(min(k, last.numel())).indices.tolist()
-    return {"tokens": token_list(loaded, ids), "temperature": temperature, "top_k": top_k, "top_p": top_p,
-            "entropy_bits": entropy_bits(probs), "logits": rounded(last, LOGIT_DECIMALS),
+    return {"temperature": temperature, "top_k": top_k, "top_p": top_p, "entropy_bits": entropy_bits(probs),
+            "logits": rounded(last, LOGIT_DECIMALS),
             "top": [{"id": i, "text": loaded.tokenizer.decode([i]), "logit": round(last[i].item(), LOGIT_DECIMALS),
                      "prob": round(probs[i].item(), WEIGHT_DECIMALS)} for i in top]}
+
+
+@torch.no_grad()
+def next_token_view(loaded: Loaded, text: str, temperature: float, top_k: int | None = None,
+                    top_p: float | None = None, k: int = 10) -> dict:
+    """The next-token distribution after ``text``, from the model's own forward pass."""
+    ids = encode_prompt(loaded, text)
+    logits, _ = loaded.model(torch.tensor([ids], device=loaded.device))                # (1, T, V)
+    return {"tokens": token_list(loaded, ids), **next_token_of(loaded, logits[0, -1], temperature, top_k, top_p, k)}
+
+
+def page_view(loaded: Loaded, text: str, temperature: float, top_k: int | None = None, top_p: float | None = None,
+              k: int = 10, compare_with: str | None = None) -> dict:
+    """Everything one keystroke on the page shows, from one traced forward pass (two when comparing): the tokens,
+    the attention of every head (or the comparison with ``compare_with``) and the next-token distribution."""
+    t = trace(loaded, text)
+    cfg = loaded.cfg.model
+    attention = (compare_of(loaded, t, trace(loaded, compare_with)) if compare_with is not None else
+                 {"tokens": t.tokens, "n_layer": cfg.n_layer, "n_head": cfg.n_head, "attention": attention_of(t)})
+    return {"tokens": tokens_of(loaded, t.ids), "attention": attention,
+            "next": next_token_of(loaded, t.logits[-1], temperature, top_k, top_p, k)}
 
 
 def generation_events(loaded: Loaded, text: str, max_new_tokens: int, temperature: float, top_k: int | None,

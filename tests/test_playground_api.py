@@ -3,9 +3,6 @@ a one-line JSON error with a 4xx status. ``TestClient`` re-raises any server exc
 import json
 import math
 import re
-import select
-import subprocess
-import sys
 import time
 import urllib.request
 
@@ -18,8 +15,9 @@ from inference import load_for_inference
 from model.sampling import next_token_probs
 from play import is_loopback
 from playground import views
+from playground.load import start_server
 from playground.server import MAX_BODY_BYTES, MAX_NEW_TOKENS, create_app
-from tests.conftest import ROOT, run_cli
+from tests.conftest import run_cli
 
 SENTENCE = "He broke the glass."
 
@@ -144,6 +142,22 @@ def test_next_token_probabilities_equal_the_samplers(client, loaded, temperature
         assert got["entropy_bits"] == 0 and got["top"][0]["prob"] == 1
 
 
+def test_one_keystroke_of_the_page_equals_the_three_endpoints(client):
+    """/api/page answers tokens, attention (or the comparison) and next token from one traced forward pass: the
+    same numbers as asking each endpoint (logits within float error of the model's own forward)."""
+    settings = dict(temperature=0.7, top_k=12, top_p=0.9, k=8)
+    page = post(client, "/api/page", text=SENTENCE, **settings)
+    assert page["tokens"] == post(client, "/api/tokens", text=SENTENCE)
+    assert page["attention"] == post(client, "/api/attention", text=SENTENCE)
+    alone = post(client, "/api/next", text=SENTENCE, **settings)
+    assert page["next"]["logits"] == pytest.approx(alone["logits"], abs=1e-5)
+    assert [t["id"] for t in page["next"]["top"]] == [t["id"] for t in alone["top"]]
+    assert [t["prob"] for t in page["next"]["top"]] == pytest.approx([t["prob"] for t in alone["top"]], abs=2e-4)
+    assert page["next"]["entropy_bits"] == pytest.approx(alone["entropy_bits"], abs=1e-4)
+    compared = post(client, "/api/page", text=SENTENCE, compare_with="He broke the news.", **settings)
+    assert compared["attention"] == post(client, "/api/compare", text_a=SENTENCE, text_b="He broke the news.")
+
+
 def test_greedy_generation_equals_the_command_line(client, play_checkpoint):
     text = generated(client, text="This animal barks. This animal is a", max_new_tokens=20, temperature=0)
     cli = run_cli("generate.py", "--checkpoint", play_checkpoint, "--prompt", "This animal barks. This animal is a",
@@ -198,6 +212,9 @@ BAD_REQUESTS = [
     ("/api/next", {"text": "a", "top_p": 0}, 422, "top_p: Input should be greater than 0"),
     ("/api/next", {"text": "a", "top_p": 1.01}, 422, "top_p: Input should be less than or equal to 1"),
     ("/api/next", {"text": "a", "k": 51}, 422, "k: Input should be less than or equal to 50"),
+    ("/api/page", {"text": "a", "compare_with": ""}, 422, "compare_with: String should have at least 1 character"),
+    ("/api/page", {"text": "a", "compare_with": "Zoo"}, 400, "character 'Z' is not in this model's vocabulary"),
+    ("/api/page", {"text": "a", "temperature": 3}, 422, "temperature: Input should be less than or equal to 2"),
     ("/api/generate", {"text": "a", "max_new_tokens": MAX_NEW_TOKENS + 1}, 422,
      f"max_new_tokens: Input should be less than or equal to {MAX_NEW_TOKENS}"),
     ("/api/generate", {"text": "a", "max_new_tokens": 0}, 422, "max_new_tokens: Input should be greater than or equal to 1"),
@@ -255,21 +272,8 @@ def test_only_loopback_hosts_count_as_private():
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5") and not is_loopback("example.org")
 
 
-def start_play(*args) -> tuple[subprocess.Popen, str]:
-    """``play.py`` on a free port, as a user starts it; returns the process and the URL it printed."""
-    process = subprocess.Popen([sys.executable, "play.py", "--port", "0", *map(str, args)], cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    ready, _, _ = select.select([process.stdout], [], [], 60)
-    line = process.stdout.readline() if ready else ""
-    found = re.search(r"open (http://127\.0\.0\.1:\d+/)", line)
-    if not found:
-        process.kill()
-        raise AssertionError(f"play.py did not start: {line!r} {process.stderr.read()}")
-    return process, found.group(1)
-
-
 def test_the_real_server_streams_and_notices_a_client_that_leaves(play_checkpoint):
-    process, url = start_play("--checkpoint", play_checkpoint)
+    process, url = start_server("--checkpoint", play_checkpoint)
     try:
         with urllib.request.urlopen(url + "api/model", timeout=10) as response:
             assert json.load(response)["step"] == 40
@@ -295,7 +299,7 @@ def test_play_command_line_errors_are_one_line(play_checkpoint, tmp_path):
     assert missing.returncode == 2 and missing.stderr.strip() == f"error: checkpoint {tmp_path / 'none.pt'} does not exist"
     bad_port = run_cli("play.py", "--checkpoint", play_checkpoint, "--port", "70000")
     assert bad_port.returncode == 2 and bad_port.stderr.strip() == "error: --port must be in 0..65535, got 70000"
-    process, url = start_play("--checkpoint", play_checkpoint)
+    process, url = start_server("--checkpoint", play_checkpoint)
     try:
         port = url.rstrip("/").rsplit(":", 1)[1]
         taken = run_cli("play.py", "--checkpoint", play_checkpoint, "--port", port)

@@ -8,9 +8,9 @@ const DEBOUNCE_MS = 200;
 
 const state = {
   card: null,          // GET /api/model
-  tokens: null,        // POST /api/tokens
-  attention: null,     // POST /api/attention, or /api/compare in compare mode
-  next: null,          // POST /api/next
+  tokens: null,        // POST /api/page answers these three: as /api/tokens,
+  attention: null,     // as /api/attention (or /api/compare in compare mode)
+  next: null,          // and as /api/next
   selected: { layer: 0, head: 0 },
   request: 0,          // the latest update's number: answers to older ones are dropped
   generation: null,    // the AbortController of the running generation
@@ -103,13 +103,8 @@ async function update() {
   const text = $("#text").value;
   const comparing = $("#compare-toggle").checked;
   try {
-    const settings = sampling();
-    const [tokens, attention, next] = await Promise.all([
-      getJSON("/api/tokens", { text }),
-      comparing ? getJSON("/api/compare", { text_a: text, text_b: $("#text-b").value })
-                : getJSON("/api/attention", { text }),
-      getJSON("/api/next", { text, ...settings, k: 10 }),
-    ]);
+    const body = { text, ...sampling(), k: 10, compare_with: comparing ? $("#text-b").value : null };
+    const { tokens, attention, next } = await getJSON("/api/page", body);   // one forward pass answers all three
     if (number !== state.request) return;                  // a newer text is already on its way
     Object.assign(state, { tokens, attention, next });
     showError(null);
@@ -463,6 +458,7 @@ async function start() {
   $("#text-b").addEventListener("input", scheduleUpdate);
   $("#compare-toggle").addEventListener("change", () => {
     $("#compare-input").hidden = !$("#compare-toggle").checked;
+    $("#attention-section").classList.toggle("wide", $("#compare-toggle").checked);   // two heatmaps side by side
     if ($("#compare-toggle").checked && !$("#text").value.trim()) $("#text").value = "He broke the glass.";
     update();
   });

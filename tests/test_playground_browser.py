@@ -1,0 +1,153 @@
+"""The playground page in a real browser: Playwright driving the operating system's Chromium.
+
+Playwright's own browser download is not used: the test launches ``chromium`` from the OS packages (``apt-get
+install chromium``; another binary with PLAYGROUND_CHROMIUM=/path). Without it the test is skipped and says why,
+except under CI (CI=true), where it must run. The screenshot is saved in the test's temporary folder.
+"""
+import os
+import shutil
+
+import pytest
+import torch
+
+from inference import load_for_inference
+from model.sampling import next_token_probs
+from playground.load import start_server
+
+CHROMIUM = os.environ.get("PLAYGROUND_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+if CHROMIUM is None and os.environ.get("CI") != "true":
+    pytest.skip("no Chromium on this machine (apt-get install chromium, or set PLAYGROUND_CHROMIUM)",
+                allow_module_level=True)
+
+SENTENCE = "He broke the glass."
+# flags for a closed network: no background connections, no first-run or sync chatter; --no-sandbox as root
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+@pytest.fixture(scope="module")
+def page(play_checkpoint):
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM is not None, "CI=true but no chromium: .ci/run installs it"
+    server, url = start_server("--checkpoint", play_checkpoint)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url} {r.failure}"))
+            page.goto(url)
+            page.errors = errors
+            yield page
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def bars(page) -> list[float]:
+    return page.eval_on_selector_all("#bars rect.bar", "nodes => nodes.map(n => Number(n.dataset.prob))")
+
+
+def entropy(page) -> float:
+    return float(page.get_attribute("#entropy", "data-bits"))
+
+
+def test_the_page_shows_tokens_attention_next_token_and_generation(page, play_checkpoint, tmp_path):
+    loaded = load_for_inference(play_checkpoint)
+    cfg = loaded.cfg.model
+
+    # typing updates every view (debounced): token chips with their ids
+    page.fill("#text", SENTENCE)
+    page.wait_for_function(f"document.querySelectorAll('#tokens .chip').length === {len(SENTENCE)}")
+    ids = page.eval_on_selector_all("#tokens .chip", "nodes => nodes.map(n => Number(n.dataset.id))")
+    assert ids == loaded.tokenizer.encode(SENTENCE)
+    assert page.get_attribute("#tokens .chip >> nth=0", "title") == f"id {ids[0]}"
+    assert page.inner_text("#count").startswith(f"{len(SENTENCE)} char tokens of the 64-token context")
+
+    # the attention grid: one small heatmap per block and head; a click enlarges one with a label per token
+    page.wait_for_function(f"document.querySelectorAll('#attention-grid .cell').length === {cfg.n_layer * cfg.n_head}")
+    assert page.eval_on_selector_all("#attention-grid canvas", "c => c.map(x => x.width)") == [len(SENTENCE)] * 4
+    page.click("#attention-grid .cell[data-layer='1'][data-head='1']")
+    assert page.inner_text("#attention-detail figcaption").startswith("block 1, head 1")
+    assert page.locator("#attention-detail .query-label").count() == len(SENTENCE)
+    assert page.locator("#attention-detail .key-label").count() == len(SENTENCE)
+    page.hover("#attention-detail .headview .chip >> nth=5")                           # where does 'o' look?
+    shaded = page.eval_on_selector_all("#attention-detail .headview .chip", "n => n.map(c => c.style.background)")
+    assert all("59, 91, 219" in s for s in shaded[:6]) and "chip query" in page.get_attribute(
+        "#attention-detail .headview .chip >> nth=5", "class")
+
+    # the temperature slider re-shapes the bars and the entropy in the browser
+    page.wait_for_selector("#bars rect.bar")
+    before, h_before = bars(page), entropy(page)
+    assert sum(before) <= 1 + 1e-6 and h_before > 0
+    page.fill("#temperature", "0.3")
+    sharp, h_sharp = bars(page), entropy(page)
+    assert page.inner_text("#temperature-value") == "0.30"
+    assert sharp[0] > before[0] and h_sharp < h_before
+    page.fill("#temperature", "0")
+    assert bars(page)[0] == 1 and entropy(page) == 0
+    page.fill("#temperature", "2")
+    assert entropy(page) > h_before
+    page.fill("#temperature", "1")
+
+    # greedy generation streams into the output, equal to the model's own greedy continuation
+    page.click("#generate-btn")
+    page.wait_for_function("document.querySelector('#gen-status').textContent.includes('tokens/s')", timeout=30_000)
+    from inference import greedy_text
+
+    expected = greedy_text(loaded, SENTENCE, min_chars=10**6, max_new_tokens=60)
+    assert page.inner_text("#output .generated") == expected
+    assert page.inner_text("#output .prompt") == SENTENCE
+
+    # compare mode: two sentences side by side, and the cosine at every position they both have
+    page.check("#compare-toggle")
+    page.fill("#text-b", "He broke the news.")
+    page.wait_for_function("document.querySelectorAll('#cosine .cos-cell').length === 18")
+    assert page.locator("#attention-detail figure").count() == 2
+    values = [float(v) for v in page.eval_on_selector_all("#cosine .cos-cell b", "n => n.map(b => b.textContent)")]
+    assert values[: SENTENCE.index("g")] == [1.0] * SENTENCE.index("g")              # same prefix, same vector
+
+    page.screenshot(path=tmp_path / "playground.png", full_page=True)
+    assert (tmp_path / "playground.png").stat().st_size > 10_000
+    assert page.errors == []
+
+
+def test_errors_are_shown_on_the_page_not_thrown(page):
+    page.uncheck("#compare-toggle")
+    page.fill("#text", "Zebra")
+    page.wait_for_selector("#error:not([hidden])")
+    assert "not in this model's vocabulary" in page.inner_text("#error")
+    page.fill("#text", SENTENCE)
+    page.wait_for_selector("#error", state="hidden")
+    assert page.errors == []
+
+
+def test_the_pages_softmax_equals_the_samplers(page, play_checkpoint):
+    """``nextTokenProbs`` in app.js against ``model.sampling.next_token_probs`` on the model's own logits."""
+    loaded = load_for_inference(play_checkpoint)
+    with torch.no_grad():
+        logits = loaded.model(torch.tensor([loaded.tokenizer.encode(SENTENCE)]))[0][0, -1]
+    for temperature, top_k, top_p in [(1.0, None, None), (0.25, None, None), (1.7, None, None), (0.0, None, None),
+                                      (1.0, 3, None), (0.9, None, 0.5), (1.4, 10, 0.8), (1.0, 1, None)]:
+        got = page.evaluate("([l, t, k, p]) => nextTokenProbs(l, t, k, p)", [logits.tolist(), temperature, top_k, top_p])
+        expected = next_token_probs(logits[None], temperature, top_k, top_p)[0]
+        assert got == pytest.approx(expected.tolist(), abs=1e-6), (temperature, top_k, top_p)
+    assert page.evaluate("entropyBits([0.5, 0.25, 0.25, 0])") == 1.5
+
+
+def test_stop_ends_a_generation(page):
+    page.fill("#max-new-tokens", "500")
+    page.check("input[name=mode][value=sample]")
+    page.click("#generate-btn")
+    page.click("#stop-btn")
+    page.wait_for_function("document.querySelector('#gen-status').textContent.startsWith('stopped after')")
+    assert page.is_enabled("#generate-btn") and not page.is_enabled("#stop-btn")
+    assert len(page.inner_text("#output .generated")) < 500
+    # the server noticed the closed stream and stopped the model too
+    page.wait_for_function("fetch('/api/health').then(r => r.json()).then(h => h.generations.stopped_early >= 1 "
+                           "&& h.generations.running === 0)")
+    assert page.errors == [f"request failed: {page.url}api/generate net::ERR_ABORTED"]     # Stop aborts it
+    page.errors.clear()
