@@ -1,12 +1,13 @@
 # Two commands set everything up on a fresh machine:
 #   make demo   virtual environment + install, train the toy model, check its facts, sample from it
 #   make test   virtual environment + install, run the test suite
+#   make play   the playground page on the toy model (trained first if runs/toy/best.pt is missing)
 #   make bench  training/generation speed, MFU and time-to-loss on tinyshakespeare (expects ../shared/data/tinyshakespeare.txt)
 PYTHON ?= python3
 VENV ?= venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test bench clean
+.PHONY: demo test play bench clean
 
 demo: $(VENV)/installed
 	$(PY) train.py --config configs/toy.yaml --overwrite
@@ -18,6 +19,9 @@ demo: $(VENV)/installed
 
 test: $(VENV)/installed
 	$(PY) -m pytest -q
+
+play: $(VENV)/installed
+	$(PY) play.py
 
 bench: $(VENV)/installed
 	$(PY) bench.py --config configs/shakespeare_char.yaml --ttl-config configs/shakespeare_char.yaml configs/shakespeare_char_fast.yaml
