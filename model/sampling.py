@@ -25,10 +25,15 @@ def next_token_probs(logits: torch.Tensor, temperature: float = 1.0, top_k: int 
                      top_p: float | None = None) -> torch.Tensor:
     """logits (B, V) → probabilities (B, V) after temperature, top-k and top-p. τ = 0 is one-hot on the argmax."""
     check_sampling_args(temperature, top_k, top_p)
-    logits = logits.float()
     if temperature == 0:
         return F.one_hot(logits.argmax(dim=-1), logits.size(-1)).float()
-    logits = logits / temperature
+    # softmax does not change when every logit moves by the same amount: moving the largest to 0 keeps z / τ ≤ 0
+    # at any τ > 0 (unshifted, a τ of 1e-45 overflows z / τ to inf and the softmax to inf - inf = NaN). A τ below
+    # float32's smallest normal number would round to 0 on the way in; there exp(z / τ) is 0 for every token below
+    # the top already, so τ stops at that number.
+    logits = logits.float()
+    temperature = max(temperature, torch.finfo(torch.float32).tiny)
+    logits = (logits - logits.max(dim=-1, keepdim=True).values) / temperature
     if top_k is not None and top_k < logits.size(-1):
         kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]                        # (B, 1)
         logits = logits.masked_fill(logits < kth, float("-inf"))

@@ -131,7 +131,8 @@ def test_the_pages_softmax_equals_the_samplers(page, play_checkpoint):
     with torch.no_grad():
         logits = loaded.model(torch.tensor([loaded.tokenizer.encode(SENTENCE)]))[0][0, -1]
     for temperature, top_k, top_p in [(1.0, None, None), (0.25, None, None), (1.7, None, None), (0.0, None, None),
-                                      (1.0, 3, None), (0.9, None, 0.5), (1.4, 10, 0.8), (1.0, 1, None)]:
+                                      (1.0, 3, None), (0.9, None, 0.5), (1.4, 10, 0.8), (1.0, 1, None),
+                                      (1e-45, None, None)]:
         got = page.evaluate("([l, t, k, p]) => nextTokenProbs(l, t, k, p)", [logits.tolist(), temperature, top_k, top_p])
         expected = next_token_probs(logits[None], temperature, top_k, top_p)[0]
         assert got == pytest.approx(expected.tolist(), abs=1e-6), (temperature, top_k, top_p)

@@ -11,6 +11,13 @@ def test_temperature_zero_is_argmax():
     assert torch.equal(next_token_probs(LOGITS, 0), torch.tensor([[1.0, 0, 0, 0, 0]]))
 
 
+@pytest.mark.parametrize("temperature", [1e-45, 5e-324, 1e-38, 1e-30])
+def test_a_tiny_temperature_is_all_but_greedy_not_a_crash(temperature):
+    probs = next_token_probs(LOGITS * 100, temperature)
+    assert torch.equal(probs, torch.tensor([[1.0, 0, 0, 0, 0]]))
+    assert sample_next_token(LOGITS, temperature, top_k=3, top_p=0.5, generator=torch.Generator().manual_seed(0)) == 0
+
+
 def test_probabilities_sum_to_one_and_temperature_sharpens_or_flattens():
     entropies = []
     for t in (0.5, 1.0, 2.0):

@@ -27,13 +27,13 @@ function nextTokenProbs(logits, temperature, topK = null, topP = null) {
     for (let i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
     return logits.map((_, i) => (i === best ? 1 : 0));
   }
-  let z = logits.map((l) => l / temperature);
+  const max = logits.reduce((a, b) => (b > a ? b : a), -Infinity);
+  let z = logits.map((l) => (l - max) / temperature);      // shifted by the largest: finite at any τ > 0
   if (topK !== null && topK < V) {
     const kth = [...z].sort((a, b) => b - a)[topK - 1];
     z = z.map((v) => (v < kth ? -Infinity : v));
   }
-  const max = z.reduce((a, b) => (b > a ? b : a), -Infinity);
-  let probs = z.map((v) => Math.exp(v - max));           // p_i = exp(z_i/τ) / Σ_j exp(z_j/τ)
+  let probs = z.map((v) => Math.exp(v));                   // p_i = exp(z_i/τ) / Σ_j exp(z_j/τ)
   let total = probs.reduce((a, b) => a + b, 0);
   probs = probs.map((p) => p / total);
   if (topP !== null && topP < 1) {
