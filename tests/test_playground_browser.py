@@ -120,6 +120,8 @@ def test_errors_are_shown_on_the_page_not_thrown(page):
     page.fill("#text", "Zebra")
     page.wait_for_selector("#error:not([hidden])")
     assert "not in this model's vocabulary" in page.inner_text("#error")
+    page.fill("#text", "")
+    page.wait_for_function("document.querySelector('#error').textContent.startsWith('type some text')")
     page.fill("#text", SENTENCE)
     page.wait_for_selector("#error", state="hidden")
     assert page.errors == []

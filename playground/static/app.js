@@ -101,9 +101,10 @@ function scheduleUpdate() {
 async function update() {
   const number = ++state.request;
   const text = $("#text").value;
-  const comparing = $("#compare-toggle").checked;
+  const second = $("#compare-toggle").checked ? $("#text-b").value : "";
   try {
-    const body = { text, ...sampling(), k: 10, compare_with: comparing ? $("#text-b").value : null };
+    if (!text) throw new Error("type some text above: the model needs at least one token to look at");
+    const body = { text, ...sampling(), k: 10, compare_with: second || null };
     const { tokens, attention, next } = await getJSON("/api/page", body);   // one forward pass answers all three
     if (number !== state.request) return;                  // a newer text is already on its way
     Object.assign(state, { tokens, attention, next });
