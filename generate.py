@@ -10,6 +10,7 @@ import math
 import sys
 
 from errors import UserError, run_command
+from training.config import MAX_SEED
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -44,25 +45,33 @@ def read_prompt(args, default: str) -> str:
         raise UserError(f"prompt file {args.prompt_file} is not UTF-8 text") from None
 
 
+MAX_NEW_TOKENS = 10**6
+MAX_SAMPLES = 1024
+
+
 def check_args(args) -> None:
+    """Every number in range before any work: a typo gets one line, not a traceback or a run that never ends."""
     if args.temperature is not None and not (math.isfinite(args.temperature) and args.temperature >= 0):
         raise UserError(f"--temperature must be a finite number >= 0 (0 = greedy), got {args.temperature}")
-    if args.top_k is not None and args.top_k < 1:
-        raise UserError(f"--top-k must be >= 1, got {args.top_k}")
+    if args.top_k is not None and not 1 <= args.top_k <= 2**24:
+        raise UserError(f"--top-k must be in 1..{2**24}, got {args.top_k}")
     if args.top_p is not None and not 0 < args.top_p <= 1:
         raise UserError(f"--top-p must be in (0, 1], got {args.top_p}")
-    if args.max_new_tokens is not None and args.max_new_tokens < 0:
-        raise UserError(f"--max-new-tokens must be >= 0, got {args.max_new_tokens}")
-    if args.num_samples < 1:
-        raise UserError(f"--num-samples must be >= 1, got {args.num_samples}")
-    if args.show_probs < 0:
-        raise UserError(f"--show-probs must be >= 0 (0 = off), got {args.show_probs}")
+    if args.max_new_tokens is not None and not 0 <= args.max_new_tokens <= MAX_NEW_TOKENS:
+        raise UserError(f"--max-new-tokens must be in 0..{MAX_NEW_TOKENS:,}, got {args.max_new_tokens:,}")
+    if not 1 <= args.num_samples <= MAX_SAMPLES:
+        raise UserError(f"--num-samples must be in 1..{MAX_SAMPLES}, got {args.num_samples:,}")
+    if not 0 <= args.show_probs <= 10**6:
+        raise UserError(f"--show-probs must be in 0..1000000 (0 = off), got {args.show_probs:,}")
+    if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
+        raise UserError(f"--seed must be in 0..{MAX_SEED} (64 bits), got {args.seed}")
 
 
 def run(args, out=sys.stdout) -> None:
     import torch
 
     from inference import complete, encode_prompt, load_for_inference, top_candidates
+    from training.memory import check_fits, generation_bytes
 
     check_args(args)
     loaded = load_for_inference(args.checkpoint, args.device)
@@ -73,6 +82,8 @@ def run(args, out=sys.stdout) -> None:
     top_p = s.top_p if args.top_p is None else args.top_p
     max_new = s.max_new_tokens if args.max_new_tokens is None else args.max_new_tokens
     ids = encode_prompt(loaded, prompt)
+    check_fits(generation_bytes(loaded.cfg.model, loaded.tokenizer.vocab_size, args.num_samples, max_new),
+               f"generating {args.num_samples:,} samples of {max_new:,} tokens", loaded.device)
     generator = torch.Generator(device=loaded.device).manual_seed(s.seed if args.seed is None else args.seed)
 
     probs = top_candidates(loaded, ids, temperature, args.show_probs, top_k, top_p) if args.show_probs else None

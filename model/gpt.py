@@ -73,6 +73,14 @@ class GPT(nn.Module):
         """Trainable parameters, counting the tied embedding once (the sinusoidal table is a buffer, not a parameter)."""
         return sum(p.numel() for p in self.parameters())
 
+    @staticmethod
+    def params_for(cfg: ModelConfig, vocab_size: int) -> int:
+        """``num_params`` from the config alone, before anything is allocated (so a shape that cannot fit in memory
+        is refused instead of crashing the allocator): the tied embedding V·C, per block two LayerNorms (2·2C),
+        Q, K, V and the output projection (4C²) and the feed-forward network (2·ffn_mult·C²), the final LayerNorm."""
+        C = cfg.n_embd
+        return vocab_size * C + cfg.n_layer * (4 * C + 4 * C * C + 2 * cfg.ffn_mult * C * C) + 2 * C
+
     def flops_per_token(self) -> int:
         """Training FLOPs per token: 6·N (forward 2·N, backward 4·N) for the weight matmuls, plus attention's
         QKᵀ and AV matmuls, 6 · 2 · n_layer · T · C (the PaLM paper's appendix B count, with full T×T scores)."""

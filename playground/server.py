@@ -35,12 +35,12 @@ from starlette.exceptions import HTTPException
 from errors import UserError
 from inference import Loaded, encode_prompt
 from playground import views
+from training.config import MAX_SEED
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BODY_BYTES = 256 * 1024
 MAX_TEXT_CHARS = 20_000
 MAX_NEW_TOKENS = 500
-MAX_SEED = 2**63 - 1
 
 
 class Strict(BaseModel):

@@ -24,6 +24,12 @@ def test_lm_head_is_tied_to_the_embedding_and_counted_once():
     assert model.num_params() == 50 * C + L * per_block + 2 * C
 
 
+def test_parameters_are_counted_from_the_config_before_building():
+    for cfg, vocab in ((CFG, 50), (ModelConfig(block_size=8, n_layer=3, n_head=3, n_embd=48, ffn_mult=2), 300),
+                       (ModelConfig(n_layer=1, n_head=1, n_embd=2, ffn_mult=1, positional="none"), 1)):
+        assert GPT.params_for(cfg, vocab) == GPT(cfg, vocab).num_params()
+
+
 def test_weight_decay_only_on_matrices():
     model = GPT(CFG, vocab_size=50)
     decay, no_decay = model.configure_optimizer(1e-3, 0.1, (0.9, 0.99), fused=False).param_groups

@@ -20,6 +20,7 @@ from errors import UserError
 from model.gpt import GPT
 from training.config import Config, config_from_dict, config_to_dict
 from training.fault_injection import kill_point
+from training.memory import check_fits, inference_bytes
 
 FORMAT = "gpt-playground-checkpoint"
 VERSION = 1
@@ -123,6 +124,8 @@ def model_from_checkpoint(ckpt: dict, path: str | Path = "checkpoint") -> tuple[
     if tokenizer.vocab_size != ckpt["vocab_size"]:
         raise UserError(f"checkpoint {path}: tokenizer has {tokenizer.vocab_size} tokens but the model was trained "
                         f"with {ckpt['vocab_size']}")
+    check_fits(inference_bytes(cfg.model, tokenizer.vocab_size),
+               f"checkpoint {path}: its model ({GPT.params_for(cfg.model, tokenizer.vocab_size):,} parameters)")
     model = GPT(cfg.model, tokenizer.vocab_size)
     try:
         model.load_state_dict(ckpt["model"], strict=True)

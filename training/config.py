@@ -105,6 +105,24 @@ def _coerce(value, hint, where: str, problems: list[str]):
     return None
 
 
+MAX_SEED = 2**64 - 1
+
+
+def upper_bounds(cfg: Config) -> dict[str, tuple]:
+    """The largest value each count may take: far beyond what a 2-core CPU or one GPU trains, small enough that a
+    typo (an extra zero, a seed pasted as a size) is named instead of crashing the allocator or the thread pool.
+    Whether a shape fits the memory at hand is checked later, from its estimate (``training.memory``)."""
+    m, d, t, s = cfg.model, cfg.data, cfg.train, cfg.sample
+    return {"model.block_size": (m.block_size, 2**20), "model.n_layer": (m.n_layer, 1024),
+            "model.n_head": (m.n_head, 1024), "model.n_embd": (m.n_embd, 2**16), "model.ffn_mult": (m.ffn_mult, 64),
+            "data.bpe_vocab_size": (d.bpe_vocab_size, 2**20), "train.threads": (t.threads, 1024),
+            "train.batch_size": (t.batch_size, 2**20), "train.grad_accum": (t.grad_accum, 2**20),
+            "train.max_iters": (t.max_iters, 10**9), "train.warmup_iters": (t.warmup_iters, 10**9),
+            "train.eval_interval": (t.eval_interval, 10**9), "train.eval_iters": (t.eval_iters, 10**6),
+            "train.log_interval": (t.log_interval, 10**9), "sample.max_new_tokens": (s.max_new_tokens, 10**6),
+            "sample.top_k": (s.top_k or 0, 2**24)}
+
+
 def _check_values(cfg: Config, problems: list[str]) -> None:
     m, d, t, s = cfg.model, cfg.data, cfg.train, cfg.sample
     positive = {"model.block_size": m.block_size, "model.n_layer": m.n_layer, "model.n_head": m.n_head,
@@ -117,6 +135,10 @@ def _check_values(cfg: Config, problems: list[str]) -> None:
                     "train.weight_decay": t.weight_decay, "train.grad_clip": t.grad_clip,
                     "sample.max_new_tokens": s.max_new_tokens, "sample.temperature": s.temperature}
     problems += [f"{k} must be >= 0, got {v}" for k, v in non_negative.items() if v < 0]
+    problems += [f"{k} must be <= {hi:,}, got {v:,}" for k, (v, hi) in upper_bounds(cfg).items() if v > hi]
+    for key, seed in {"train.seed": t.seed, "sample.seed": s.seed}.items():
+        if not 0 <= seed <= MAX_SEED:
+            problems.append(f"{key} must be in 0..{MAX_SEED} (64 bits), got {seed}")
     if m.n_embd > 0 and m.n_head > 0 and m.n_embd % m.n_head:
         problems.append(f"model.n_embd ({m.n_embd}) must be divisible by model.n_head ({m.n_head})")
     if m.n_embd % 2:

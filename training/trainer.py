@@ -36,6 +36,7 @@ from training.device import autocast, resolve_device, resolve_dtype, set_threads
 from training.distributed import Distributed, any_process, init_distributed, mean_loss_and_stop, shutdown
 from training.evaluation import evaluate, whole_split_loss, worth_checking_whole
 from training.fault_injection import kill_point
+from training.memory import check_fits, training_bytes
 from training.run_dir import MetricsLog, RunLock, prepare_run_dir, record_command, write_run_file
 from training.schedule import lr_at
 
@@ -150,6 +151,9 @@ def _train_locked(cfg: Config, run_dir: Path, ckpt, tokenizer, init_weights, dev
     log(f"precision: {dtype_why}; {torch.get_num_threads()} CPU threads")
     tokenizer, splits = build_tokenizer_and_data(cfg, tokenizer, log)
 
+    params = GPT.params_for(cfg.model, tokenizer.vocab_size)
+    check_fits(training_bytes(cfg.model, tokenizer.vocab_size, t.batch_size),
+               f"training this model ({params:,} parameters, batch {t.batch_size})", device)
     torch.manual_seed(t.seed)
     model = GPT(cfg.model, tokenizer.vocab_size)
     if init_weights is not None:
