@@ -17,8 +17,13 @@ from data.tokenization import Tokenizer
 from errors import UserError
 
 
-def read_corpus(path: str | Path) -> str:
-    """The corpus text, or a UserError naming the file and the problem (missing, empty, binary, not UTF-8)."""
+MAX_CORPUS_BYTES = 1 << 30
+
+
+def read_corpus(path: str | Path, limit: int = MAX_CORPUS_BYTES) -> str:
+    """The corpus text, or a UserError naming the file and the problem (missing, not a regular file, over
+    ``limit`` bytes, empty, binary, not UTF-8). The text and its ids are held in memory, so the size is checked
+    before anything is read, and no file is read past the limit (a file that grows, or a device)."""
     path = Path(path)
     if path.is_dir():
         files = sorted(p for p in path.rglob("*.txt") if p.is_file())
@@ -26,14 +31,23 @@ def read_corpus(path: str | Path) -> str:
             raise UserError(f"corpus folder {path} holds no .txt files")
     elif path.is_file():
         files = [path]
+    elif path.exists():
+        raise UserError(f"corpus {path} is not a regular file or a folder")
     else:
         raise UserError(f"corpus {path} does not exist")
-    parts = []
+    too_big = f"corpus {path} is over {limit / 2**30:g} GiB; this trainer holds the text in memory: use a part of it"
+    if sum(file.stat().st_size for file in files) > limit:
+        raise UserError(too_big)
+    parts, total = [], 0
     for file in files:
         try:
-            raw = file.read_bytes()
+            with open(file, "rb") as f:
+                raw = f.read(limit - total + 1)
         except OSError as e:
             raise UserError(f"cannot read corpus file {file}: {e.strerror or e}") from None
+        total += len(raw)
+        if total > limit:
+            raise UserError(too_big)
         if b"\x00" in raw:
             raise UserError(f"corpus file {file} looks binary (it contains NUL bytes); give a UTF-8 text file")
         try:
@@ -51,12 +65,15 @@ def encode_cached(text: str, tokenizer: Tokenizer, cache_dir: str | Path) -> np.
     """Token ids of ``text`` (uint16 when the vocabulary fits, else uint32), memory-mapped from the cache."""
     key = hashlib.sha256(text.encode("utf-8")).hexdigest()[:24] + "-" + tokenizer.fingerprint()
     cache = Path(cache_dir) / f"{key}.npy"
+    dtype = np.uint16 if tokenizer.vocab_size <= 2**16 else np.uint32
     if cache.exists():
         try:
-            return np.load(cache, mmap_mode="r")
+            ids = np.load(cache, mmap_mode="r")
+            if ids.dtype == dtype and ids.ndim == 1 and ids.size and int(ids.max()) < tokenizer.vocab_size:
+                return ids
         except (ValueError, OSError):
-            cache.unlink(missing_ok=True)           # a truncated cache file is rebuilt, never trusted
-    dtype = np.uint16 if tokenizer.vocab_size <= 2**16 else np.uint32
+            pass
+        cache.unlink(missing_ok=True)       # truncated, swapped or out of the vocabulary: rebuilt, never trusted
     if hasattr(tokenizer, "encode_batch"):       # byte-level kinds encode line by line, in parallel
         ids = np.fromiter((i for line in tokenizer.encode_batch(text.splitlines(keepends=True)) for i in line), dtype)
     else:

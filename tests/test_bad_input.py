@@ -65,6 +65,9 @@ ROWS = [
         "cannot read config file {tmp}: Is a directory"),
     row("config: not YAML", train, ["--config", "{bad_yaml}", *FRESH], "{bad_yaml} is not valid YAML"),
     row("config: YAML list", train, ["--config", "{list_yaml}", *FRESH], "expected a mapping of sections"),
+    row("config: endless file", train, ["--config", "/dev/zero", *FRESH], "config file /dev/zero is over 1024 KiB"),
+    row("config: alias bomb", train, ["--config", "{alias_bomb}", *FRESH], "aliases (*name) are not allowed"),
+    row("config: section twice", train, ["--config", "{twice_yaml}", *FRESH], "key 'train' is given twice"),
     row("config: device missing", train, [*FRESH, "train.device=cuda"], "device 'cuda' is not available",
         marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")),
     # corpora
@@ -78,6 +81,9 @@ ROWS = [
     row("corpus: binary", train, ["--data", "{binary}", *FRESH], "corpus file {binary} looks binary"),
     row("corpus: not UTF-8", train, ["--data", "{latin1}", *FRESH],
         "corpus file {latin1} is not UTF-8 text (bad byte at offset 3)"),
+    row("corpus: 64 GB sparse file", train, ["--data", "{sparse}", *FRESH],
+        "corpus {sparse} is over 1 GiB; this trainer holds the text in memory"),
+    row("corpus: a device", train, ["--data", "/dev/zero", *FRESH], "corpus /dev/zero is not a regular file"),
     row("corpus: folder without .txt", train, ["--data", "{no_txt}", *FRESH],
         "corpus folder {no_txt} holds no .txt files"),
     # run directories
@@ -137,11 +143,16 @@ def paths(tmp_path, trained_run, corpus) -> dict[str, str]:
     shutil.copytree(trained_run, run)
     files = {"empty": b"", "blank": b" \n\n\t", "binary": b"\x7fELF\x00\x01\x02", "latin1": b"caf\xe9 au lait\n",
              "bad_yaml": b"model: [\n", "list_yaml": b"- 1\n- 2\n", "a_file": b"not a folder",
-             "zebra": b"Zebras only! " * 40}
+             "zebra": b"Zebras only! " * 40, "twice_yaml": b"train:\n  max_iters: 5\ntrain:\n  lr: 0.1\n",
+             "alias_bomb": b"a: &a [x, x, x, x, x, x, x, x, x]\n" + b"".join(
+                 b"%c: &%c [" % (c, c) + b", ".join([b"*%c" % (c - 1)] * 9) + b"]\n" for c in range(98, 108))}
     found = {"tmp": str(tmp_path), "run": str(run), "corpus": str(corpus)}
     for name, content in files.items():
         (tmp_path / name).write_bytes(content)
         found[name] = str(tmp_path / name)
+    with open(tmp_path / "sparse", "wb") as f:                    # 64 GB that take no disk space
+        f.truncate(64 * 10**9)
+    found["sparse"] = str(tmp_path / "sparse")
     for folder in ("no_txt", "read_only"):
         (tmp_path / folder).mkdir()
         found[folder] = str(tmp_path / folder)

@@ -52,6 +52,26 @@ def test_truncated_cache_is_rebuilt(tmp_path):
     assert tok.decode(list(encode_cached(text, tok, tmp_path))) == text
 
 
+@pytest.mark.parametrize("swap", ["out of the vocabulary", "another dtype", "two dimensions"])
+def test_a_swapped_cache_is_rebuilt_not_trusted(tmp_path, swap):
+    text = "hello world " * 5
+    tok = CharTokenizer.train(text)
+    encode_cached(text, tok, tmp_path)
+    cache = next(tmp_path.glob("*.npy"))
+    bad = {"out of the vocabulary": np.full(60, 999, dtype=np.uint16), "another dtype": np.zeros(60, dtype=np.int64),
+           "two dimensions": np.zeros((6, 10), dtype=np.uint16)}[swap]
+    np.save(cache, bad)
+    assert tok.decode(list(encode_cached(text, tok, tmp_path))) == text
+
+
+def test_corpus_size_is_checked_before_reading(tmp_path):
+    (tmp_path / "a.txt").write_text("x" * 600)
+    (tmp_path / "b.txt").write_text("y" * 600)
+    assert len(read_corpus(tmp_path, limit=1300)) == 1202
+    with pytest.raises(UserError, match=f"corpus {tmp_path} is over"):
+        read_corpus(tmp_path, limit=1000)                          # two files, each under the limit
+
+
 def test_split_and_too_short_corpus():
     splits = split_tokens(np.arange(100), 0.1, 8, "c")
     assert len(splits.train) == 90 and splits.val[0] == 90

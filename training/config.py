@@ -208,7 +208,7 @@ def parse_overrides(items: list[str]) -> dict:
         if not sep or not dot or not name:
             raise UserError(f"override {item!r} must look like section.key=value, e.g. train.max_iters=200")
         try:
-            parsed = yaml.safe_load(value) if value.strip() else ""
+            parsed = parse_yaml(value) if value.strip() else ""
         except yaml.YAMLError:
             parsed = value
         nested.setdefault(section, {})[name] = parsed
@@ -226,19 +226,62 @@ def merge(base: dict, overrides: dict) -> dict:
     return merged
 
 
+MAX_CONFIG_BYTES = 1 << 20
+
+
+class ConfigLoader(yaml.SafeLoader):
+    """``yaml.safe_load`` for configs, stricter in two ways. Aliases (``*name``) are refused: a config never needs
+    them, and aliases of aliases expand exponentially (ten short lines can ask for gigabytes). A key given twice in
+    one mapping (two ``train:`` sections, say) is an error, not a silent "the last one wins"."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in a config",
+                                              self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice",
+                                                        key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def parse_yaml(text: str):
+    return yaml.load(text, Loader=ConfigLoader)
+
+
+def read_config_text(path: str | Path) -> str:
+    """The file's text, read no further than ``MAX_CONFIG_BYTES`` (``--config /dev/zero`` would never end)."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        raise UserError(f"config file {path} does not exist") from None
+    except OSError as e:                            # a folder, no permission, an I/O error
+        raise UserError(f"cannot read config file {path}: {e.strerror or e}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise UserError(f"config file {path} is over {MAX_CONFIG_BYTES // 1024} KiB; a config is a few dozen lines")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path} is not valid YAML: not UTF-8 text (bad byte at offset {e.start})") from None
+
+
 def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
     """Config from a YAML file (None: the defaults) with ``section.key=value`` overrides applied on top."""
     raw: dict = {}
     source = "config"
     if path is not None:
         source = str(path)
+        text = read_config_text(path)
         try:
-            raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise UserError(f"config file {path} does not exist") from None
-        except OSError as e:                        # a folder, no permission, an I/O error
-            raise UserError(f"cannot read config file {path}: {e.strerror or e}") from None
-        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            raw = parse_yaml(text)
+        except yaml.YAMLError as e:
             raise UserError(f"{path} is not valid YAML: {' '.join(str(e).split())}") from None
     if overrides:
         if raw is not None and not isinstance(raw, dict):
