@@ -52,6 +52,11 @@ def run_bench(args) -> None:
                         f"e.g. --variant {bad[0]} train.compile=true")
     from benchmark.report import format_report, write_json
     from benchmark.suite import SECTIONS, run_suite
+    from training.run_dir import writable_folder
+
+    if Path(args.out).is_dir():
+        raise UserError(f"--out {args.out} is a folder; give a file name such as {Path(args.out) / 'latest.json'}")
+    writable_folder(Path(args.out).parent, "results folder")    # before minutes of measuring, not after
 
     results = run_suite(args.config, args.data, sections=args.only or SECTIONS, overrides=args.set,
                         variants={v[0]: v[1:] for v in args.variant}, ttl_configs=args.ttl_config,

@@ -27,7 +27,9 @@ def main(argv=None) -> int:
 
 def run_lessons(args) -> None:
     from lessons.common import load_context
+    from training.run_dir import writable_folder
 
+    writable_folder(args.out, "figure folder")               # before any lesson runs, not when its figure is saved
     ctx = load_context(args.checkpoint, args.out)
     for name in ORDER if args.lesson == "all" else [args.lesson]:
         lesson = importlib.import_module(f"lessons.{name}")

@@ -32,7 +32,7 @@ def run_training(args) -> int:
     from training.config import load_config
     from training.trainer import train
 
-    overrides = list(args.set) + ([f"data.path={args.data}"] if args.data else [])
+    overrides = list(args.set) + ([f"data.path={args.data}"] if args.data is not None else [])
     cfg = None if args.resume else load_config(args.config, overrides)
     result = train(cfg, resume=args.resume, init_from=args.init_from, overrides=overrides,
                    overwrite=args.overwrite, progress=not args.no_progress)

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
+import bench
 import generate
+import learn
 import train
 from data.tokenization import CharTokenizer
 from tests.conftest import run_cli, tiny_overrides
@@ -84,11 +86,21 @@ ROWS = [
     row("corpus: 64 GB sparse file", train, ["--data", "{sparse}", *FRESH],
         "corpus {sparse} is over 1 GiB; this trainer holds the text in memory"),
     row("corpus: a device", train, ["--data", "/dev/zero", *FRESH], "corpus /dev/zero is not a regular file"),
+    row("corpus: empty --data", train, ["--data", "", *FRESH], "data.path must not be empty"),
     row("corpus: folder without .txt", train, ["--data", "{no_txt}", *FRESH],
         "corpus folder {no_txt} holds no .txt files"),
     # run directories
     row("run dir: under a regular file", train, [*FRESH, "train.out_dir={a_file}/run"],
         "cannot write to run directory {a_file}/run: Not a directory"),
+    row("run dir: metrics.jsonl is a folder", train, ["--no-progress", "--resume", "{metrics_dir_run}"],
+        "run directory {metrics_dir_run}: metrics.jsonl is not a file; move it out of the way"),
+    # output folders of the other commands: checked before any work
+    row("learn: figures under a file", learn, ["tokenize", "--checkpoint", "{run}/best.pt", "--out", "{a_file}/figs"],
+        "cannot write to figure folder {a_file}/figs: Not a directory"),
+    row("bench: results under a file", bench, ["--data", "{corpus}", "--out", "{a_file}/sub/r.json"],
+        "cannot write to results folder {a_file}/sub: Not a directory"),
+    row("bench: results path is a folder", bench, ["--data", "{corpus}", "--out", "{tmp}"],
+        "--out {tmp} is a folder; give a file name"),
     row("run dir: read-only", train, [*FRESH, "train.out_dir={read_only}/run"],
         "cannot write to run directory {read_only}/run: Permission denied",
         marks=pytest.mark.skipif(ROOT_WRITES_ANYWHERE, reason="root writes through file permissions")),
@@ -150,6 +162,10 @@ def paths(tmp_path, trained_run, corpus) -> dict[str, str]:
     for name, content in files.items():
         (tmp_path / name).write_bytes(content)
         found[name] = str(tmp_path / name)
+    found["metrics_dir_run"] = str(tmp_path / "metrics_dir_run")
+    shutil.copytree(trained_run, found["metrics_dir_run"])
+    (tmp_path / "metrics_dir_run" / "metrics.jsonl").unlink()
+    (tmp_path / "metrics_dir_run" / "metrics.jsonl").mkdir()
     with open(tmp_path / "sparse", "wb") as f:                    # 64 GB that take no disk space
         f.truncate(64 * 10**9)
     found["sparse"] = str(tmp_path / "sparse")

@@ -44,16 +44,30 @@ class RunLock:
         self.file.close()              # closing the file releases the lock
 
 
-def prepare_run_dir(run_dir: Path) -> Path:
-    """Create the folder, or a one-line error when it cannot be written to."""
-    run_dir = Path(run_dir)
+RUN_FILES = ("last.pt", "best.pt", "metrics.jsonl", "config.yaml", "command.txt", "train.lock")
+
+
+def writable_folder(folder: str | Path, what: str) -> Path:
+    """Create ``folder`` and prove a file can be written in it, before any work whose results would go there; a
+    one-line error ("cannot write to <what> <folder>: Not a directory") otherwise."""
+    folder = Path(folder)
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / f".write-test-{os.getpid()}"
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as e:
-        raise UserError(f"cannot write to run directory {run_dir}: {e.strerror or e}") from None
+        raise UserError(f"cannot write to {what} {folder}: {e.strerror or e}") from None
+    return folder
+
+
+def prepare_run_dir(run_dir: Path) -> Path:
+    """Create the folder, or a one-line error when it cannot be written to or one of the run's files in it is
+    something else than a file (a folder named metrics.jsonl, say)."""
+    run_dir = writable_folder(run_dir, "run directory")
+    for name in RUN_FILES:
+        if (run_dir / name).exists() and not (run_dir / name).is_file():
+            raise UserError(f"run directory {run_dir}: {name} is not a file; move it out of the way")
     return run_dir
 
 
