@@ -48,7 +48,7 @@ def toy_checkpoint(log=print) -> Path:
     if not checkpoint.exists():
         log(f"{checkpoint} not found: training the toy model first ({os.path.relpath(TOY_CONFIG)}, "
             "about 2 minutes on 2 CPU cores)")
-        if train(cfg, overwrite=True, log=log).interrupted:
+        if train(cfg, log=log).interrupted:            # never over an unfinished run there: that is an error
             raise KeyboardInterrupt
     return checkpoint
 

@@ -3,7 +3,9 @@
 A thin command line over ``training.trainer.train``; bad input ends with a one-line error and exit code 2.
 """
 import argparse
+import re
 import sys
+from pathlib import Path
 
 from errors import run_command
 
@@ -28,11 +30,26 @@ def main(argv=None) -> int:
     return run_command(lambda: run_training(args))
 
 
+def run_folder_for_data(data: str) -> str:
+    """runs/<name of the corpus>: a run on the user's own text gets its own folder, never the toy model's."""
+    name = re.sub(r"[^\w.-]+", "_", Path(data).stem or Path(data).resolve().name).strip("._") or "data"
+    return f"runs/{name}"
+
+
 def run_training(args) -> int:
     from training.config import load_config
     from training.trainer import train
 
-    overrides = list(args.set) + ([f"data.path={args.data}"] if args.data is not None else [])
+    overrides = list(args.set)
+    if args.data is not None:
+        overrides.append(f"data.path={args.data}")
+        chosen = any(item.split("=", 1)[0].strip() == "train.out_dir" for item in args.set)
+        config_corpus = load_config(args.config).data.path if args.config else None
+        same_corpus = config_corpus is not None and Path(config_corpus).resolve() == Path(args.data).resolve()
+        if args.data and not args.resume and not chosen and not same_corpus:
+            overrides.append(f"train.out_dir={run_folder_for_data(args.data)}")
+            print(f"run directory: {overrides[-1].split('=', 1)[1]} (named after --data; choose another with "
+                  "--set train.out_dir=...)")
     cfg = None if args.resume else load_config(args.config, overrides)
     result = train(cfg, resume=args.resume, init_from=args.init_from, overrides=overrides,
                    overwrite=args.overwrite, progress=not args.no_progress)

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from errors import UserError
-from training.checkpoint import atomic_write
+from training.checkpoint import TMP_PREFIX, atomic_write
 
 try:
     import fcntl
@@ -45,6 +45,8 @@ class RunLock:
 
 
 RUN_FILES = ("last.pt", "best.pt", "metrics.jsonl", "config.yaml", "command.txt", "train.lock")
+MARKER = ".gpt-playground-run"          # this folder is a run of this project, and train.py may write into it
+CHECKPOINTS = ("best.pt", "last.pt")    # in the order --overwrite removes them: never a stale best.pt by a new last.pt
 
 
 def writable_folder(folder: str | Path, what: str) -> Path:
@@ -62,13 +64,41 @@ def writable_folder(folder: str | Path, what: str) -> Path:
 
 
 def prepare_run_dir(run_dir: Path) -> Path:
-    """Create the folder, or a one-line error when it cannot be written to or one of the run's files in it is
-    something else than a file (a folder named metrics.jsonl, say)."""
+    """Create the folder, or a one-line error when it is not ours (``check_ours``), cannot be written to, or one of
+    the run's files in it is something else than a file (a folder named metrics.jsonl, say)."""
+    if Path(run_dir).is_dir():
+        check_ours(run_dir)
     run_dir = writable_folder(run_dir, "run directory")
     for name in RUN_FILES:
         if (run_dir / name).exists() and not (run_dir / name).is_file():
             raise UserError(f"run directory {run_dir}: {name} is not a file; move it out of the way")
     return run_dir
+
+
+def check_ours(run_dir: Path) -> None:
+    """A run folder is ours to write into when it is empty, holds our marker, or holds our checkpoints and nothing
+    but a run's own files (a run made before the marker existed). Anything else (a folder of the user's, ``/``, a
+    config.yaml of their own) is refused before a single file is written there."""
+    entries = sorted(p.name for p in Path(run_dir).iterdir())
+    if MARKER in entries or not entries:
+        return
+    foreign = [name for name in entries if name not in RUN_FILES and not name.startswith(TMP_PREFIX)]
+    if foreign or not set(CHECKPOINTS) & set(entries):
+        raise UserError(f"run directory {run_dir} holds files that are not a run of this project "
+                        f"({', '.join(foreign or entries)[:120]}); train into an empty or new folder "
+                        "(--set train.out_dir=...)")
+
+
+def mark_ours(run_dir: Path) -> None:
+    (Path(run_dir) / MARKER).write_text("A run folder of the Gen AI Learn Playground: train.py writes here.\n",
+                                        encoding="utf-8")
+
+
+def clear_checkpoints(run_dir: Path) -> None:
+    """--overwrite: the old run's checkpoints and metrics go before the new run starts, best.pt first, so that
+    an early stop never leaves an old best.pt (maybe of another shape) beside the new run's last.pt."""
+    for name in (*CHECKPOINTS, "metrics.jsonl"):
+        (Path(run_dir) / name).unlink(missing_ok=True)
 
 
 def write_run_file(path: Path, text: str) -> None:

@@ -37,7 +37,8 @@ from training.distributed import Distributed, any_process, init_distributed, mea
 from training.evaluation import evaluate, whole_split_loss, worth_checking_whole
 from training.fault_injection import kill_point
 from training.memory import check_fits, training_bytes
-from training.run_dir import MetricsLog, RunLock, prepare_run_dir, record_command, write_run_file
+from training.run_dir import (MetricsLog, RunLock, clear_checkpoints, mark_ours, prepare_run_dir, record_command,
+                              write_run_file)
 from training.schedule import lr_at
 
 
@@ -107,6 +108,10 @@ def train(cfg: Config | None = None, *, resume: str | Path | None = None, init_f
     ckpt = tokenizer = init_weights = None
     if resume is not None:
         run_dir = Path(resume)
+        if run_dir.name == "last.pt" and run_dir.is_file():        # --resume runs/x/last.pt means runs/x
+            run_dir = run_dir.parent
+        elif run_dir.is_file():
+            raise UserError(f"--resume takes a run folder (the one holding last.pt), not the file {run_dir}")
         ckpt = load_checkpoint(run_dir / "last.pt")
         if ckpt["optimizer"] is None:
             raise UserError(f"checkpoint {run_dir / 'last.pt'} has no optimizer state, so it cannot be resumed; "
@@ -134,10 +139,13 @@ def train(cfg: Config | None = None, *, resume: str | Path | None = None, init_f
             return _train_locked(cfg, run_dir, ckpt, tokenizer, init_weights, device, ddp, progress, log)
         run_dir = prepare_run_dir(run_dir)
         with RunLock(run_dir):
+            mark_ours(run_dir)
             if resume is None and (run_dir / "last.pt").exists() and not overwrite:
                 raise UserError(f"run directory {run_dir} already holds a checkpoint; continue it with --resume "
                                 f"{run_dir}, start over with --overwrite, or pick another --set train.out_dir=...")
             remove_stray_temp_files(run_dir)
+            if resume is None and overwrite:
+                clear_checkpoints(run_dir)
             return _train_locked(cfg, run_dir, ckpt, tokenizer, init_weights, device, ddp, progress, log)
     finally:
         shutdown(ddp)

@@ -1,0 +1,93 @@
+"""A run folder, a checkpoint, a user's file are never overwritten: train.py writes only into folders that are
+empty or hold a run of this project, --overwrite clears the old checkpoints before the new run starts, and a run
+on the user's own text gets its own folder."""
+import pytest
+import yaml
+
+import inference
+from errors import UserError
+from tests.conftest import ROOT, run_cli, tiny_overrides
+from training.config import load_config, parse_overrides
+from training.run_dir import MARKER
+from training.trainer import train
+
+QUIET = dict(progress=False, log=lambda *_: None)
+
+
+def files_of(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+
+@pytest.mark.parametrize("contents", [{"config.yaml": b"my own notes: keep\n"},
+                                      {"photo.jpg": b"\xff\xd8", "last.pt": b"not ours"},
+                                      {"notes.txt": b"x"}])
+def test_a_folder_of_the_users_is_refused_and_left_as_it_was(tmp_path, corpus, contents):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for name, data in contents.items():
+        (folder / name).write_bytes(data)
+    cfg = load_config(None, tiny_overrides(folder, corpus))
+    for overwrite in (False, True):
+        with pytest.raises(UserError, match=f"run directory {folder} holds files that are not a run of this project"):
+            train(cfg, overwrite=overwrite, **QUIET)
+        assert files_of(folder) == contents and sorted(p.name for p in folder.iterdir()) == sorted(contents)
+
+
+def test_a_run_is_marked_and_stays_ours(tmp_path, corpus):
+    cfg = load_config(None, tiny_overrides(tmp_path / "run", corpus))
+    train(cfg, **QUIET)
+    assert (tmp_path / "run" / MARKER).is_file()
+    train(cfg, overwrite=True, **QUIET)                                   # our own run: --overwrite may replace it
+    (tmp_path / "run" / MARKER).unlink()                                  # a run made before the marker existed
+    train(cfg, overwrite=True, **QUIET)
+    assert (tmp_path / "run" / MARKER).is_file()
+
+
+def test_overwrite_clears_the_old_checkpoints_before_the_new_run_starts(tmp_path, corpus):
+    run = tmp_path / "run"
+    train(load_config(None, tiny_overrides(run, corpus)), **QUIET)
+    assert (run / "best.pt").is_file()
+    other_shape = tiny_overrides(run, corpus, **{"model.n_layer": 3})
+    killed = run_cli("train.py", "--no-progress", "--overwrite", "--set", *other_shape,
+                     env={"GPT_PLAYGROUND_KILL_AT": "step:1"})                  # killed after the new run's 1st step
+    assert killed.returncode != 0
+    assert not (run / "best.pt").exists() and not (run / "last.pt").exists()    # no stale best.pt of the old shape
+    generate = run_cli("generate.py", "--checkpoint", run / "best.pt")
+    assert generate.returncode == 2 and "does not exist" in generate.stderr
+
+
+def test_a_run_on_the_users_text_gets_its_own_folder(tmp_path, corpus):
+    (tmp_path / "runs" / "toy").mkdir(parents=True)
+    (tmp_path / "runs" / "toy" / "keep.txt").write_text("the toy run's neighbour")
+    small = [f"{k}={v}" for k, v in {"model.block_size": 16, "model.n_layer": 1, "model.n_head": 2, "model.n_embd": 16,
+                                       "train.max_iters": 2, "train.eval_interval": 2, "train.eval_iters": 1,
+                                       "train.device": "cpu", "train.dtype": "float32"}.items()]
+    result = run_cli(ROOT / "train.py", "--no-progress", "--data", corpus, "--set", *small, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"run directory: runs/{corpus.stem}" in result.stdout
+    assert (tmp_path / "runs" / corpus.stem / "best.pt").is_file()
+    assert [p.name for p in (tmp_path / "runs" / "toy").iterdir()] == ["keep.txt"]
+
+
+def test_resume_takes_the_folder_or_its_last_pt(tmp_path, corpus):
+    run = tmp_path / "run"
+    train(load_config(None, tiny_overrides(run, corpus)), **QUIET)
+    result = train(resume=run / "last.pt", overrides=["train.max_iters=14"], **QUIET)
+    assert result.run_dir == run and result.iter == 14
+    with pytest.raises(UserError, match="--resume takes a run folder"):
+        train(resume=run / "best.pt", **QUIET)
+
+
+def test_the_toy_model_is_not_trained_over_an_unfinished_run(tmp_path, corpus, monkeypatch):
+    """learn.py and play.py train the toy model when its best.pt is missing; an interrupted run there (last.pt
+    only) is the user's to resume, not to be replaced."""
+    run = tmp_path / "run"
+    train(load_config(None, tiny_overrides(run, corpus)), **QUIET)
+    (run / "best.pt").unlink()
+    before = files_of(run)
+    config = tmp_path / "toy.yaml"
+    config.write_text(yaml.safe_dump(parse_overrides(tiny_overrides(run, corpus))), encoding="utf-8")
+    monkeypatch.setattr(inference, "TOY_CONFIG", config)
+    with pytest.raises(UserError, match=f"run directory {run} already holds a checkpoint; continue it with --resume"):
+        inference.toy_checkpoint(log=lambda *_: None)
+    assert files_of(run) == before
