@@ -11,7 +11,7 @@ import sys
 from collections import defaultdict
 
 from data.make_toy_corpus import toy_facts
-from errors import UserError
+from errors import run_command
 
 LINE_START = "\n"
 TARGETS = {"sum": 0.95, "animal": 1.0, "order": 0.95, "context": 0.9}   # the README's promise for `make demo`
@@ -47,13 +47,13 @@ def main(argv=None) -> int:
     parser.add_argument("--checkpoint", default="runs/toy/best.pt")
     parser.add_argument("--show-failures", type=int, default=3, metavar="N", help="failed facts to print per category")
     args = parser.parse_args(argv)
-    try:
-        from inference import load_for_inference
+    return run_command(lambda: report(args))
 
-        results = evaluate_facts(load_for_inference(args.checkpoint))
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
+
+def report(args) -> None:
+    from inference import load_for_inference
+
+    results = evaluate_facts(load_for_inference(args.checkpoint))
     print(f"{'fact':<8} {'correct':>9} {'accuracy':>9} {'target':>7}")
     for category, entry in results.items():
         target = TARGETS.get(category, 0.0)
@@ -61,7 +61,6 @@ def main(argv=None) -> int:
         print(f"{category:<8} {entry['correct']:>4}/{entry['total']:<4} {entry['accuracy']:>9.1%} {target:>7.0%}  {mark}")
         for prompt, expected, got in entry["failures"][: args.show_failures]:
             print(f"    {prompt!r} → {got!r} (expected {expected!r})")
-    return 0
 
 
 if __name__ == "__main__":

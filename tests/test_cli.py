@@ -8,6 +8,8 @@ import time
 import pytest
 
 from tests.conftest import ROOT, run_cli, tiny_overrides
+from training.checkpoint import load_checkpoint
+from training.run_dir import read_metrics
 
 
 @pytest.fixture(scope="module")
@@ -60,3 +62,44 @@ def test_ctrl_c_saves_and_resume_finishes(tmp_path, corpus):
     result = run_cli("train.py", "--no-progress", "--resume", tmp_path / "run", "--set", "train.max_iters=60")
     assert result.returncode == 0, result.stderr
     assert "done: step 60" in result.stdout
+
+
+def wait_for(path, lines: int, seconds: float = 60) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline and not (path.exists() and path.read_text().count("\n") >= lines):
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_during_a_long_evaluation_is_quick_and_keeps_last_pt(tmp_path, corpus, sig):
+    """An evaluation of 10⁶ batches would take many minutes: the stop lands between two of its batches, last.pt
+    is saved with that evaluation marked pending, and the resumed run does it first, then finishes as usual."""
+    run = tmp_path / "run"
+    train_args = ["--no-progress", "--set", *tiny_overrides(run, corpus, **{"train.max_iters": 8,
+                                                                            "train.eval_interval": 4})]
+    assert run_cli("train.py", *train_args).returncode == 0                      # last.pt at step 8
+    long_eval = ["train.max_iters=16", "train.eval_iters=1000000"]
+    proc = subprocess.Popen([sys.executable, "train.py", "--no-progress", "--resume", run, "--set", *long_eval],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(run / "metrics.jsonl", 8 + 2 + 4)             # 8 steps and 2 evaluations, then 4 more steps
+    before = (run / "last.pt").read_bytes()
+    time.sleep(0.5)                                          # inside the evaluation of step 12
+    stopped = time.time()
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert time.time() - stopped < 5, "the stop waited for the evaluation"
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert "interrupted during the evaluation of step 12: saved step 12" in out + err
+    assert (run / "last.pt").read_bytes() != before and load_checkpoint(run / "last.pt")["eval_pending"]
+    done = run_cli("train.py", "--no-progress", "--resume", run, "--set", "train.max_iters=16", "train.eval_iters=2")
+    assert done.returncode == 0 and "done: step 16" in done.stdout, done.stderr
+    assert [m["iter"] for m in read_metrics(run / "metrics.jsonl") if "val_loss" in m] == [4, 8, 12, 16]
+
+
+def test_ctrl_c_in_the_toy_evaluation_is_exit_130_without_a_traceback(play_checkpoint):
+    proc = subprocess.Popen([sys.executable, "-m", "data.toy_eval", "--checkpoint", play_checkpoint], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3)                                            # past start-up, inside the facts' generation
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err, err

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import torch
 
 from errors import UserError
 from training import trainer
@@ -36,22 +37,21 @@ def test_same_seed_same_losses(tiny_cfg, tmp_path):
 
 
 class StopAfter(trainer.StopRequest):
-    """Behaves like Ctrl-C arriving during step ``n``."""
+    """Behaves like Ctrl-C arriving during step ``n``: the n-th training step raises the flag."""
 
     n = 0
 
-    def __init__(self):
-        super().__init__()
-        self.checks = 0
+    def __enter__(self):
+        real_step, steps = trainer._train_step, []
 
-    @property
-    def requested(self):
-        self.checks += 1
-        return self.checks >= self.n
+        def step_then_maybe_stop(*args, **kwargs):
+            out = real_step(*args, **kwargs)
+            steps.append(1)
+            self.requested = self.requested or len(steps) >= self.n
+            return out
 
-    @requested.setter
-    def requested(self, value):
-        pass
+        self.monkeypatch.setattr(trainer, "_train_step", step_then_maybe_stop)
+        return super().__enter__()
 
 
 @pytest.mark.parametrize("stop_at", [3, 4, 6])
@@ -60,7 +60,7 @@ def test_resume_is_exact(tiny_cfg, tmp_path, monkeypatch, stop_at):
     extra = {"model.dropout": 0.1, "train.grad_accum": 2}
     full = train(tiny_cfg(**extra, **{"train.out_dir": tmp_path / "full"}), **QUIET).run_dir
     monkeypatch.setattr(trainer, "StopRequest", StopAfter)
-    StopAfter.n = stop_at
+    StopAfter.n, StopAfter.monkeypatch = stop_at, monkeypatch
     stopped = train(tiny_cfg(**extra), **QUIET)
     assert stopped.interrupted and stopped.iter == stop_at
     monkeypatch.undo()
@@ -69,6 +69,36 @@ def test_resume_is_exact(tiny_cfg, tmp_path, monkeypatch, stop_at):
     assert losses(resumed.run_dir) == losses(full)
     evals = [m for m in read_metrics(full / "metrics.jsonl") if "val_loss" in m]
     assert [m for m in read_metrics(resumed.run_dir / "metrics.jsonl") if "val_loss" in m] == evals
+
+
+def test_a_stop_during_an_evaluation_is_resumed_exactly(tiny_cfg, tmp_path, monkeypatch):
+    """Ctrl-C during the evaluation of step 4: it is abandoned at once, last.pt holds step 4 with the evaluation
+    pending, and the resumed run does that evaluation first: the same losses, evaluations and best.pt."""
+    full = train(tiny_cfg(**{"train.out_dir": tmp_path / "full"}), **QUIET).run_dir
+    real_evaluate = trainer.evaluate
+
+    class Recorded(trainer.StopRequest):
+        def __enter__(self):
+            Recorded.current = self
+            return super().__enter__()
+
+    def stopped_during(model, splits, cfg, device, dtype, stop):
+        Recorded.current.requested = True                      # the signal arrives as the evaluation begins
+        return real_evaluate(model, splits, cfg, device, dtype, stop)
+
+    monkeypatch.setattr(trainer, "StopRequest", Recorded)
+    monkeypatch.setattr(trainer, "evaluate", stopped_during)
+    stopped = train(tiny_cfg(), **QUIET)
+    assert stopped.interrupted and stopped.evals == []
+    assert load_checkpoint(stopped.run_dir / "last.pt")["iter"] == 4 and not (stopped.run_dir / "best.pt").exists()
+    monkeypatch.undo()
+    resumed = train(resume=stopped.run_dir, **QUIET)
+    assert resumed.iter == 12 and [e["iter"] for e in resumed.evals] == [4, 8, 12]
+    assert losses(resumed.run_dir) == losses(full)
+    evals = [m for m in read_metrics(full / "metrics.jsonl") if "val_loss" in m]
+    assert [m for m in read_metrics(resumed.run_dir / "metrics.jsonl") if "val_loss" in m] == evals
+    assert torch.equal(load_checkpoint(resumed.run_dir / "best.pt")["model"]["lm_head.weight"],
+                       load_checkpoint(full / "best.pt")["model"]["lm_head.weight"])
 
 
 def test_resume_can_extend_training_but_not_change_the_model(tiny_cfg):

@@ -58,14 +58,15 @@ def remove_stray_temp_files(run_dir: Path) -> None:
 
 
 def checkpoint_state(model: GPT, optimizer, cfg: Config, tokenizer: Tokenizer, step: int, best_val: float,
-                     batch_generator: torch.Generator) -> dict:
+                     batch_generator: torch.Generator, eval_pending: bool = False) -> dict:
+    """``eval_pending``: the run was stopped during the evaluation of ``step``; a resume does it first."""
     rng = {"torch": torch.get_rng_state(), "batches": batch_generator.get_state()}
     if torch.cuda.is_available():
         rng["cuda"] = torch.cuda.get_rng_state_all()
     return {"format": FORMAT, "version": VERSION, "model": model.state_dict(),
             "optimizer": optimizer.state_dict() if optimizer is not None else None,
             "config": config_to_dict(cfg), "tokenizer": tokenizer.to_dict(), "vocab_size": tokenizer.vocab_size,
-            "iter": step, "best_val": best_val, "rng": rng}
+            "iter": step, "best_val": best_val, "rng": rng, "eval_pending": eval_pending}
 
 
 def save_checkpoint(path: Path, state: dict) -> None:

@@ -19,10 +19,20 @@ from training.device import autocast
 from training.fault_injection import kill_point
 
 
+class EvaluationStopped(Exception):
+    """Ctrl-C or SIGTERM arrived during an evaluation: it is abandoned between two batches instead of finished."""
+
+
+def never() -> bool:
+    return False
+
+
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, splits, cfg: Config, device, dtype) -> dict[str, float]:
+def evaluate(model: torch.nn.Module, splits, cfg: Config, device, dtype, stop=never) -> dict[str, float]:
     """Mean loss of each split's sample, and the standard error of the val mean (the spread of its batch losses
-    ÷ √eval_iters; 0 with a single batch, which gives no spread to measure). Restores train mode."""
+    ÷ √eval_iters; 0 with a single batch, which gives no spread to measure). Restores train mode. Raises
+    ``EvaluationStopped`` as soon as ``stop()`` is true, so that a stop request never waits for thousands of
+    batches."""
     was_training = model.training
     model.eval()
     losses = {}
@@ -30,6 +40,9 @@ def evaluate(model: torch.nn.Module, splits, cfg: Config, device, dtype) -> dict
         generator = torch.Generator().manual_seed(cfg.train.seed + 1)
         batch_losses = []
         for _ in range(cfg.train.eval_iters):
+            if stop():
+                model.train(was_training)
+                raise EvaluationStopped
             x, y = get_batch(data, cfg.train.batch_size, cfg.model.block_size, generator)
             with autocast(device, dtype):
                 _, loss = model(x.to(device), y.to(device))
@@ -51,10 +64,10 @@ def worth_checking_whole(losses: dict[str, float], target: float) -> bool:
 
 @torch.no_grad()
 def whole_split_loss(model: torch.nn.Module, data: torch.Tensor, block_size: int, batch_size: int, device,
-                     dtype) -> float:
+                     dtype, stop=never) -> float:
     """Mean next-token loss over every token of ``data`` but the first: consecutive, non-overlapping windows of
     ``block_size`` targets (the last one shorter), each token predicted from those before it in its window.
-    Restores train mode."""
+    Restores train mode; ``stop`` as in ``evaluate``."""
     was_training = model.training
     model.eval()
     n_targets = len(data) - 1
@@ -66,6 +79,9 @@ def whole_split_loss(model: torch.nn.Module, data: torch.Tensor, block_size: int
         batches.append(data[n_windows * block_size :].unsqueeze(0))                  # (1, rest + 1)
     total = 0.0
     for windows in batches:
+        if stop():
+            model.train(was_training)
+            raise EvaluationStopped
         x, y = windows[:, :-1].to(device), windows[:, 1:].to(device)
         with autocast(device, dtype):
             _, loss = model(x, y)

@@ -79,10 +79,10 @@ def check_ours(run_dir: Path) -> None:
     """A run folder is ours to write into when it is empty, holds our marker, or holds our checkpoints and nothing
     but a run's own files (a run made before the marker existed). Anything else (a folder of the user's, ``/``, a
     config.yaml of their own) is refused before a single file is written there."""
-    entries = sorted(p.name for p in Path(run_dir).iterdir())
-    if MARKER in entries or not entries:
+    entries = sorted(p.name for p in Path(run_dir).iterdir() if not p.name.startswith(TMP_PREFIX))
+    if MARKER in entries or set(entries) <= {"train.lock"}:         # new, or a run starting in another process
         return
-    foreign = [name for name in entries if name not in RUN_FILES and not name.startswith(TMP_PREFIX)]
+    foreign = [name for name in entries if name not in RUN_FILES]
     if foreign or not set(CHECKPOINTS) & set(entries):
         raise UserError(f"run directory {run_dir} holds files that are not a run of this project "
                         f"({', '.join(foreign or entries)[:120]}); train into an empty or new folder "

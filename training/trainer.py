@@ -34,7 +34,7 @@ from training.checkpoint import (checkpoint_state, load_checkpoint, model_from_c
 from training.config import Config, config_from_dict, config_to_yaml, merge, parse_overrides
 from training.device import autocast, resolve_device, resolve_dtype, set_threads
 from training.distributed import Distributed, any_process, init_distributed, mean_loss_and_stop, shutdown
-from training.evaluation import evaluate, whole_split_loss, worth_checking_whole
+from training.evaluation import EvaluationStopped, evaluate, whole_split_loss, worth_checking_whole
 from training.fault_injection import kill_point
 from training.memory import check_fits, training_bytes
 from training.run_dir import (MetricsLog, RunLock, clear_checkpoints, mark_ours, prepare_run_dir, record_command,
@@ -54,7 +54,8 @@ class RunResult:
 
 
 class StopRequest:
-    """Turns Ctrl-C (SIGINT) and SIGTERM into a flag checked between steps, so a stop never lands mid-update."""
+    """Turns Ctrl-C (SIGINT) and SIGTERM into a flag checked between steps and between evaluation batches, so a
+    stop never lands mid-update and never waits for a long evaluation. A second request stops at once."""
 
     def __init__(self):
         self.requested = False
@@ -67,6 +68,8 @@ class StopRequest:
         return self
 
     def _handle(self, signum, frame):
+        if self.requested:          # asked twice: stop at once (checkpoints are replaced atomically, never half-written)
+            raise KeyboardInterrupt
         self.requested = True
 
     def __exit__(self, *exc):
@@ -192,16 +195,50 @@ def _train_locked(cfg: Config, run_dir: Path, ckpt, tokenizer, init_weights, dev
         record_command(run_dir / "command.txt", resumed=ckpt is not None)
         metrics = MetricsLog(run_dir / "metrics.jsonl", keep_up_to=start if ckpt is not None else None)
 
-    def save(step: int, is_best: bool) -> None:
+    def save(step: int, is_best: bool, eval_pending: bool = False) -> None:
         """best.pt first: a kill between the two writes then leaves last.pt one evaluation behind, and the resumed
         run redoes that evaluation and writes the same best.pt again. The other order would leave a last.pt whose
         best_val claims a best.pt that was never written."""
         if not all(torch.isfinite(p).all() for p in model.parameters()):   # e.g. Ctrl-C right after a bad update
             raise _diverged("a weight", math.nan, step, run_dir)
-        state = checkpoint_state(model, optimizer, cfg, tokenizer, step, best_val, batch_generator)
+        state = checkpoint_state(model, optimizer, cfg, tokenizer, step, best_val, batch_generator, eval_pending)
         if is_best:
             save_checkpoint(run_dir / "best.pt", state)
         save_checkpoint(run_dir / "last.pt", state)
+
+    def evaluate_and_save(done: int) -> bool:
+        """Evaluate, log, save (best.pt too when val improved), check the target. False when a stop request came
+        during it: then last.pt is saved with the evaluation marked pending, and a resume starts with it."""
+        nonlocal best_val
+        try:
+            losses = evaluate(model, splits, cfg, device, dtype, stop=lambda: stop.requested)
+        except EvaluationStopped:
+            save(done, is_best=False, eval_pending=True)
+            say(f"interrupted during the evaluation of step {done}: saved step {done} to {run_dir / 'last.pt'} "
+                f"(the evaluation is redone first); continue with --resume {run_dir}")
+            return False
+        for name, value in losses.items():
+            if not math.isfinite(value):     # e.g. weights broken by this step's update: never save them
+                bar.close()
+                raise _diverged(f"{name} loss", value, done, run_dir)
+        is_best = losses["val"] < best_val
+        best_val = min(best_val, losses["val"])
+        metrics.write({"iter": done, "train_loss": losses["train"], "val_loss": losses["val"]})
+        result.evals.append({"iter": done, "train": losses["train"], "val": losses["val"]})
+        say(f"step {done}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}" + (" (best)" if is_best else ""))
+        save(done, is_best)
+        if t.target_val_loss is not None and worth_checking_whole(losses, t.target_val_loss):
+            try:
+                result.val_whole = whole_split_loss(model, splits.val, cfg.model.block_size, t.batch_size, device,
+                                                    dtype, stop=lambda: stop.requested)
+            except EvaluationStopped:
+                say(f"interrupted during the whole-val-split check of step {done}: saved step {done} to "
+                    f"{run_dir / 'last.pt'}; continue with --resume {run_dir}")
+                return False
+            metrics.write({"iter": done, "val_loss_whole": result.val_whole})
+            say(f"step {done}: val loss on the whole val split {result.val_whole:.4f}")
+            result.target_reached = result.val_whole <= t.target_val_loss
+        return True
 
     tokens_per_step = t.batch_size * t.grad_accum * cfg.model.block_size * ddp.world_size
     result = RunResult(run_dir, start, best_val)
@@ -210,6 +247,10 @@ def _train_locked(cfg: Config, run_dir: Path, ckpt, tokenizer, init_weights, dev
     window_start, window_steps = time.perf_counter(), 0
     model.train()
     with StopRequest() as stop:
+        if ddp.is_main and ckpt is not None and ckpt.get("eval_pending") and not evaluate_and_save(start):
+            result.interrupted = True            # stopped during the evaluation again, before any step
+            bar.close()
+            return result
         for step in range(start, t.max_iters):
             lr = lr_at(step, t)
             for group in optimizer.param_groups:
@@ -230,27 +271,13 @@ def _train_locked(cfg: Config, run_dir: Path, ckpt, tokenizer, init_weights, dev
                 window_start, window_steps = time.perf_counter(), 0
             bar.update(1)
             kill_point("step")
+            result.iter = done
             if ddp.is_main and (done % t.eval_interval == 0 or done == t.max_iters):
-                losses = evaluate(model, splits, cfg, device, dtype)
-                for name, value in losses.items():
-                    if not math.isfinite(value):     # e.g. weights broken by this step's update: never save them
-                        bar.close()
-                        raise _diverged(f"{name} loss", value, done, run_dir)
-                is_best = losses["val"] < best_val
-                best_val = min(best_val, losses["val"])
-                metrics.write({"iter": done, "train_loss": losses["train"], "val_loss": losses["val"]})
-                result.evals.append({"iter": done, "train": losses["train"], "val": losses["val"]})
-                say(f"step {done}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}"
-                          + (" (best)" if is_best else ""))
-                save(done, is_best)
-                if t.target_val_loss is not None and worth_checking_whole(losses, t.target_val_loss):
-                    result.val_whole = whole_split_loss(model, splits.val, cfg.model.block_size, t.batch_size,
-                                                        device, dtype)
-                    metrics.write({"iter": done, "val_loss_whole": result.val_whole})
-                    say(f"step {done}: val loss on the whole val split {result.val_whole:.4f}")
-                    result.target_reached = result.val_whole <= t.target_val_loss
+                if not evaluate_and_save(done):
+                    result.interrupted = True
+                    break
                 window_start, window_steps = time.perf_counter(), 0     # tokens/s leaves evaluation out
-            result.iter, result.best_val = done, best_val
+            result.best_val = best_val
             if (t.target_val_loss is not None and done % t.eval_interval == 0
                     and any_process(ddp, result.target_reached)):      # only rank 0 evaluates
                 if ddp.is_main:
