@@ -90,8 +90,9 @@ def check_ours(run_dir: Path) -> None:
 
 
 def mark_ours(run_dir: Path) -> None:
-    (Path(run_dir) / MARKER).write_text("A run folder of the Gen AI Learn Playground: train.py writes here.\n",
-                                        encoding="utf-8")
+    if not (Path(run_dir) / MARKER).exists():
+        (Path(run_dir) / MARKER).write_text("A run folder of the Gen AI Learn Playground: train.py writes here.\n",
+                                            encoding="utf-8")
 
 
 def clear_checkpoints(run_dir: Path) -> None:

@@ -147,15 +147,14 @@ def train(cfg: Config | None = None, *, resume: str | Path | None = None, init_f
                 raise UserError(f"run directory {run_dir} already holds a checkpoint; continue it with --resume "
                                 f"{run_dir}, start over with --overwrite, or pick another --set train.out_dir=...")
             remove_stray_temp_files(run_dir)
-            if resume is None and overwrite:
-                clear_checkpoints(run_dir)
-            return _train_locked(cfg, run_dir, ckpt, tokenizer, init_weights, device, ddp, progress, log)
+            return _train_locked(cfg, run_dir, ckpt, tokenizer, init_weights, device, ddp, progress, log,
+                                 start_over=resume is None and overwrite)
     finally:
         shutdown(ddp)
 
 
 def _train_locked(cfg: Config, run_dir: Path, ckpt, tokenizer, init_weights, device, ddp: Distributed,
-                  progress, log) -> RunResult:
+                  progress, log, start_over: bool = False) -> RunResult:
     t = cfg.train
     dtype, dtype_why = resolve_dtype(t.dtype, device)
     set_threads(t.threads)
@@ -191,6 +190,8 @@ def _train_locked(cfg: Config, run_dir: Path, ckpt, tokenizer, init_weights, dev
     if ddp.enabled:
         step_model = DistributedDataParallel(step_model, device_ids=[device.index] if device.type == "cuda" else None)
     if ddp.is_main:
+        if start_over:                   # only now that the corpus, tokenizer and model are known to be good
+            clear_checkpoints(run_dir)
         write_run_file(run_dir / "config.yaml", config_to_yaml(cfg))
         record_command(run_dir / "command.txt", resumed=ckpt is not None)
         metrics = MetricsLog(run_dir / "metrics.jsonl", keep_up_to=start if ckpt is not None else None)
