@@ -18,7 +18,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--checkpoint", required=True, help="a .pt file written by train.py (e.g. runs/toy/best.pt)")
     prompt = p.add_mutually_exclusive_group()
     prompt.add_argument("--prompt", help="text to continue (default: the checkpoint's sample.prompt)")
-    prompt.add_argument("--prompt-file", help="read the prompt from this UTF-8 file")
+    prompt.add_argument("--prompt-file", help="read the prompt from this UTF-8 file, as it is: a final newline "
+                        "(which echo adds) is part of the prompt")
     p.add_argument("--temperature", type=float, help="0 = greedy (argmax); <1 sharper, >1 flatter")
     p.add_argument("--top-k", type=int, help="sample only among the k likeliest tokens")
     p.add_argument("--top-p", type=float, help="sample only among the likeliest tokens whose probabilities sum to p")

@@ -43,7 +43,8 @@ def toy_checkpoint(log=print) -> Path:
     lessons and the playground show when no checkpoint is named."""
     from training.trainer import train
 
-    cfg = load_config(TOY_CONFIG)
+    corpus = TOY_CONFIG.parents[1] / "data" / "toy_corpus.txt"        # found from any folder the command runs in
+    cfg = load_config(TOY_CONFIG, [f"data.path={corpus}"] if corpus.is_file() else [])
     checkpoint = Path(cfg.train.out_dir) / "best.pt"
     if not checkpoint.exists():
         log(f"{checkpoint} not found: training the toy model first ({os.path.relpath(TOY_CONFIG)}, "

@@ -3,6 +3,7 @@
 A thin command line over ``training.trainer.train``; bad input ends with a one-line error and exit code 2.
 """
 import argparse
+import os
 import re
 import sys
 from pathlib import Path
@@ -55,7 +56,8 @@ def run_training(args) -> int:
                    overwrite=args.overwrite, progress=not args.no_progress)
     if result.interrupted:
         return 130
-    print(f"done: step {result.iter}, best val loss {result.best_val:.4f}, checkpoints in {result.run_dir}")
+    if os.environ.get("RANK", "0") == "0":        # under torchrun only rank 0 has evaluated and saved
+        print(f"done: step {result.iter}, best val loss {result.best_val:.4f}, checkpoints in {result.run_dir}")
     return 0
 
 

@@ -7,6 +7,7 @@ import yaml
 import inference
 from errors import UserError
 from tests.conftest import ROOT, run_cli, tiny_overrides
+from training.checkpoint import load_checkpoint
 from training.config import load_config, parse_overrides
 from training.run_dir import MARKER
 from training.trainer import train
@@ -91,3 +92,32 @@ def test_the_toy_model_is_not_trained_over_an_unfinished_run(tmp_path, corpus, m
     with pytest.raises(UserError, match=f"run directory {run} already holds a checkpoint; continue it with --resume"):
         inference.toy_checkpoint(log=lambda *_: None)
     assert files_of(run) == before
+
+
+def test_an_edited_config_yaml_is_not_silently_undone_by_resume(tmp_path, corpus):
+    run = tmp_path / "run"
+    train(load_config(None, tiny_overrides(run, corpus)), **QUIET)
+    assert train(resume=run, overrides=["train.max_iters=13"], **QUIET).iter == 13   # written by train.py: fine
+    config = run / "config.yaml"
+    config.write_text(config.read_text().replace("max_iters: 13", "max_iters: 20"))
+    with pytest.raises(UserError, match=r"config.yaml was edited \(train.max_iters=20\).*--set train.max_iters=20"):
+        train(resume=run, **QUIET)
+    assert train(resume=run, overrides=["train.max_iters=20"], **QUIET).iter == 20   # asked for with --set
+
+
+def test_resume_refuses_another_out_dir(tmp_path, corpus):
+    run = tmp_path / "run"
+    train(load_config(None, tiny_overrides(run, corpus)), **QUIET)
+    with pytest.raises(UserError, match="train.out_dir cannot change when resuming"):
+        train(resume=run, overrides=[f"train.out_dir={tmp_path / 'elsewhere'}"], **QUIET)
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_fine_tuning_records_the_tokenizer_it_keeps(tmp_path, corpus):
+    run = tmp_path / "run"
+    train(load_config(None, tiny_overrides(run, corpus)), **QUIET)
+    tuned = train(load_config(None, tiny_overrides(tmp_path / "tuned", corpus, **{"data.tokenizer": "bpe"})),
+                  init_from=run / "best.pt", **QUIET)
+    saved = load_checkpoint(tuned.run_dir / "best.pt")
+    assert saved["tokenizer"]["kind"] == "char" and saved["config"]["data"]["tokenizer"] == "char"
+    assert "tokenizer: char" in (tuned.run_dir / "config.yaml").read_text()

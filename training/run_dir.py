@@ -6,6 +6,7 @@ one line per resume). A lock file stops a second ``train.py`` from writing into 
 releases it when the process ends, however it ends (even SIGKILL), so a stale lock never blocks a resume.
 Files that are rewritten are replaced atomically, so a kill leaves the old or the new version, never half of one.
 """
+import hashlib
 import json
 import os
 import shlex
@@ -100,6 +101,25 @@ def clear_checkpoints(run_dir: Path) -> None:
     an early stop never leaves an old best.pt (maybe of another shape) beside the new run's last.pt."""
     for name in (*CHECKPOINTS, "metrics.jsonl"):
         (Path(run_dir) / name).unlink(missing_ok=True)
+
+
+STAMP = "# written by train.py, sha256 of what follows: "
+
+
+def write_config_file(path: Path, text: str) -> None:
+    """config.yaml with a first line that fingerprints the rest, so that a resume can tell an edit by hand from a
+    file written by an earlier start (even one killed before its first checkpoint)."""
+    write_run_file(path, f"{STAMP}{hashlib.sha256(text.encode()).hexdigest()[:16]}\n{text}")
+
+
+def edited_config_text(path: Path) -> str | None:
+    """The text of config.yaml when it was changed by hand since train.py wrote it, else None."""
+    if not path.is_file():
+        return None
+    first, _, rest = path.read_text(encoding="utf-8", errors="replace").partition("\n")
+    if first.startswith(STAMP) and first[len(STAMP):] == hashlib.sha256(rest.encode()).hexdigest()[:16]:
+        return None
+    return rest if first.startswith(STAMP) else f"{first}\n{rest}"
 
 
 def write_run_file(path: Path, text: str) -> None:

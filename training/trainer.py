@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
+import yaml
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
@@ -31,14 +32,15 @@ from errors import UserError
 from model.gpt import GPT
 from training.checkpoint import (checkpoint_state, load_checkpoint, model_from_checkpoint,
                                  remove_stray_temp_files, restore_rng, save_checkpoint)
-from training.config import Config, config_from_dict, config_to_yaml, merge, parse_overrides
+from training.config import (Config, config_from_dict, config_to_dict, config_to_yaml, merge, parse_overrides,
+                             parse_yaml)
 from training.device import autocast, resolve_device, resolve_dtype, set_threads
 from training.distributed import Distributed, any_process, init_distributed, mean_loss_and_stop, shutdown
 from training.evaluation import EvaluationStopped, evaluate, whole_split_loss, worth_checking_whole
 from training.fault_injection import kill_point
 from training.memory import check_fits, training_bytes
-from training.run_dir import (MetricsLog, RunLock, clear_checkpoints, mark_ours, prepare_run_dir, record_command,
-                              write_run_file)
+from training.run_dir import (MetricsLog, RunLock, clear_checkpoints, edited_config_text, mark_ours, prepare_run_dir,
+                              record_command, write_config_file)
 from training.schedule import lr_at
 
 
@@ -86,7 +88,8 @@ def build_tokenizer_and_data(cfg: Config, tokenizer: Tokenizer | None, log):
     try:
         ids = encode_cached(text, tokenizer, cfg.data.cache_dir)
     except UserError as e:              # fine-tuning a char model on a corpus with characters it never saw
-        raise UserError(f"corpus {cfg.data.path}: {e}") from None
+        raise UserError(f"corpus {cfg.data.path}: {e}; a fine-tuned model keeps its tokenizer, so fine-tune a bpe "
+                        "model on new text (any UTF-8 encodes), or train a new model on it") from None
     splits = split_tokens(ids, cfg.data.val_fraction, cfg.model.block_size, cfg.data.path)
     log(f"corpus: {cfg.data.path}, {len(text):,} characters → {len(ids):,} tokens "
         f"({len(splits.train):,} train / {len(splits.val):,} val)")
@@ -95,11 +98,33 @@ def build_tokenizer_and_data(cfg: Config, tokenizer: Tokenizer | None, log):
 
 def resumed_config(ckpt: dict, overrides: list[str], source: str) -> Config:
     """The checkpoint's config with command-line overrides on top (e.g. a larger train.max_iters)."""
-    raw = merge(ckpt["config"], parse_overrides(overrides)) if overrides else ckpt["config"]
-    cfg = config_from_dict(raw, source)
+    parsed = parse_overrides(overrides) if overrides else {}
+    if "out_dir" in parsed.get("train", {}):
+        raise UserError(f"{source}: train.out_dir cannot change when resuming (the run continues in its own folder; "
+                        "copy the folder to continue it elsewhere)")
+    cfg = config_from_dict(merge(ckpt["config"], parsed), source)
     if cfg.model != config_from_dict(ckpt["config"], source).model:
         raise UserError(f"{source}: model.* cannot change when resuming (the weights have a fixed shape)")
     return cfg
+
+
+def check_unedited(config_file: Path, resumed: Config) -> None:
+    """--resume continues with last.pt's config (plus --set): an edit by hand to the run's config.yaml would be
+    silently undone, so it is an error that names the edited keys, unless --set asks for the same values."""
+    text = edited_config_text(config_file)
+    if text is None:
+        return
+    try:
+        written = config_to_dict(config_from_dict(parse_yaml(text), str(config_file)))
+    except (UserError, yaml.YAMLError):
+        raise UserError(f"{config_file} was edited and no longer reads as a config; --resume continues with "
+                        "last.pt's config: undo the edit, and ask for changes with --set") from None
+    now = config_to_dict(resumed)
+    edits = [f"{section}.{key}={value}" for section, values in written.items() for key, value in values.items()
+             if (section, key) != ("train", "out_dir") and value != now[section][key]]
+    if edits:
+        raise UserError(f"{config_file} was edited ({', '.join(edits)}), but --resume continues with last.pt's "
+                        f"config: ask for the change with --set {' '.join(edits)}, or undo the edit")
 
 
 def train(cfg: Config | None = None, *, resume: str | Path | None = None, init_from: str | Path | None = None,
@@ -120,6 +145,7 @@ def train(cfg: Config | None = None, *, resume: str | Path | None = None, init_f
             raise UserError(f"checkpoint {run_dir / 'last.pt'} has no optimizer state, so it cannot be resumed; "
                             f"fine-tune from it with --init-from instead")
         cfg = resumed_config(ckpt, list(overrides), f"{run_dir / 'last.pt'}")
+        check_unedited(run_dir / "config.yaml", cfg)
         cfg = replace(cfg, train=replace(cfg.train, out_dir=str(run_dir)))
         tokenizer = model_from_checkpoint(ckpt, run_dir / "last.pt")[1]
     elif init_from is not None:
@@ -129,6 +155,10 @@ def train(cfg: Config | None = None, *, resume: str | Path | None = None, init_f
         if cfg.model != source_cfg.model:
             log(f"note: model shape taken from {init_from} (the config's model section is ignored when fine-tuning)")
             cfg = replace(cfg, model=source_cfg.model)
+        if (cfg.data.tokenizer, cfg.data.bpe_vocab_size) != (source_cfg.data.tokenizer, source_cfg.data.bpe_vocab_size):
+            log(f"note: tokenizer taken from {init_from}: {source_cfg.data.tokenizer} (fine-tuning keeps it)")
+            cfg = replace(cfg, data=replace(cfg.data, tokenizer=source_cfg.data.tokenizer,
+                                            bpe_vocab_size=source_cfg.data.bpe_vocab_size))
     device, device_why = resolve_device(cfg.train.device)
     ddp = init_distributed(device.type)
     if ddp.enabled and device.type == "cuda":
@@ -192,7 +222,7 @@ def _train_locked(cfg: Config, run_dir: Path, ckpt, tokenizer, init_weights, dev
     if ddp.is_main:
         if start_over:                   # only now that the corpus, tokenizer and model are known to be good
             clear_checkpoints(run_dir)
-        write_run_file(run_dir / "config.yaml", config_to_yaml(cfg))
+        write_config_file(run_dir / "config.yaml", config_to_yaml(cfg))
         record_command(run_dir / "command.txt", resumed=ckpt is not None)
         metrics = MetricsLog(run_dir / "metrics.jsonl", keep_up_to=start if ckpt is not None else None)
 
