@@ -50,8 +50,10 @@ def new_figure(width: float, height: float) -> Figure:
 
 
 def show_token(token: str) -> str:
-    """A token as it can be read on an axis: the newline and spaces made visible."""
-    return token.replace("\n", "⏎").replace(" ", "␣")
+    """A token as it can be read on an axis: the newline and spaces made visible, other characters that print
+    nothing (a byte-level tokenizer's control bytes) written as \\xNN, which every font can draw."""
+    token = token.replace("\n", "⏎").replace(" ", "␣")
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in token)
 
 
 @torch.no_grad()

@@ -1,5 +1,6 @@
 """The lessons, run on a tiny model: each saves its figure and returns numbers that agree with the maths."""
 import math
+import warnings
 
 import pytest
 import torch
@@ -77,6 +78,17 @@ def test_embed_neighbours_and_projection(ctx):
         assert definition["matrix"].shape == (len(r["words"]),) * 2
         assert torch.allclose(definition["matrix"].diagonal(), torch.ones(len(r["words"])), atol=1e-5)
         assert -1 <= definition["dog_cat"] <= 1 and -1 <= definition["dog_glass"] <= 1
+
+
+def test_a_bpe_checkpoints_byte_tokens_draw_without_missing_glyphs(play_bpe_checkpoint, tmp_path):
+    """The 256 byte tokens of a bpe vocabulary include control bytes no font draws: the figures write them as
+    \\xNN instead of warning once per glyph."""
+    bpe = Context(load_for_inference(play_bpe_checkpoint), tmp_path, say=lambda *_: None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        embed.run(bpe)
+    assert not [w for w in caught if "Glyph" in str(w.message)]
+    assert common.show_token("\x00 \n\t") == "\\x00␣⏎\\x09"
 
 
 def test_position_table_is_the_formula_and_both_short_runs_are_measured(ctx):
