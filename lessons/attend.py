@@ -96,5 +96,5 @@ def draw(sentences, traces, weights, layer: int, head: int):
         ax.set_ylabel("looking (query)")
         ax.set_title(f"{s!r}\nlayer {layer}, head {head}")
     fig.colorbar(image, ax=fig.axes, shrink=0.6, label="attention weight (each row sums to 1)")
-    fig.suptitle("One attention head: where each character looks (future masked)")
+    fig.suptitle("One attention head: where each token looks (future masked)")
     return fig

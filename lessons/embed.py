@@ -3,11 +3,13 @@
 Training moves the rows so that tokens used alike end up pointing in similar directions; cosine similarity,
 cos(a, b) = a·b / (‖a‖ ‖b‖), measures that (1: same direction, 0: unrelated). The toy model reads characters,
 so its table holds letters, digits and punctuation, and a word such as "dog" has no row of its own: its
-meaning has to be built by the layers above from the characters and their context.
+meaning has to be built by the layers above from the characters and their context. (A bpe model has rows for
+frequent pieces of words too, so a common word may be one token.)
 
 Two ways to give a word a vector are compared here:
-  - spelling: the mean of its characters' embedding rows. It only knows which letters the word has;
-  - context: the model's final-layer vector at the word's last character, read in the same frame for every word
+  - spelling: the mean of its tokens' embedding rows (its letters, for a char model). It only knows which pieces
+    the word is made of;
+  - context: the model's final-layer vector at the word's last token, read in the same frame for every word
     ("The WORD" at the start of a line). That is the vector the model predicts the next token from, so two words
     get similar vectors when the model expects the same things after them ("you shall know a word by the company
     it keeps"). In the toy corpus an animal at the start of a line is always about to chase, bite, see or follow
@@ -77,10 +79,11 @@ def run(ctx: Context, k: int = 5) -> dict:
     ctx.say(f"The first two principal directions hold {explained:.0%} of the table's variance (plotted).")
 
     words = [*ANIMALS, *OTHERS]
+    unit = "letter" if tok.kind == "char" else "token"
     definitions = {
-        "spelling": ("the mean of its letters' embedding rows",
+        "spelling": (f"the mean of its {unit}s' embedding rows",
                      torch.stack([table[tok.encode(w)].mean(0) for w in words])),                       # (n, C)
-        "context": (f"the final-layer vector at the last letter of {FRAME.format('WORD')!r} after a line start",
+        "context": (f"the final-layer vector at the last {unit} of {FRAME.format('WORD')!r} after a line start",
                     torch.stack([trace(ctx.loaded, LINE_START + FRAME.format(w)).final[-1].cpu() for w in words])),
     }
     cos = {}

@@ -14,10 +14,20 @@ from inference import trace
 from lessons.common import Context, new_figure, show_token
 
 PROMPT = "This animal barks. This animal is a "
-EXPECTED = "d"                                        # the first letter of "dog"
+ANSWER = "dog"
 
 
-def run(ctx: Context, prompt: str = PROMPT, expected: str = EXPECTED, top: int = 5) -> dict:
+def first_token_of(tokenizer, prompt: str, answer: str) -> str:
+    """The token the model must predict next: the answer's first token as the tokenizer splits prompt + answer
+    ("d" for a char model, maybe "dog" for a bpe one)."""
+    head, whole = tokenizer.encode(LINE_START + prompt), tokenizer.encode(LINE_START + prompt + answer)
+    if whole[: len(head)] == head and len(whole) > len(head):
+        return tokenizer.decode(whole[len(head) : len(head) + 1])
+    return answer[:1]
+
+
+def run(ctx: Context, prompt: str = PROMPT, expected: str | None = None, top: int = 5) -> dict:
+    expected = expected or first_token_of(ctx.loaded.tokenizer, prompt, ANSWER)
     t = trace(ctx.loaded, LINE_START + prompt)
     norms = torch.stack([change.norm(dim=-1) for change in t.ffn_out])                 # (n_layer, T)
     stream = torch.stack(t.after_attention).norm(dim=-1)                                # (n_layer, T) what FFNs read
@@ -64,5 +74,5 @@ def draw(prompt: str, tokens: list[str], norms: torch.Tensor):
     axes[-1].set_xticks(range(T), labels, family="DejaVu Sans Mono")
     axes[-1].set_xlabel("token")
     fig.suptitle(f"How much each block's feed-forward network changes each token of {prompt!r}\n"
-                 "(red: the last token, where the model picks the next letter)")
+                 "(red: the last token, where the model picks the next token)")
     return fig

@@ -1,6 +1,6 @@
 """Lesson 5, heads: several attention heads per block, each free to look for something different.
 
-Each head has its own query, key and value maps, so one head can follow the previous character (to read the
+Each head has its own query, key and value maps, so one head can follow the previous token (to read the
 current word), another the start of the line (a resting place when there is nothing useful to look at), another
 the word that decides what comes next. Their outputs are placed side by side and mixed by one projection.
 

@@ -7,9 +7,9 @@ Each step takes random windows of the corpus, measures how surprised the model i
 
 The fresh model trains on the toy corpus's animal, fruit, tool and sum lines (the word-order and context lines
 left out, so that the short run spends its steps on the two facts). Every few steps the lesson asks it two
-questions. The model reads characters, so " dog" is four tokens (" ", "d", "o", "g"): its probability is the
-product of the four, each read with the true characters before it fed in (teacher forcing). Training stops once
-both answers have probability ≥ 0.9.
+questions. A char model reads characters, so " dog" is four tokens (" ", "d", "o", "g"): its probability is the
+product of the four, each read with the true tokens before it fed in (teacher forcing); a bpe model may read it as
+one or two tokens, and the same product applies. Training stops once both answers have probability ≥ 0.9.
 """
 import math
 import random
@@ -42,13 +42,13 @@ def fact_corpus(path: Path, seed: int) -> Path:
 
 @torch.no_grad()
 def check(loaded: Loaded, questions) -> dict:
-    """P(answer | question) for each question, the five likeliest first letters of the first answer (the token
+    """P(answer | question) for each question, the five likeliest first tokens of the first answer (the token
     after 'is a ' where the animal is chosen) and the greedy continuation of the first question."""
     loaded.model.eval()
     probs = {answer: continuation_prob(loaded.model, loaded.tokenizer, LINE_START + q, answer)
              for q, answer in questions}
     question, answer = questions[0]
-    head = LINE_START + question + answer[: len(answer) - len(answer.lstrip())]          # up to its first letter
+    head = LINE_START + question + answer[: len(answer) - len(answer.lstrip())]          # up to the word itself
     logits, _ = loaded.model(torch.tensor([loaded.tokenizer.encode(head)], device=loaded.device))
     top = logits[0, -1].softmax(-1).topk(5)
     guesses = [(loaded.tokenizer.decode([i]), p) for i, p in zip(top.indices.tolist(), top.values.tolist())]
@@ -84,7 +84,7 @@ def run(ctx: Context, max_steps: int = 1500, every: int = 50, target: float = 0.
             seen = check(loaded, questions)
             history.append({"step": step, **seen["probs"]})
             ctx.say(f"step {step:>4}: " + ", ".join(f"{n} = {p:.3f}" for n, p in zip(names, seen["probs"].values()))
-                    + "   letter after 'is a ': " + " ".join(f"{show_token(tok)} {p:.0%}" for tok, p in seen["guesses"])
+                    + "   next token after 'is a ': " + " ".join(f"{show_token(tok)} {p:.0%}" for tok, p in seen["guesses"])
                     + f"   greedy: {seen['greedy']!r}")
             if all(p >= target for p in seen["probs"].values()) or step == max_steps:
                 break
