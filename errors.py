@@ -1,4 +1,5 @@
 """The one error type a user sees: a clear one-line message and exit code 2, never a traceback."""
+import os
 import sys
 
 
@@ -17,7 +18,8 @@ def run_command(command) -> int:
     try:
         return command() or 0
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":      # under torchrun every process meets the same input: say it once
+            print(f"error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print(file=sys.stderr)

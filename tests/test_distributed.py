@@ -26,7 +26,7 @@ def test_two_processes_equal_one_with_the_same_global_batch_and_resume(tmp_path,
     assert run_cli("train.py", "--no-progress", "--set", *one).returncode == 0
     result = torchrun("--no-progress", "--set", *two)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "× 2 processes (DDP)" in result.stdout
+    assert "× 2 processes (DDP)" in result.stdout and result.stdout.count("done: step 6") == 1   # rank 0 alone
     # continue both runs to step 10, the two-process one under DDP again
     assert run_cli("train.py", "--no-progress", "--resume", tmp_path / "one", "--set", "train.max_iters=10").returncode == 0
     result = torchrun("--no-progress", "--resume", tmp_path / "two", "--set", "train.max_iters=10")
@@ -36,3 +36,11 @@ def test_two_processes_equal_one_with_the_same_global_batch_and_resume(tmp_path,
     for (_, a), (_, b) in zip(single, ddp):
         assert math.isclose(a, b, rel_tol=1e-5), (a, b)
     assert sorted(p.name for p in (tmp_path / "two").glob("*.pt")) == ["best.pt", "last.pt"]
+
+
+def test_bad_input_under_torchrun_is_said_once(tmp_path, corpus):
+    """Every process meets the same bad input; one error line is printed (torchrun then adds its own report)."""
+    result = torchrun("--no-progress", "--set", *tiny_overrides(tmp_path / "run", corpus, **{"model.n_layer": 0}))
+    assert result.returncode != 0
+    assert [line for line in result.stderr.splitlines() if line.startswith("error: ")] == [
+        "error: config: model.n_layer must be > 0, got 0"]
