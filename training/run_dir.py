@@ -85,8 +85,9 @@ def check_ours(run_dir: Path) -> None:
         return
     foreign = [name for name in entries if name not in RUN_FILES]
     if foreign or not set(CHECKPOINTS) & set(entries):
+        shown = ", ".join(foreign or entries)
         raise UserError(f"run directory {run_dir} holds files that are not a run of this project "
-                        f"({', '.join(foreign or entries)[:120]}); train into an empty or new folder "
+                        f"({shown if len(shown) <= 120 else shown[:119] + '…'}); train into an empty or new folder "
                         "(--set train.out_dir=...)")
 
 
