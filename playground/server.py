@@ -148,7 +148,7 @@ class Generations:
 
     def __init__(self):
         self.lock = threading.Lock()
-        self.running = self.completed = self.stopped = 0
+        self.running = self.completed = self.stopped = self.pieces = 0
 
     def start(self):
         with self.lock:
@@ -157,6 +157,7 @@ class Generations:
     def finish(self, pieces: int, complete: bool):
         with self.lock:
             self.running -= 1
+            self.pieces += pieces
             if complete:
                 self.completed += 1
             else:
@@ -164,7 +165,8 @@ class Generations:
 
     def snapshot(self) -> dict:
         with self.lock:
-            return {"running": self.running, "completed": self.completed, "stopped_early": self.stopped}
+            return {"running": self.running, "completed": self.completed, "stopped_early": self.stopped,
+                    "pieces_streamed": self.pieces}
 
 
 def server_sent(events, on_start=None):
