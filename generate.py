@@ -10,7 +10,7 @@ import math
 import sys
 
 from errors import UserError, run_command
-from training.config import MAX_SEED
+from training.config import MAX_NEW_TOKENS, MAX_SEED
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -46,7 +46,6 @@ def read_prompt(args, default: str) -> str:
         raise UserError(f"prompt file {args.prompt_file} is not UTF-8 text") from None
 
 
-MAX_NEW_TOKENS = 10**6
 MAX_SAMPLES = 1024
 
 

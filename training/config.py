@@ -106,6 +106,7 @@ def _coerce(value, hint, where: str, problems: list[str]):
 
 
 MAX_SEED = 2**64 - 1
+MAX_NEW_TOKENS = 10**6
 
 
 def upper_bounds(cfg: Config) -> dict[str, tuple]:
@@ -119,8 +120,8 @@ def upper_bounds(cfg: Config) -> dict[str, tuple]:
             "train.batch_size": (t.batch_size, 2**20), "train.grad_accum": (t.grad_accum, 2**20),
             "train.max_iters": (t.max_iters, 10**9), "train.warmup_iters": (t.warmup_iters, 10**9),
             "train.eval_interval": (t.eval_interval, 10**9), "train.eval_iters": (t.eval_iters, 10**6),
-            "train.log_interval": (t.log_interval, 10**9), "sample.max_new_tokens": (s.max_new_tokens, 10**6),
-            "sample.top_k": (s.top_k or 0, 2**24)}
+            "train.log_interval": (t.log_interval, 10**9),
+            "sample.max_new_tokens": (s.max_new_tokens, MAX_NEW_TOKENS), "sample.top_k": (s.top_k or 0, 2**24)}
 
 
 def _check_values(cfg: Config, problems: list[str]) -> None:
