@@ -80,7 +80,7 @@ def compare_of(loaded: Loaded, ta: Trace, tb: Trace) -> dict:
     """Two sentences side by side ("He broke the glass." / "He broke the news."): both attention stacks, and at each
     position both have, the cosine of their last-layer vectors (after the final LayerNorm, what the LM head reads):
 
-        cos(a, b) = a·b / (‖a‖ ‖b‖)          1 = same direction; a GPT only looks back, so equal prefixes give 1
+        cos(a, b) = a·b / (‖a‖ ‖b‖)        1 = same direction; a GPT only looks back: equal prefixes give 1
     """
     n = min(len(ta.tokens), len(tb.tokens))
     cosine = F.cosine_similarity(ta.final[:n], tb.final[:n], dim=-1)                    # (n,)
@@ -97,7 +97,8 @@ def compare_view(loaded: Loaded, text_a: str, text_b: str) -> dict:
 
 
 def entropy_bits(probs: torch.Tensor) -> float:
-    """H(p) = −Σ p log₂ p over the tokens with p > 0: 0 bits when one token is certain, log₂ V when all are equal."""
+    """H(p) = −Σ p log₂ p over the tokens with p > 0: 0 bits when one token is certain, log₂ V when all are
+    equally likely."""
     p = probs[probs > 0]
     return -(p * p.log2()).sum().item()
 

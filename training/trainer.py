@@ -70,7 +70,7 @@ class StopRequest:
         return self
 
     def _handle(self, signum, frame):
-        if self.requested:          # asked twice: stop at once (checkpoints are replaced atomically, never half-written)
+        if self.requested:          # asked twice: stop at once (checkpoints are replaced atomically, never half)
             raise KeyboardInterrupt
         self.requested = True
 
@@ -256,7 +256,8 @@ def _train_locked(cfg: Config, run_dir: Path, ckpt, tokenizer, init_weights, dev
         best_val = min(best_val, losses["val"])
         metrics.write({"iter": done, "train_loss": losses["train"], "val_loss": losses["val"]})
         result.evals.append({"iter": done, "train": losses["train"], "val": losses["val"]})
-        say(f"step {done}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}" + (" (best)" if is_best else ""))
+        say(f"step {done}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}"
+            + (" (best)" if is_best else ""))
         save(done, is_best)
         if t.target_val_loss is not None and worth_checking_whole(losses, t.target_val_loss):
             try:
