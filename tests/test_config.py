@@ -1,3 +1,4 @@
+import typing
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,14 @@ def test_all_problems_are_reported_together(tmp_path):
 def test_bad_overrides(override):
     with pytest.raises(UserError):
         load_config(None, [override])
+
+
+@pytest.mark.parametrize("hint", [typing.Optional[float], float | None])
+def test_an_optional_field_takes_its_type_or_null_however_it_is_written(hint):
+    from training.config import _coerce
+
+    problems = []
+    assert _coerce(2, hint, "train.x", problems) == 2.0 and _coerce(None, hint, "train.x", problems) is None
+    assert _coerce("3e-4", hint, "train.x", problems) == 3e-4 and problems == []
+    assert _coerce("fast", hint, "train.x", problems) is None
+    assert problems == ["train.x must be float or null, got 'fast'"]

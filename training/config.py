@@ -6,6 +6,7 @@ as YAML scalars, then checked like the file's values.
 """
 import dataclasses
 import math
+import types
 import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -82,7 +83,8 @@ def _coerce(value, hint, where: str, problems: list[str]):
 
     Floats must be finite: YAML reads ``.nan`` and ``.inf`` as numbers, and every comparison with NaN is false, so a
     NaN learning rate would pass every range check below and only show up as a NaN loss."""
-    allowed = typing.get_args(hint) if typing.get_origin(hint) is typing.Union else (hint,)
+    union = typing.get_origin(hint) in (typing.Union, types.UnionType)      # Optional[X] and X | None alike
+    allowed = typing.get_args(hint) if union else (hint,)
     if value is None and type(None) in allowed:
         return None
     for t in allowed:
