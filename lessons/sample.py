@@ -16,15 +16,10 @@ from data.toy_eval import LINE_START
 from errors import UserError
 from inference import complete, encode_prompt
 from lessons.common import Context, new_figure, show_token
-from model.sampling import next_token_probs
+from model.sampling import entropy_bits, next_token_probs
 
 PROMPT = "He broke the "
 TEMPERATURES = (0.0, 0.5, 1.0, 2.0)
-
-
-def entropy_bits(probs: torch.Tensor) -> float:
-    """H = −Σ p log₂ p, with 0 · log 0 = 0."""
-    return torch.where(probs > 0, probs * -probs.log2(), torch.zeros_like(probs)).sum().item()
 
 
 def corpus_lines(ctx: Context) -> set[str] | None:

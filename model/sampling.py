@@ -47,6 +47,12 @@ def next_token_probs(logits: torch.Tensor, temperature: float = 1.0, top_k: int 
     return probs
 
 
+def entropy_bits(probs: torch.Tensor) -> float:
+    """H(p) = −Σ p log₂ p in bits, with 0 · log 0 = 0: 0 when one token is certain, log₂ V when all V are equally
+    likely. How spread out a distribution from ``next_token_probs`` is."""
+    return torch.where(probs > 0, probs * -probs.log2(), torch.zeros_like(probs)).sum().item()
+
+
 def sample_next_token(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
                       top_p: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
     """logits (B, V) → next token ids (B, 1). Deterministic for a seeded ``generator``; argmax at τ = 0."""

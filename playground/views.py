@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from inference import Loaded, Trace, complete, encode_prompt, trace
-from model.sampling import next_token_probs
+from model.sampling import entropy_bits, next_token_probs
 
 WEIGHT_DECIMALS = 4
 LOGIT_DECIMALS = 6
@@ -94,13 +94,6 @@ def compare_of(loaded: Loaded, ta: Trace, tb: Trace) -> dict:
 
 def compare_view(loaded: Loaded, text_a: str, text_b: str) -> dict:
     return compare_of(loaded, trace(loaded, text_a), trace(loaded, text_b))
-
-
-def entropy_bits(probs: torch.Tensor) -> float:
-    """H(p) = −Σ p log₂ p over the tokens with p > 0: 0 bits when one token is certain, log₂ V when all are
-    equally likely."""
-    p = probs[probs > 0]
-    return -(p * p.log2()).sum().item()
 
 
 def next_token_of(loaded: Loaded, last: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None,

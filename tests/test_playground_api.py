@@ -1,7 +1,6 @@
 """The playground's API: every number it sends equals the model's own, computed another way, and bad requests get
 a one-line JSON error with a 4xx status. ``TestClient`` re-raises any server exception, so a 500 fails the test."""
 import json
-import math
 import re
 import time
 import urllib.request
@@ -308,8 +307,3 @@ def test_play_command_line_errors_are_one_line(play_checkpoint, tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=10)
-
-
-def test_entropy_is_zero_for_certainty_and_log2_v_for_uniform():
-    assert views.entropy_bits(torch.tensor([0.0, 1.0, 0.0])) == 0
-    assert views.entropy_bits(torch.full((64,), 1 / 64)) == pytest.approx(math.log2(64))

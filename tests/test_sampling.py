@@ -1,7 +1,9 @@
+import math
+
 import pytest
 import torch
 
-from model.sampling import next_token_probs, sample_next_token
+from model.sampling import entropy_bits, next_token_probs, sample_next_token
 
 LOGITS = torch.tensor([[2.0, 1.0, 0.5, -1.0, 0.0]])
 
@@ -48,3 +50,8 @@ def test_seeded_sampling_is_reproducible():
 def test_bad_arguments_are_rejected(kwargs):
     with pytest.raises(ValueError):
         sample_next_token(LOGITS, **{"temperature": 1.0, **kwargs})
+
+
+def test_entropy_is_zero_for_certainty_and_log2_v_for_uniform():
+    assert entropy_bits(torch.tensor([0.0, 1.0, 0.0])) == 0
+    assert entropy_bits(torch.full((64,), 1 / 64)) == pytest.approx(math.log2(64))
