@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from errors import UserError
-from inference import Loaded, encode_prompt
+from inference import Loaded
 from playground import views
 from training.config import MAX_SEED
 
@@ -169,11 +169,8 @@ class Generations:
                     "pieces_streamed": self.pieces}
 
 
-def server_sent(events, on_start=None):
-    """(event, data) pairs in the text/event-stream format, "event: token" then "data: {...}" and a blank line.
-    ``on_start`` runs when the stream is first read (a stream closed before that never ran)."""
-    if on_start is not None:
-        on_start()
+def server_sent(events):
+    """(event, data) pairs in the text/event-stream format, "event: token" then "data: {...}" and a blank line."""
     for event, data in events:
         yield f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
@@ -256,10 +253,9 @@ def create_app(loaded: Loaded, checkpoint: str) -> FastAPI:
     @app.post("/api/generate", summary="A continuation, streamed token by token as Server-Sent Events")
     def generate(body: GenerateRequest):
         check_top_k(body.top_k)
-        encode_prompt(loaded, body.text)                      # a bad prompt is a 400 before the stream starts
         events = views.generation_events(loaded, body.text, body.max_new_tokens, body.temperature, body.top_k,
-                                         body.top_p, body.seed, on_finish=generations.finish)
-        return StreamingResponse(server_sent(events, on_start=generations.start), media_type="text/event-stream",
+                                         body.top_p, body.seed, generations.start, generations.finish)
+        return StreamingResponse(server_sent(events), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     return app

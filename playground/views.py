@@ -63,17 +63,20 @@ def tokens_view(loaded: Loaded, text: str) -> dict:
     return tokens_of(loaded, encode_prompt(loaded, text))
 
 
-def attention_of(t: Trace) -> list:
+def attention_rows(t: Trace) -> list:
     """Every block's and head's weights from a trace: [layer][head][query i] = weights on keys 0..i."""
     stack = rounded(t.attention_stack())                                                # (n_layer, nh, T, T)
     return [[[head[i, : i + 1] for i in range(len(head))] for head in layer] for layer in stack]
 
 
+def attention_of(loaded: Loaded, t: Trace) -> dict:
+    cfg = loaded.cfg.model
+    return {"tokens": t.tokens, "n_layer": cfg.n_layer, "n_head": cfg.n_head, "attention": attention_rows(t)}
+
+
 def attention_view(loaded: Loaded, text: str) -> dict:
     """The weights of every head in every block for ``text``: where each token looks."""
-    t = trace(loaded, text)
-    cfg = loaded.cfg.model
-    return {"tokens": t.tokens, "n_layer": cfg.n_layer, "n_head": cfg.n_head, "attention": attention_of(t)}
+    return attention_of(loaded, trace(loaded, text))
 
 
 def compare_of(loaded: Loaded, ta: Trace, tb: Trace) -> dict:
@@ -87,8 +90,8 @@ def compare_of(loaded: Loaded, ta: Trace, tb: Trace) -> dict:
     same_prefix = next((i for i in range(n) if ta.ids[i] != tb.ids[i]), n)
     cfg = loaded.cfg.model
     return {"n_layer": cfg.n_layer, "n_head": cfg.n_head,
-            "a": {"tokens": ta.tokens, "attention": attention_of(ta)},
-            "b": {"tokens": tb.tokens, "attention": attention_of(tb)},
+            "a": {"tokens": ta.tokens, "attention": attention_rows(ta)},
+            "b": {"tokens": tb.tokens, "attention": attention_rows(tb)},
             "cosine": rounded(cosine), "first_difference": same_prefix}
 
 
@@ -125,22 +128,28 @@ def page_view(loaded: Loaded, text: str, temperature: float, top_k: int | None =
     """Everything one keystroke on the page shows, from one traced forward pass (two when comparing): the tokens,
     the attention of every head (or the comparison with ``compare_with``) and the next-token distribution."""
     t = trace(loaded, text)
-    cfg = loaded.cfg.model
     attention = (compare_of(loaded, t, trace(loaded, compare_with)) if compare_with is not None else
-                 {"tokens": t.tokens, "n_layer": cfg.n_layer, "n_head": cfg.n_head, "attention": attention_of(t)})
+                 attention_of(loaded, t))
     return {"tokens": tokens_of(loaded, t.ids), "attention": attention,
             "next": next_token_of(loaded, t.logits[-1], temperature, top_k, top_p, k)}
 
 
 def generation_events(loaded: Loaded, text: str, max_new_tokens: int, temperature: float, top_k: int | None,
-                      top_p: float | None, seed: int, on_finish=None) -> Iterator[tuple[str, dict]]:
+                      top_p: float | None, seed: int, on_start=None, on_finish=None) -> Iterator[tuple[str, dict]]:
     """Generation as a stream of (event, data): one "token" per decoded piece of text, then "done".
 
-    Closing the iterator early (the client went away, or pressed Stop) stops the model between two tokens;
-    ``on_finish(tokens, complete)`` is told how far it got either way."""
+    The prompt is checked now (a bad one raises here, before any stream exists); the model runs as the stream is
+    read. Closing it early (the client went away, or pressed Stop) stops the model between two tokens.
+    ``on_start()`` is called when the stream is first read, ``on_finish(pieces, complete)`` when it ends."""
     ids = encode_prompt(loaded, text)
     generator = torch.Generator(device=loaded.device).manual_seed(seed)
-    pieces = complete(loaded, ids, max_new_tokens, temperature, top_k, top_p, generator)
+    return stream_pieces(complete(loaded, ids, max_new_tokens, temperature, top_k, top_p, generator),
+                         max_new_tokens, on_start, on_finish)
+
+
+def stream_pieces(pieces, max_new_tokens: int, on_start, on_finish) -> Iterator[tuple[str, dict]]:
+    if on_start is not None:
+        on_start()
     started, count, finished = time.perf_counter(), 0, False
     try:
         for _, piece in pieces:
