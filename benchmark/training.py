@@ -5,7 +5,7 @@
     achieved FLOP/s  = tokens/s · FLOPs per token
     MFU              = achieved FLOP/s ÷ peak FLOP/s of a square matmul in the same dtype, measured here
 
-The timed step is the trainer's own (``training.trainer._train_step``: forward, backward, clip, AdamW, the per-step
+The timed step is the trainer's own (``training.trainer.train_step``: forward, backward, clip, AdamW, the per-step
 ``loss.item()``), so the numbers are what ``train.py`` gets, minus evaluation and checkpointing. Variants are timed in
 interleaved rounds (A, B, A, B, ...) together with a matmul probe, and the medians are reported: on a shared machine
 the background load then hits every variant, and the peak, alike.
@@ -24,7 +24,7 @@ from training.config import Config
 from training.distributed import Distributed
 from training.device import DEFAULT_THREADS, resolve_device, resolve_dtype, set_threads
 from training.evaluation import whole_split_loss
-from training.trainer import _maybe_compile, _train_step, build_tokenizer_and_data, train
+from training.trainer import build_tokenizer_and_data, maybe_compile, train, train_step
 
 
 @dataclass
@@ -44,7 +44,7 @@ class Session:
         set_threads(self.cfg.train.threads)
         loss = float("nan")
         for _ in range(n):
-            loss, self.step_model = _train_step(self.step_model, self.model, self.optimizer, self.splits, self.cfg,
+            loss, self.step_model = train_step(self.step_model, self.model, self.optimizer, self.splits, self.cfg,
                                                 self.generator, self.device, self.dtype, Distributed(), first=False,
                                                 log=log)
         return loss
@@ -61,13 +61,13 @@ def prepare(cfg: Config, log=print) -> Session:
     optimizer = model.configure_optimizer(t.lr, t.weight_decay, (t.beta1, t.beta2),
                                           fused=t.fused_optimizer and device.type in ("cpu", "cuda"))
     model.train()
-    step_model = _maybe_compile(model, t.compile, log)
+    step_model = maybe_compile(model, t.compile, log)
     return Session(cfg, model, step_model, optimizer, splits, torch.Generator().manual_seed(t.seed), device, dtype)
 
 
 def _first_steps(session: Session, n: int, log) -> float:
     """Warm-up: the first step triggers torch.compile (and falls back to eager if compiling fails)."""
-    _, session.step_model = _train_step(session.step_model, session.model, session.optimizer, session.splits,
+    _, session.step_model = train_step(session.step_model, session.model, session.optimizer, session.splits,
                                         session.cfg, session.generator, session.device, session.dtype,
                                         Distributed(), first=True, log=log)
     return session.steps(n - 1, log) if n > 1 else 0.0

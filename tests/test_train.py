@@ -42,7 +42,7 @@ class StopAfter(trainer.StopRequest):
     n = 0
 
     def __enter__(self):
-        real_step, steps = trainer._train_step, []
+        real_step, steps = trainer.train_step, []
 
         def step_then_maybe_stop(*args, **kwargs):
             out = real_step(*args, **kwargs)
@@ -50,7 +50,7 @@ class StopAfter(trainer.StopRequest):
             self.requested = self.requested or len(steps) >= self.n
             return out
 
-        self.monkeypatch.setattr(trainer, "_train_step", step_then_maybe_stop)
+        self.monkeypatch.setattr(trainer, "train_step", step_then_maybe_stop)
         return super().__enter__()
 
 

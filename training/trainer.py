@@ -216,7 +216,7 @@ def _train_locked(cfg: Config, run_dir: Path, ckpt, tokenizer, init_weights, dev
     log(f"model: {model.num_params():,} parameters, {cfg.model.n_layer} layers × {cfg.model.n_head} heads × "
         f"{cfg.model.n_embd} dims, context {cfg.model.block_size}")
 
-    step_model = _maybe_compile(model, t.compile, log)
+    step_model = maybe_compile(model, t.compile, log)
     if ddp.enabled:
         step_model = DistributedDataParallel(step_model, device_ids=[device.index] if device.type == "cuda" else None)
     if ddp.is_main:
@@ -287,7 +287,7 @@ def _train_locked(cfg: Config, run_dir: Path, ckpt, tokenizer, init_weights, dev
             lr = lr_at(step, t)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            loss, step_model = _train_step(step_model, model, optimizer, splits, cfg, batch_generator,
+            loss, step_model = train_step(step_model, model, optimizer, splits, cfg, batch_generator,
                                            device, dtype, ddp, first=step == start, log=log)
             loss, stop_now = mean_loss_and_stop(ddp, loss, stop.requested)
             done = step + 1
@@ -331,8 +331,8 @@ def _diverged(what: str, value: float, step: int, run_dir: Path) -> UserError:
                      f"stopped without saving; the last good checkpoints in {run_dir} are untouched")
 
 
-def _train_step(step_model, model, optimizer, splits, cfg: Config, generator, device, dtype, ddp: Distributed,
-                first: bool, log):
+def train_step(step_model, model, optimizer, splits, cfg: Config, generator, device, dtype, ddp: Distributed,
+               first: bool, log):
     """One optimizer step over grad_accum micro-batches; returns (mean loss, the module to use from now on)."""
     t = cfg.train
     total = 0.0
@@ -361,7 +361,7 @@ def _train_step(step_model, model, optimizer, splits, cfg: Config, generator, de
     return total / t.grad_accum, step_model
 
 
-def _maybe_compile(model: GPT, enabled: bool, log):
+def maybe_compile(model: GPT, enabled: bool, log):
     if not enabled:
         return model
     try:
