@@ -38,13 +38,13 @@ def run_folder_for_data(data: str) -> str:
 
 
 def run_training(args) -> int:
-    from training.config import load_config
+    from training.config import load_config, parse_overrides
     from training.trainer import train
 
     overrides = list(args.set)
     if args.data is not None:
         overrides.append(f"data.path={args.data}")
-        chosen = any(item.split("=", 1)[0].strip() == "train.out_dir" for item in args.set)
+        chosen = "out_dir" in parse_overrides(args.set).get("train", {})
         config_corpus = load_config(args.config).data.path if args.config else None
         same_corpus = config_corpus is not None and Path(config_corpus).resolve() == Path(args.data).resolve()
         if args.data and not args.resume and not chosen and not same_corpus:
