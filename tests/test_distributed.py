@@ -44,3 +44,12 @@ def test_bad_input_under_torchrun_is_said_once(tmp_path, corpus):
     assert result.returncode != 0
     assert [line for line in result.stderr.splitlines() if line.startswith("error: ")] == [
         "error: config: model.n_layer must be > 0, got 0"]
+
+
+def test_a_process_other_than_rank_0_says_its_own_error_after_waiting(monkeypatch, capsys):
+    """Where rank 0 did not meet the error (torchrun did not stop this process), the error is still said, with the rank."""
+    import errors
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setattr(errors, "OTHER_RANKS_WAIT_S", 0.0)
+    assert errors.run_command(lambda: (_ for _ in ()).throw(errors.UserError("no such file"))) == 2
+    assert capsys.readouterr().err == "error: (rank 1) no such file\n"
