@@ -7,13 +7,15 @@ memory costs nothing to open. Training batches are random windows of block_size 
 """
 import hashlib
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from data.tokenization import Tokenizer
+from data.config import DataConfig
+from data.tokenization import Tokenizer, train_tokenizer
 from errors import UserError
 
 
@@ -90,8 +92,18 @@ def encode_cached(text: str, tokenizer: Tokenizer, cache_dir: str | Path) -> np.
 
 @dataclass
 class Splits:
-    train: torch.Tensor                              # (N_train,) int64 token ids
+    train: torch.Tensor                              # (N_train,) token ids
     val: torch.Tensor                                # (N_val,)
+
+    def to(self, device: torch.device) -> "Splits":
+        """Both parts on ``device``: on a GPU the batches are then cut where the model reads them, and int32 ids
+        take half the memory of int64 (``get_batch`` returns int64 windows)."""
+        if device.type == "cpu":
+            return self
+        return Splits(self.train.to(device, torch.int32), self.val.to(device, torch.int32))
+
+    def nbytes_on(self, device: torch.device) -> int:
+        return (len(self.train) + len(self.val)) * (8 if device.type == "cpu" else 4)
 
 
 def split_tokens(ids: np.ndarray, val_fraction: float, block_size: int, name: str) -> Splits:
@@ -106,14 +118,38 @@ def split_tokens(ids: np.ndarray, val_fraction: float, block_size: int, name: st
     return Splits(*(torch.from_numpy(np.asarray(p, dtype=np.int64)) for p in parts.values()))
 
 
+def load_corpus(data: DataConfig, block_size: int, tokenizer: Tokenizer | None = None,
+                log=print) -> tuple[Tokenizer, Splits]:
+    """The corpus of ``data.path`` as train and val token ids, with ``tokenizer`` or one trained on the corpus."""
+    text = read_corpus(data.path)
+    if tokenizer is None:
+        started = time.perf_counter()
+        tokenizer = train_tokenizer(data.tokenizer, text, data.bpe_vocab_size)
+        log(f"tokenizer: {tokenizer.kind}, {tokenizer.vocab_size} tokens ({time.perf_counter() - started:.1f}s)")
+    try:
+        ids = encode_cached(text, tokenizer, data.cache_dir)
+    except UserError as e:              # fine-tuning a char model on a corpus with characters it never saw
+        raise UserError(f"corpus {data.path}: {e}; a fine-tuned model keeps its tokenizer, so fine-tune a bpe "
+                        "model on new text (any UTF-8 encodes), or train a new model on it") from None
+    splits = split_tokens(ids, data.val_fraction, block_size, data.path)
+    log(f"corpus: {data.path}, {len(text):,} characters → {len(ids):,} tokens "
+        f"({len(splits.train):,} train / {len(splits.val):,} val)")
+    return tokenizer, splits
+
+
 def get_batch(data: torch.Tensor, batch_size: int, block_size: int, generator: torch.Generator,
               rank: int = 0, world_size: int = 1):
-    """Random windows: x (B, T) and the targets y (B, T), y being x shifted one token to the left.
+    """Random windows: x (B, T) and the targets y (B, T), y being x shifted one token to the left, on ``data``'s
+    device.
 
-    With several processes, all draw the same world_size·B starts and each keeps its own B rows.
+    The starts are drawn on the CPU by ``generator`` (its state goes into checkpoints, so a resumed run draws the
+    same batches on any device). With several processes, all draw the same world_size·B starts and each keeps its
+    own B rows.
     """
     starts = torch.randint(len(data) - block_size, (batch_size * world_size,), generator=generator)
     starts = starts[rank * batch_size : (rank + 1) * batch_size]
-    offsets = torch.arange(block_size + 1)
-    windows = data[starts.unsqueeze(1) + offsets]                                       # (B, T + 1)
+    if data.device.type == "cuda":      # B numbers to the GPU without waiting for it; the windows are cut there
+        starts = starts.pin_memory().to(data.device, non_blocking=True)
+    offsets = torch.arange(block_size + 1, device=data.device)
+    windows = data[starts.unsqueeze(1) + offsets].long()                                # (B, T + 1)
     return windows[:, :-1], windows[:, 1:]

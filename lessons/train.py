@@ -20,15 +20,12 @@ from pathlib import Path
 
 import torch
 
-from data.corpus import get_batch
 from data.make_toy_corpus import kind_lines, sum_lines
 from data.toy_eval import LINE_START
 from inference import Loaded, greedy_text
 from lessons.common import Context, continuation_prob, new_figure, show_token, write_shuffled
-from model.gpt import GPT
-from training.device import autocast, resolve_dtype
+from training.loop import build, train_step
 from training.schedule import lr_at
-from training.trainer import build_tokenizer_and_data
 
 QUESTIONS = (("This animal barks. This animal is a", " dog"), ("2+2=", "4"))
 
@@ -59,18 +56,14 @@ def check(loaded: Loaded, questions) -> dict:
 
 def run(ctx: Context, max_steps: int = 1500, every: int = 50, target: float = 0.9, seed: int = 1337,
         questions=QUESTIONS) -> dict:
-    t = replace(ctx.loaded.cfg.train, max_iters=max_steps)           # the lr schedule spans the step cap
+    # the checkpoint's recipe, with the lr schedule spanning the step cap, on the fact lines, uncompiled
+    t = replace(ctx.loaded.cfg.train, max_iters=max_steps, seed=seed, compile=False, grad_accum=1)
     with tempfile.TemporaryDirectory() as tmp:
         corpus = fact_corpus(Path(tmp) / "facts.txt", seed)
-        cfg = replace(ctx.loaded.cfg, data=replace(ctx.loaded.cfg.data, path=str(corpus), cache_dir=tmp))
-        tokenizer, splits = build_tokenizer_and_data(cfg, None, log=lambda *_: None)     # splits are in memory
-    torch.manual_seed(seed)
-    model = GPT(cfg.model, tokenizer.vocab_size).to(ctx.loaded.device)
-    loaded = Loaded(model, tokenizer, cfg, ctx.loaded.device)
-    optimizer = model.configure_optimizer(t.lr, t.weight_decay, (t.beta1, t.beta2),
-                                          fused=t.fused_optimizer and loaded.device.type in ("cpu", "cuda"))
-    generator = torch.Generator().manual_seed(seed)
-    dtype, _ = resolve_dtype(t.dtype, ctx.loaded.device)
+        cfg = replace(ctx.loaded.cfg, data=replace(ctx.loaded.cfg.data, path=str(corpus), cache_dir=tmp), train=t)
+        run = build(cfg, device=ctx.loaded.device, log=lambda *_: None)                 # splits are in memory
+    model, splits = run.model, run.splits
+    loaded = Loaded(model, run.tokenizer, cfg, run.device)
     ctx.say(f"A fresh model of the checkpoint's shape ({model.num_params():,} parameters), trained on "
             f"the toy corpus's fact and sum lines ({len(splits.train):,} tokens) with batches of "
             f"{t.batch_size} × {cfg.model.block_size} tokens, until P ≥ {target}.")
@@ -88,25 +81,15 @@ def run(ctx: Context, max_steps: int = 1500, every: int = 50, target: float = 0.
                     + f"   greedy: {seen['greedy']!r}")
             if all(p >= target for p in seen["probs"].values()) or step == max_steps:
                 break
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, t)
-        x, y = get_batch(splits.train, t.batch_size, cfg.model.block_size, generator)
-        with autocast(ctx.loaded.device, dtype):                # the checkpoint's precision, as train.py runs it
-            _, loss = model(x.to(ctx.loaded.device), y.to(ctx.loaded.device))
-        loss.backward()
-        if t.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        losses.append(loss.item())
+        losses.append(train_step(run, lr_at(step, t)).item())     # the very step train.py takes
     seconds = time.perf_counter() - started
     reached = all(p >= target for p in seen["probs"].values())
     ctx.say(f"{'Reached' if reached else 'Did not reach'} P ≥ {target} for every answer after {step} steps "
             f"({seconds:.0f} s).")
     if losses:
         ctx.say(f"The loss went from {losses[0]:.2f} to {losses[-1]:.2f} nats per token (ln V = "
-                f"{math.log(tokenizer.vocab_size):.2f} is a uniform guess over the {tokenizer.vocab_size} tokens).")
-    figure = ctx.save(draw(losses, history, questions, target, tokenizer.vocab_size), "7_train")
+                f"{math.log(run.tokenizer.vocab_size):.2f} is a uniform guess over the {run.tokenizer.vocab_size} tokens).")
+    figure = ctx.save(draw(losses, history, questions, target, run.tokenizer.vocab_size), "7_train")
     return {"steps": step, "seconds": seconds, "reached": reached, "losses": losses, "history": history,
             "final": seen, "figure": figure}
 

@@ -14,6 +14,8 @@ import torch
 from training.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
+# the device tests run on: the CPU always, a GPU where there is one (CI has none; run them on a GPU by hand)
+DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 

@@ -46,9 +46,9 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoints(tmp_path, tra
 
 def test_weights_broken_by_the_last_update_are_never_saved(tmp_path, trained_run, capsys, monkeypatch):
     """Ctrl-C right after an update that broke the weights (its own loss was still finite): nothing is saved."""
-    from training import trainer
+    from training import loop
 
-    class StopNow(trainer.StopRequest):
+    class StopNow(loop.StopRequest):
         requested = property(lambda self: True, lambda self, value: None)
 
     run = tmp_path / "run"
@@ -63,7 +63,7 @@ def test_weights_broken_by_the_last_update_are_never_saved(tmp_path, trained_run
         return out
 
     monkeypatch.setattr(GPT, "forward", breaking)
-    monkeypatch.setattr(trainer, "StopRequest", StopNow)
+    monkeypatch.setattr(loop, "StopRequest", StopNow)
     code = train.main(["--no-progress", "--resume", str(run), "--set", "train.max_iters=16"])
     err = capsys.readouterr().err
     assert code == 2 and "a weight became nan at step 13" in err, err

@@ -6,11 +6,11 @@ import statistics
 import torch
 import torch.nn.functional as F
 
-import training.trainer
+import training.loop
 from data.corpus import get_batch
 from model.config import ModelConfig
 from model.gpt import GPT
-from training.evaluation import evaluate, whole_split_loss, worth_checking_whole
+from training.evaluation import evaluate, whole_split_loss, sample_near_target
 from training.trainer import train
 
 CPU = torch.device("cpu")
@@ -58,9 +58,9 @@ def test_evaluate_reports_the_sample_mean_and_its_standard_error(tiny_cfg):
 
 def test_whole_split_is_checked_only_near_the_target():
     losses = {"train": 2.0, "val": 1.90, "val_stderr": 0.01}
-    assert worth_checking_whole(losses, 1.88)               # 1.90 - 2 · 0.01 = 1.88
-    assert not worth_checking_whole(losses, 1.87)
-    assert worth_checking_whole({**losses, "val_stderr": 0.0, "val": 1.85}, 1.88)
+    assert sample_near_target(losses, 1.88)               # 1.90 - 2 · 0.01 = 1.88
+    assert not sample_near_target(losses, 1.87)
+    assert sample_near_target({**losses, "val_stderr": 0.0, "val": 1.85}, 1.88)
 
 
 def test_a_target_stops_the_run_only_when_the_whole_split_reaches_it(tiny_cfg, monkeypatch):
@@ -73,7 +73,7 @@ def test_a_target_stops_the_run_only_when_the_whole_split_reaches_it(tiny_cfg, m
     def whole_split_says_no(*args, **kwargs):                # the sample reads below 100, the whole split does not
         calls.append(1)
         return 1e9
-    monkeypatch.setattr(training.trainer, "whole_split_loss", whole_split_says_no)
+    monkeypatch.setattr(training.loop, "whole_split_loss", whole_split_says_no)
     kept_going = train(tiny_cfg(**{"train.target_val_loss": 100.0}), overwrite=True, **quiet)
     assert not kept_going.target_reached and kept_going.iter == 12 and len(calls) == 3     # evals at 4, 8, 12
 

@@ -4,9 +4,10 @@ import pytest
 import torch
 
 from errors import UserError
-from training import trainer
+from training import loop
 from training.checkpoint import load_checkpoint
 from training.run_dir import RunLock, read_metrics
+from tests.conftest import DEVICES
 from training.trainer import train
 
 QUIET = {"progress": False, "log": lambda *_: None}
@@ -36,13 +37,13 @@ def test_same_seed_same_losses(tiny_cfg, tmp_path):
     assert losses(a) == losses(b)
 
 
-class StopAfter(trainer.StopRequest):
+class StopAfter(loop.StopRequest):
     """Behaves like Ctrl-C arriving during step ``n``: the n-th training step raises the flag."""
 
     n = 0
 
     def __enter__(self):
-        real_step, steps = trainer.train_step, []
+        real_step, steps = loop.train_step, []
 
         def step_then_maybe_stop(*args, **kwargs):
             out = real_step(*args, **kwargs)
@@ -50,16 +51,17 @@ class StopAfter(trainer.StopRequest):
             self.requested = self.requested or len(steps) >= self.n
             return out
 
-        self.monkeypatch.setattr(trainer, "train_step", step_then_maybe_stop)
+        self.monkeypatch.setattr(loop, "train_step", step_then_maybe_stop)
         return super().__enter__()
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("stop_at", [3, 4, 6])
-def test_resume_is_exact(tiny_cfg, tmp_path, monkeypatch, stop_at):
+def test_resume_is_exact(tiny_cfg, tmp_path, monkeypatch, stop_at, device):
     """Interrupted at step stop_at and resumed = the uninterrupted run, loss for loss, bit for bit (with dropout)."""
-    extra = {"model.dropout": 0.1, "train.grad_accum": 2}
+    extra = {"model.dropout": 0.1, "train.grad_accum": 2, "train.device": device}
     full = train(tiny_cfg(**extra, **{"train.out_dir": tmp_path / "full"}), **QUIET).run_dir
-    monkeypatch.setattr(trainer, "StopRequest", StopAfter)
+    monkeypatch.setattr(loop, "StopRequest", StopAfter)
     StopAfter.n, StopAfter.monkeypatch = stop_at, monkeypatch
     stopped = train(tiny_cfg(**extra), **QUIET)
     assert stopped.interrupted and stopped.iter == stop_at
@@ -75,9 +77,9 @@ def test_a_stop_during_an_evaluation_is_resumed_exactly(tiny_cfg, tmp_path, monk
     """Ctrl-C during the evaluation of step 4: it is abandoned at once, last.pt holds step 4 with the evaluation
     pending, and the resumed run does that evaluation first: the same losses, evaluations and best.pt."""
     full = train(tiny_cfg(**{"train.out_dir": tmp_path / "full"}), **QUIET).run_dir
-    real_evaluate = trainer.evaluate
+    real_evaluate = loop.evaluate
 
-    class Recorded(trainer.StopRequest):
+    class Recorded(loop.StopRequest):
         def __enter__(self):
             Recorded.current = self
             return super().__enter__()
@@ -86,8 +88,8 @@ def test_a_stop_during_an_evaluation_is_resumed_exactly(tiny_cfg, tmp_path, monk
         Recorded.current.requested = True                      # the signal arrives as the evaluation begins
         return real_evaluate(model, splits, cfg, device, dtype, stop)
 
-    monkeypatch.setattr(trainer, "StopRequest", Recorded)
-    monkeypatch.setattr(trainer, "evaluate", stopped_during)
+    monkeypatch.setattr(loop, "StopRequest", Recorded)
+    monkeypatch.setattr(loop, "evaluate", stopped_during)
     stopped = train(tiny_cfg(), **QUIET)
     assert stopped.interrupted and stopped.evals == []
     assert load_checkpoint(stopped.run_dir / "last.pt")["iter"] == 4 and not (stopped.run_dir / "best.pt").exists()
@@ -163,3 +165,60 @@ def test_bf16_autocast_training_follows_the_fp32_curve_and_is_deterministic(tiny
     assert losses(a)[-1][1] < losses(a)[0][1]
     assert max(abs(x - y) for (_, x), (_, y) in zip(losses(a), losses(fp32))) < 0.05
     assert losses(a) == losses(b)
+
+
+class Wrapped(torch.nn.Module):
+    """Stands in for torch.compile's module: the same model, called through another object."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.inner = model
+
+    def forward(self, *args, **kwargs):
+        return self.inner(*args, **kwargs)
+
+
+def test_the_compile_check_draws_no_random_numbers_and_leaves_no_gradients(tiny_cfg, tmp_path, monkeypatch):
+    """build tries the compiled model once (forward and backward with dropout): the run that follows is the same,
+    loss for loss, as one never compiled."""
+    extra = {"model.dropout": 0.1}
+    plain = train(tiny_cfg(**extra, **{"train.out_dir": tmp_path / "plain"}), **QUIET).run_dir
+    monkeypatch.setattr(torch, "compile", lambda model, mode=None: Wrapped(model))
+    lines = []
+    tried = train(tiny_cfg(**extra, **{"train.compile": True}), progress=False, log=lines.append).run_dir
+    assert "torch.compile: compiled" in lines
+    assert losses(tried) == losses(plain)
+
+
+def test_a_compiler_that_fails_trains_eagerly_but_out_of_memory_is_raised(tiny_cfg, monkeypatch):
+    from training.loop import build
+
+    class Broken(Wrapped):
+        error = RuntimeError("no C++ compiler")
+
+        def forward(self, *args, **kwargs):
+            raise self.error
+
+    monkeypatch.setattr(torch, "compile", lambda model, mode=None: Broken(model))
+    lines = []
+    run = build(tiny_cfg(**{"train.compile": True}), log=lines.append)
+    assert not run.compiled and run.forward is run.model
+    assert any(line.startswith("warning: torch.compile failed (RuntimeError: no C++ compiler)") for line in lines)
+    assert all(p.grad is None for p in run.model.parameters())
+    Broken.error = torch.OutOfMemoryError("CUDA out of memory")
+    with pytest.raises(torch.OutOfMemoryError):
+        build(tiny_cfg(**{"train.compile": True}), log=lines.append)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_losses_read_back_once_per_log_line_are_the_mean_of_their_steps(tiny_cfg, tmp_path, device):
+    """The loop reads the loss off the device only when it logs: each line holds the mean of the steps since the
+    last one, equal to the per-step losses of the same run logged at every step."""
+    every = train(tiny_cfg(**{"train.out_dir": tmp_path / "every", "train.device": device}), **QUIET).run_dir
+    sparse = train(tiny_cfg(**{"train.out_dir": tmp_path / "sparse", "train.log_interval": 3,
+                               "train.device": device}), **QUIET).run_dir
+    per_step = dict(losses(every))
+    windows = [(3, [1, 2, 3]), (6, [4, 5, 6]), (9, [7, 8, 9]), (12, [10, 11, 12])]
+    assert [i for i, _ in losses(sparse)] == [i for i, _ in windows]
+    for (i, loss), (_, steps) in zip(losses(sparse), windows):
+        assert loss == pytest.approx(sum(per_step[s] for s in steps) / 3, abs=1e-6)

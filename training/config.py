@@ -13,18 +13,10 @@ from pathlib import Path
 
 import yaml
 
+from data.config import DataConfig
 from data.tokenization import check_tokenizer_spec
 from errors import UserError
 from model.config import ModelConfig
-
-
-@dataclass
-class DataConfig:
-    path: str = "data/toy_corpus.txt"   # a UTF-8 text file or a folder of .txt files
-    tokenizer: str = "char"             # "char", "bpe" (trained on the corpus) or "tiktoken:<name>"
-    bpe_vocab_size: int = 512           # vocabulary size for tokenizer "bpe" (>= 256)
-    val_fraction: float = 0.1           # share of the corpus (at its end) held out for validation
-    cache_dir: str = ".cache/tokens"    # where encoded corpora are cached
 
 
 @dataclass
@@ -34,6 +26,7 @@ class TrainConfig:
     device: str = "auto"                # "auto" (cuda > mps > cpu), "cpu", "cuda", "mps"
     dtype: str = "auto"                 # "auto", "float32", "bfloat16" (autocast: matmuls in bf16)
     compile: bool = False               # torch.compile the model (falls back to eager if it cannot)
+    cuda_graphs: bool = False           # with compile on a GPU: replay each step's kernels as CUDA graphs
     threads: int = 0                    # CPU threads for PyTorch's kernels (0 = PyTorch's default: one per core)
     batch_size: int = 12                # sequences per micro-batch
     grad_accum: int = 1                 # micro-batches per optimizer step

@@ -7,7 +7,7 @@ decision rests on it.
 evaluations differ only because the model changed. It is cheap but it is a sample: on tinyshakespeare, 10 batches
 of 12 × 64 tokens read within about ±0.02 of the whole val split. ``whole_split_loss`` scores every token once.
 A run with ``train.target_val_loss`` stops only when the *whole* val split is at or below the target, and pays for
-that check only when the sample says the target may be reached (``worth_checking_whole``).
+that check only when the sample says the target may be reached (``sample_near_target``).
 """
 import math
 
@@ -45,8 +45,9 @@ def evaluate(model: torch.nn.Module, splits, cfg: Config, device, dtype, stop=ne
                 raise EvaluationStopped
             x, y = get_batch(data, cfg.train.batch_size, cfg.model.block_size, generator)
             with autocast(device, dtype):
-                _, loss = model(x.to(device), y.to(device))
-            batch_losses.append(loss.item())
+                _, loss = model(x, y)
+            batch_losses.append(loss)
+        batch_losses = torch.stack(batch_losses).tolist()           # one read-back per split, not per batch
         losses[name] = mean = sum(batch_losses) / len(batch_losses)
         if name == "val":
             n = len(batch_losses)
@@ -57,7 +58,7 @@ def evaluate(model: torch.nn.Module, splits, cfg: Config, device, dtype, stop=ne
     return losses
 
 
-def worth_checking_whole(losses: dict[str, float], target: float) -> bool:
+def sample_near_target(losses: dict[str, float], target: float) -> bool:
     """The sample's val loss is within two standard errors of the target (or below it)."""
     return losses["val"] - 2 * losses["val_stderr"] <= target
 
@@ -72,19 +73,20 @@ def whole_split_loss(model: torch.nn.Module, data: torch.Tensor, block_size: int
     model.eval()
     n_targets = len(data) - 1
     n_windows = n_targets // block_size
-    offsets = torch.arange(block_size + 1)
-    batches = [data[(torch.arange(first, min(first + batch_size, n_windows)) * block_size).unsqueeze(1) + offsets]
+    offsets = torch.arange(block_size + 1, device=data.device)
+    batches = [data[(torch.arange(first, min(first + batch_size, n_windows), device=data.device) * block_size)
+                    .unsqueeze(1) + offsets]
                for first in range(0, n_windows, batch_size)]                          # each (B, T + 1)
     if n_targets % block_size:
         batches.append(data[n_windows * block_size :].unsqueeze(0))                  # (1, rest + 1)
-    total = 0.0
+    total = torch.zeros((), dtype=torch.float64, device=device)
     for windows in batches:
         if stop():
             model.train(was_training)
             raise EvaluationStopped
-        x, y = windows[:, :-1].to(device), windows[:, 1:].to(device)
+        x, y = windows[:, :-1].to(device).long(), windows[:, 1:].to(device).long()
         with autocast(device, dtype):
             _, loss = model(x, y)
-        total += loss.item() * y.numel()
+        total += loss.double() * y.numel()                      # summed on the device, read back once
     model.train(was_training)
-    return total / n_targets
+    return total.item() / n_targets
