@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV ?= venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test play bench clean
+.PHONY: demo test play bench bench-gpu clean
 
 demo: $(VENV)/installed
 	$(PY) train.py --config configs/toy.yaml --overwrite
@@ -33,3 +33,12 @@ $(VENV)/installed: requirements.txt
 
 clean:
 	rm -rf $(VENV) runs .cache .pytest_cache
+
+# The GPU check: our GPU recipes beside nanoGPT's own, on one GPU, in one command (about 5 minutes on an H100).
+# Needs a CUDA build of torch (PY=python3 uses the system's) and a checkout of nanoGPT (NANOGPT=path).
+NANOGPT ?= ../nanoGPT
+DATA ?= ../shared/data/tinyshakespeare.txt
+bench-gpu:
+	$(PY) bench.py --config configs/shakespeare_char_gpu.yaml --data $(DATA) --only throughput generation side-by-side \
+	  --variant cuda-graphs train.cuda_graphs=true --target-loss 1.47 --nanogpt $(NANOGPT) \
+	  --ttl-config configs/shakespeare_char_gpu.yaml configs/shakespeare_char_gpu_fast.yaml --out bench/results/gpu.json

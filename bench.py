@@ -20,8 +20,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--config", default="configs/shakespeare_char.yaml", help="config to measure")
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="tinyshakespeare text (default: %(default)s)")
     parser.add_argument("--set", nargs="+", default=[], metavar="SECTION.KEY=VALUE", help="overrides for every config")
-    parser.add_argument("--only", nargs="+", choices=("throughput", "large", "time-to-loss", "generation"),
-                        help="run only these sections (default: all)")
+    parser.add_argument("--only", nargs="+", choices=("throughput", "large", "time-to-loss", "generation", "side-by-side"),
+                        help="run only these sections (default: all; side-by-side needs --nanogpt)")
     parser.add_argument("--variant", nargs="+", action="append", default=[], metavar=("NAME", "KEY=VALUE"),
                         help="an extra throughput run: a name and overrides, timed interleaved with --config, e.g. "
                              "--variant compiled train.compile=true (repeatable)")
@@ -31,6 +31,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=50, help="timed steps per round (default: %(default)s)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed steps first (default: %(default)s)")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds (default: %(default)s)")
+    parser.add_argument("--nanogpt", metavar="PATH",
+                        help="a checkout of nanoGPT: time its shakespeare_char recipe beside ours, each as a whole "
+                             "command (section side-by-side)")
     parser.add_argument("--out", default="bench/results/latest.json", help="JSON output (default: %(default)s)")
     return parser.parse_args(argv)
 
@@ -50,6 +53,10 @@ def run_bench(args) -> None:
     if bad:
         raise UserError(f"--variant {bad[0]} needs overrides after its name, "
                         f"e.g. --variant {bad[0]} train.compile=true")
+    if args.only and "side-by-side" in args.only and not args.nanogpt:
+        raise UserError("--only side-by-side needs --nanogpt PATH (a checkout of nanoGPT)")
+    if args.nanogpt and not (Path(args.nanogpt) / "train.py").is_file():
+        raise UserError(f"--nanogpt {args.nanogpt} is not a nanoGPT checkout (no train.py there)")
     from benchmark.report import format_report, write_json
     from benchmark.suite import SECTIONS, run_suite
     from training.run_dir import writable_folder
@@ -58,7 +65,8 @@ def run_bench(args) -> None:
         raise UserError(f"--out {args.out} is a folder; give a file name such as {Path(args.out) / 'latest.json'}")
     writable_folder(Path(args.out).parent, "results folder")    # before minutes of measuring, not after
 
-    results = run_suite(args.config, args.data, sections=args.only or SECTIONS, overrides=args.set,
+    sections = args.only or (*SECTIONS, *(["side-by-side"] if args.nanogpt else []))
+    results = run_suite(args.config, args.data, sections=sections, overrides=args.set, nanogpt=args.nanogpt,
                         variants={v[0]: v[1:] for v in args.variant}, ttl_configs=args.ttl_config,
                         target=args.target_loss, steps=args.steps, warmup=args.warmup, rounds=args.rounds,
                         log=lambda msg: print(msg, file=sys.stderr, flush=True))

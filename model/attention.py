@@ -78,21 +78,27 @@ class MultiHeadAttention(nn.Module):
         self.attn_dropout = nn.Dropout(cfg.dropout)
         self.resid_dropout = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None, return_weights: bool = False):
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, start: int | torch.Tensor = 0,
+                return_weights: bool = False):
+        """x (B, T, C) at positions start..start+T-1 → (B, T, C). With a ``cache``, its stored keys and values come
+        first; a 0-dim tensor ``start`` (one new token) attends over the whole cache through a mask instead, so that
+        the shapes, and a captured decode step, stay the same at every position."""
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)                                           # each (B, T, C)
         q, k, v = (t.view(B, T, self.n_head, self.head_size).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
-        if cache is not None:
-            k, v = cache.append(k, v)                                                   # (B, nh, Tk, hs), Tk ≥ T
-        if return_weights:
-            out, weights = causal_attention(q, k, v, self.attn_dropout)                 # weights (B, nh, T, Tk)
+        weights = None
+        if cache is not None and isinstance(start, torch.Tensor):
+            k, v, visible = cache.write(k, v, start)             # (B, nh, block_size, hs), visible (1, block_size)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=visible)            # positions ≤ start only
         else:
-            weights = None
-            dropout_p = self.dropout_p if self.training else 0.0
-            if T == k.size(2):          # no cached prefix: the plain causal mask
-                out = fused_causal_attention(q, k, v, dropout_p)
+            if cache is not None:
+                k, v = cache.append(k, v)                                               # (B, nh, Tk, hs), Tk ≥ T
+            if return_weights:
+                out, weights = causal_attention(q, k, v, self.attn_dropout)             # weights (B, nh, T, Tk)
+            elif T == k.size(2):        # no cached prefix: the plain causal mask
+                out = fused_causal_attention(q, k, v, self.dropout_p if self.training else 0.0)
             elif T == 1:                # one new token: it may see every cached position
-                out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
+                out = F.scaled_dot_product_attention(q, k, v)
             else:                       # several new tokens after a cached prefix: shifted causal mask
                 out, _ = causal_attention(q, k, v, self.attn_dropout)
         out = out.transpose(1, 2).contiguous().view(B, T, C)                            # heads side by side (B, T, C)

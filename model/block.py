@@ -23,7 +23,7 @@ class Block(nn.Module):
         self.ln2 = nn.LayerNorm(cfg.n_embd)
         self.ffn = FeedForward(cfg)
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x), cache)                                           # (B, T, C)
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, start: int | torch.Tensor = 0) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), cache, start)                                    # (B, T, C)
         x = x + self.ffn(self.ln2(x))                                                   # (B, T, C)
         return x

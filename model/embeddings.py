@@ -20,7 +20,7 @@ class Embeddings(nn.Module):
         self.position = SinusoidalPositionalEncoding(cfg.block_size, cfg.n_embd) if cfg.positional == "sinusoidal" else None
         self.dropout = nn.Dropout(cfg.dropout)
 
-    def forward(self, idx: torch.Tensor, start: int = 0) -> torch.Tensor:
+    def forward(self, idx: torch.Tensor, start: int | torch.Tensor = 0) -> torch.Tensor:
         """idx (B, T) token ids at positions start..start+T-1 → (B, T, C) vectors."""
         x = self.token(idx) * self.scale                                                # (B, T, C)
         if self.position is not None:

@@ -1,9 +1,13 @@
 """Autoregressive generation: predict a token, append it, repeat.
 
-With ``use_cache`` each step feeds only the new token and reuses the stored keys and values (``KVCache``). Once the
-sequence is longer than the context, the model sees only the last block_size tokens; because positions are absolute,
-the window then shifts every step, so the cache is rebuilt from the cropped window each step. Both paths therefore
-compute exactly the same logits as re-running the model on the last block_size tokens (tested).
+With ``use_cache`` the prompt's keys and values are computed once (``KVCache``) and each later step feeds only the
+new token. That step has the same shapes at every position (the position is a tensor, attention reads the whole
+cache through a mask of the filled positions), so on a GPU it is captured once as a CUDA graph and replayed: one
+launch per token instead of one per kernel, which is what a small model's step is made of.
+
+Once the sequence is longer than the context, the model sees only the last block_size tokens; because positions are
+absolute, the window then shifts every step, so the cache is refilled from the cropped window each step. Both paths
+therefore compute the same logits as re-running the model on the last block_size tokens (tested).
 """
 from collections.abc import Iterator
 
@@ -19,16 +23,62 @@ def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: fl
              use_cache: bool = True) -> Iterator[torch.Tensor]:
     """idx (B, T) prompt ids → yields the next token ids (B, 1), one step at a time (so callers can stream)."""
     block_size = model.cfg.block_size
-    caches = None
+    decoder = CachedDecoder(model, idx.size(0)) if use_cache else None
     for _ in range(max_new_tokens):
         window = idx[:, -block_size:]                                                   # (B, ≤ block_size)
-        if not use_cache:
-            logits, _ = model(window)
-        elif caches is None or caches[0].length == block_size:
-            caches = model.new_caches(idx.size(0))                                      # (re)fill from the window
-            logits, _ = model(window, caches=caches)
+        if decoder is None:
+            logits = model(window)[0][:, -1]
+        elif decoder.length in (0, block_size):
+            logits = decoder.fill(window)                                               # (re)fill from the window
         else:
-            logits, _ = model(window[:, -1:], caches=caches, start=caches[0].length)   # only the new token
-        next_id = sample_next_token(logits[:, -1, :], temperature, top_k, top_p, generator)  # (B, 1)
+            logits = decoder.step(window[:, -1:])                                       # only the new token
+        next_id = sample_next_token(logits, temperature, top_k, top_p, generator)       # (B, 1)
         idx = torch.cat([idx, next_id], dim=1)
         yield next_id
+
+
+class CachedDecoder:
+    """The model with one KV cache per block, filled from a window, then stepped one token at a time."""
+
+    def __init__(self, model: GPT, batch_size: int):
+        device = model.embed.token.weight.device
+        self.model, self.caches, self.length = model, model.new_caches(batch_size), 0
+        self.token = torch.zeros(batch_size, 1, dtype=torch.long, device=device)       # the step's inputs, at fixed
+        self.position = torch.zeros((), dtype=torch.long, device=device)               # addresses for the graph
+        self.graph, self.logits = None, None
+        self.capture = device.type == "cuda"
+
+    def fill(self, window: torch.Tensor) -> torch.Tensor:
+        """Empty the caches and run the window (B, T) through them; the last position's logits (B, vocab)."""
+        for cache in self.caches:
+            cache.clear()
+        logits, _ = self.model(window, caches=self.caches)
+        self.length = window.size(1)
+        return logits[:, -1]
+
+    def step(self, token: torch.Tensor) -> torch.Tensor:
+        """token (B, 1) at position ``length`` → the next-token logits (B, vocab)."""
+        self.token.copy_(token)
+        self.position.fill_(self.length)
+        self.length += 1
+        if not self.capture:
+            return self._step()
+        if self.graph is None:
+            self._capture()
+        self.graph.replay()
+        return self.logits
+
+    def _step(self) -> torch.Tensor:
+        return self.model(self.token, caches=self.caches, start=self.position)[0][:, -1]
+
+    def _capture(self) -> None:
+        """Record the step's kernels once (after a warm-up on a side stream, as CUDA graphs require). The warm-up
+        writes the same keys and values at the same position as the replay that follows, so it changes nothing."""
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            self._step()
+        torch.cuda.current_stream().wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.logits = self._step()

@@ -49,14 +49,15 @@ class GPT(nn.Module):
         nn.init.normal_(self.embed.token.weight, mean=0.0, std=0.02)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
-                caches: list[KVCache] | None = None, start: int = 0):
+                caches: list[KVCache] | None = None, start: int | torch.Tensor = 0):
         """idx (B, T) at positions start..start+T-1 → (logits (B, T, vocab), loss or None).
 
-        ``caches`` (one per block) are filled with this call's keys and values, for generation.
+        ``caches`` (one per block) are filled with this call's keys and values, for generation. A 0-dim tensor
+        ``start`` (with caches, one token) runs at fixed shapes, whatever the position (``model.generation``).
         """
         x = self.embed(idx, start)                                                      # (B, T, C)
         for i, block in enumerate(self.blocks):
-            x = block(x, caches[i] if caches is not None else None)                     # (B, T, C)
+            x = block(x, caches[i] if caches is not None else None, start)              # (B, T, C)
         logits = self.lm_head(self.norm(x))                                             # (B, T, vocab)
         loss = None
         if targets is not None:

@@ -25,3 +25,15 @@ class KVCache:
         self.v[:, :, self.length : self.length + T] = v
         self.length += T
         return self.k[:, :, : self.length], self.v[:, :, : self.length]   # (B, nh, length, hs)
+
+    def write(self, k: torch.Tensor, v: torch.Tensor, position: torch.Tensor):
+        """Store one token's k, v (B, nh, 1, hs) at ``position`` (a 0-dim tensor); return the whole buffers and which
+        of their positions are filled (≤ position). The shapes never change, so the step can be captured once and
+        replayed (``model.generation``); ``length`` is the caller's to keep."""
+        self.k.index_copy_(2, position.view(1), k)
+        self.v.index_copy_(2, position.view(1), v)
+        visible = torch.arange(self.k.size(2), device=position.device) <= position   # (block_size,)
+        return self.k, self.v, visible.unsqueeze(0)                                  # (1, block_size) query row
+
+    def clear(self) -> None:
+        self.length = 0

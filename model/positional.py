@@ -33,5 +33,8 @@ class SinusoidalPositionalEncoding(nn.Module):
         super().__init__()
         self.register_buffer("table", sinusoidal_table(block_size, d_model), persistent=False)
 
-    def forward(self, T: int, start: int = 0) -> torch.Tensor:
+    def forward(self, T: int, start: int | torch.Tensor = 0) -> torch.Tensor:
+        """``start`` may be a 0-dim tensor (a captured decode step, whose code must not depend on the position)."""
+        if isinstance(start, torch.Tensor):
+            return self.table.index_select(0, start + torch.arange(T, device=start.device))  # (T, C)
         return self.table[start : start + T]                                           # (T, C)

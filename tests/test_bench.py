@@ -88,3 +88,53 @@ def test_thread_setting_and_back_to_the_default():
     assert torch.get_num_threads() == 1
     set_threads(0)
     assert torch.get_num_threads() == DEFAULT_THREADS
+
+
+FAKE_NANOGPT = '''import sys, time
+print("tokens per iteration will be: 16,384", flush=True)
+lines = [(0.0, "step 0: train loss 4.2000, val loss 4.2000"), (0.0, "iter 0: loss 4.2000, time 9000.00ms, mfu -100.00%")]
+for i in range(10, 510, 10):
+    lines.append((0.02, f"iter {i}: loss 2.0000, time 2.00ms, mfu 10.00%"))
+    if i % 250 == 0:
+        lines[-1:-1] = [(0.0, f"step {i}: train loss 1.5000, val loss {1.6 if i == 250 else 1.46:.4f}")]
+for pause, line in lines:
+    time.sleep(pause)
+    print(line, flush=True)
+time.sleep(60)        # a real run goes on for 5000 steps: the benchmark must stop it
+'''
+
+
+def test_nanogpt_is_timed_to_its_first_evaluation_at_the_target_and_stopped(tmp_path):
+    from benchmark import side_by_side
+    checkout = tmp_path / "nanoGPT"
+    (checkout / "config").mkdir(parents=True)
+    (checkout / "data" / "shakespeare_char").mkdir(parents=True)
+    (checkout / "train.py").write_text(FAKE_NANOGPT)
+    (checkout / "config" / "train_shakespeare_char.py").write_text("batch_size = 64\n")
+    (checkout / "data" / "shakespeare_char" / "prepare.py").write_text(
+        "import pathlib; assert pathlib.Path(__file__).with_name('input.txt').read_text() == 'text'\n")
+    (tmp_path / "corpus.txt").write_text("text")
+    result = side_by_side.nanogpt(checkout, tmp_path / "corpus.txt", 1.47, log=lambda *_: None)
+    assert result["iter"] == 500 and result["val"] == 1.46 and result["seconds"] < 30     # not the whole minute
+    assert result["step_ms_own"] == 2.0
+    assert 16_384 * 10 / 0.02 / 3 < result["tokens_per_s"] <= 16_384 * 10 / 0.02 * 1.01   # 10 iterations per 20 ms
+
+
+def test_nanogpt_speed_leaves_out_compilation_and_evaluations():
+    from benchmark.side_by_side import nanogpt_speed
+    #        (iter, seconds since start, its own ms)
+    iters = [(0, 20.0, 9000.0), (10, 20.1, 10.0), (20, 20.2, 10.0), (30, 25.2, 10.0), (40, 25.3, 10.0)]
+    speed = nanogpt_speed(iters, eval_interval=30, tokens_per_iter=100)
+    assert speed == {"tokens_per_s": 10_000, "step_ms_own": 10.0}    # 10 iterations per 0.1 s; 20→30 holds an eval
+
+
+def test_our_whole_command_is_timed_to_the_target(tmp_path, corpus):
+    from benchmark import side_by_side
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({"model": {"block_size": 16, "n_layer": 1, "n_head": 2, "n_embd": 16},
+                                      "train": {"device": "cpu", "dtype": "float32", "batch_size": 4, "max_iters": 40,
+                                                "eval_interval": 10, "eval_iters": 2, "log_interval": 5}}))
+    result = side_by_side.ours(config, corpus, 100.0, log=lambda *_: None)     # any loss reaches 100
+    assert result["reached"] and result["iter"] == 10 and result["val"] < 100 and result["seconds"] > 0
+    failed = side_by_side.ours(config, tmp_path / "missing.txt", 100.0, log=lambda *_: None)
+    assert "does not exist" in failed["failed"]

@@ -3,6 +3,7 @@ import torch
 
 from model import GPT, ModelConfig
 from model.generation import generate
+from tests.conftest import DEVICES
 
 CFG = ModelConfig(block_size=12, n_layer=2, n_head=2, n_embd=32)
 
@@ -28,6 +29,22 @@ def test_cached_logits_equal_full_forward():
     prefix, _ = model(idx[:, :5], caches=caches)
     steps = [model(idx[:, t : t + 1], caches=caches, start=t)[0] for t in range(5, 9)]
     assert torch.allclose(torch.cat([prefix, *steps], dim=1), full, atol=1e-5)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_the_fixed_shape_decode_step_equals_the_full_forward(device):
+    """The one-token step (position as a tensor, attention over the whole cache through a mask; on a GPU captured
+    once as a CUDA graph and replayed): its logits equal those of the full forward pass at every position."""
+    from model.generation import CachedDecoder
+    model = GPT(CFG, vocab_size=17).to(device).eval()
+    idx = torch.randint(0, 17, (2, CFG.block_size), device=device)
+    with torch.no_grad():
+        full, _ = model(idx)
+        decoder = CachedDecoder(model, 2)
+        logits = [decoder.fill(idx[:, :3]).clone()]
+        logits += [decoder.step(idx[:, t : t + 1]).clone() for t in range(3, CFG.block_size)]  # graph output reused
+    assert decoder.length == CFG.block_size and (decoder.graph is not None) == (device == "cuda")
+    assert torch.allclose(torch.stack(logits, dim=1), full[:, 2:], atol=1e-4)
 
 
 def test_seeded_sampling_reproducible_and_streams_one_token_per_step():
