@@ -17,24 +17,29 @@ from model.gpt import GPT
 
 
 def generation_speed(model_cfg: ModelConfig, batch_sizes=(1, 8), vocab_size: int = 65, prompt_len: int = 16,
-                     rounds: int = 3, device: torch.device = torch.device("cpu")) -> list[dict]:
+                     rounds: int = 3, device: torch.device = torch.device("cpu"),
+                     compiled_step: bool = False) -> list[dict]:
     torch.manual_seed(0)
     model = GPT(model_cfg, vocab_size).to(device).eval()
     new_tokens = model_cfg.block_size - prompt_len
     rows = []
     for batch in batch_sizes:
         prompt = torch.randint(0, vocab_size, (batch, prompt_len), device=device)
-        times = {True: [], False: []}
+        ways = [(True, False), (False, False), *([(True, True)] if compiled_step else [])]   # (cache, compiled)
+        for use_cache, compile in ways[2:]:           # compiling is paid once, before the clock: not per generation
+            for _ in generate(model, prompt, 2, temperature=0.0, use_cache=use_cache, compile=compile):
+                pass
+        times = {way: [] for way in ways}
         for _ in range(rounds):
-            for use_cache in (True, False):
+            for use_cache, compile in ways:
                 start = time.perf_counter()
-                for _ in generate(model, prompt, new_tokens, temperature=0.0, use_cache=use_cache):
+                for _ in generate(model, prompt, new_tokens, temperature=0.0, use_cache=use_cache, compile=compile):
                     pass
                 if device.type == "cuda":
                     torch.cuda.synchronize(device)
-                times[use_cache].append(time.perf_counter() - start)
-        for use_cache in (True, False):
-            seconds = statistics.median(times[use_cache])
-            rows.append({"batch": batch, "kv_cache": use_cache, "new_tokens": new_tokens,
+                times[(use_cache, compile)].append(time.perf_counter() - start)
+        for use_cache, compile in ways:
+            seconds = statistics.median(times[(use_cache, compile)])
+            rows.append({"batch": batch, "kv_cache": use_cache, "compiled": compile, "new_tokens": new_tokens,
                          "tokens_per_s": round(batch * new_tokens / seconds, 1), "seconds": round(seconds, 3)})
     return rows

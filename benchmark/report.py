@@ -40,9 +40,10 @@ def format_report(results: dict) -> str:
     if results.get("generation"):
         g = results["generation"]
         lines += ["", f"generation ({g['model']}, random weights, greedy, {g['rows'][0]['new_tokens']} new tokens "
-                  f"to fill the context)", f"{'batch':>5} {'KV cache':>8} {'tokens/s':>10} {'seconds':>8}"]
+                  f"to fill the context)", f"{'batch':>5} {'KV cache':>8} {'compiled':>8} {'tokens/s':>10} {'seconds':>8}"]
         for r in g["rows"]:
-            lines.append(f"{r['batch']:>5} {str(r['kv_cache']):>8} {r['tokens_per_s']:>10,.0f} {r['seconds']:>8.2f}")
+            lines.append(f"{r['batch']:>5} {str(r['kv_cache']):>8} {str(r['compiled']):>8} {r['tokens_per_s']:>10,.0f} "
+                         f"{r['seconds']:>8.2f}")
     if results.get("peak_memory_mb"):
         lines += ["", "peak memory (MiB; CPU: the process's peak RSS so far, so it includes earlier sections): "
                   + ", ".join(f"{k} {v:,.0f}" for k, v in results["peak_memory_mb"].items())]

@@ -68,7 +68,8 @@ def run_suite(config: str | Path, data: str | Path, sections=SECTIONS, overrides
         log(f"generation: {gen_model.n_layer}L/{gen_model.n_head}H/{gen_model.n_embd}d, context {gen_model.block_size}")
         results["generation"] = {"model": f"{gen_model.n_layer}L/{gen_model.n_head}H/{gen_model.n_embd}d, "
                                           f"context {gen_model.block_size}",
-                                 "rows": generation_speed(gen_model, rounds=gen_rounds, device=device)}
+                                 "rows": generation_speed(gen_model, rounds=gen_rounds, device=device,
+                                                          compiled_step=device.type == "cuda")}
         done("generation", results["generation"])
     if "side-by-side" in sections and nanogpt is not None:
         results["side_by_side"] = rows = []

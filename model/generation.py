@@ -9,21 +9,26 @@ Once the sequence is longer than the context, the model sees only the last block
 absolute, the window then shifts every step, so the cache is refilled from the cropped window each step. Both paths
 therefore compute the same logits as re-running the model on the last block_size tokens (tested).
 """
+import functools
 from collections.abc import Iterator
 
 import torch
 
 from model.gpt import GPT
+from model.kv_cache import KVCache
 from model.sampling import sample_next_token
 
 
 @torch.no_grad()
 def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
              top_k: int | None = None, top_p: float | None = None, generator: torch.Generator | None = None,
-             use_cache: bool = True) -> Iterator[torch.Tensor]:
-    """idx (B, T) prompt ids → yields the next token ids (B, 1), one step at a time (so callers can stream)."""
+             use_cache: bool = True, compile: bool = False) -> Iterator[torch.Tensor]:
+    """idx (B, T) prompt ids → yields the next token ids (B, 1), one step at a time (so callers can stream).
+
+    ``compile`` (with the cache): torch.compile the one-token step first, fusing its small kernels; worth its
+    seconds of compiling for long or many generations on a GPU."""
     block_size = model.cfg.block_size
-    decoder = CachedDecoder(model, idx.size(0)) if use_cache else None
+    decoder = CachedDecoder(model, idx.size(0), compile) if use_cache else None
     for _ in range(max_new_tokens):
         window = idx[:, -block_size:]                                                   # (B, ≤ block_size)
         if decoder is None:
@@ -40,9 +45,10 @@ def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: fl
 class CachedDecoder:
     """The model with one KV cache per block, filled from a window, then stepped one token at a time."""
 
-    def __init__(self, model: GPT, batch_size: int):
+    def __init__(self, model: GPT, batch_size: int, compile: bool = False):
         device = model.embed.token.weight.device
         self.model, self.caches, self.length = model, model.new_caches(batch_size), 0
+        self.decode = compiled_decode_one() if compile else decode_one
         self.token = torch.zeros(batch_size, 1, dtype=torch.long, device=device)       # the step's inputs, at fixed
         self.position = torch.zeros((), dtype=torch.long, device=device)               # addresses for the graph
         self.graph, self.logits = None, None
@@ -62,14 +68,14 @@ class CachedDecoder:
         self.position.fill_(self.length)
         self.length += 1
         if not self.capture:
-            return self._step()
+            return self.run_step()
         if self.graph is None:
             self._capture()
         self.graph.replay()
         return self.logits
 
-    def _step(self) -> torch.Tensor:
-        return self.model(self.token, caches=self.caches, start=self.position)[0][:, -1]
+    def run_step(self) -> torch.Tensor:
+        return self.decode(self.model, self.token, self.position, self.caches)
 
     def _capture(self) -> None:
         """Record the step's kernels once (after a warm-up on a side stream, as CUDA graphs require). The warm-up
@@ -77,8 +83,20 @@ class CachedDecoder:
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
-            self._step()
+            self.run_step()                                      # compiles here, when compiling
         torch.cuda.current_stream().wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
-            self.logits = self._step()
+            self.logits = self.run_step()
+
+
+def decode_one(model: GPT, token: torch.Tensor, position: torch.Tensor, caches: list[KVCache]) -> torch.Tensor:
+    """token (B, 1) at ``position`` (0-dim) → next-token logits (B, vocab), its keys and values added to ``caches``."""
+    return model(token, caches=caches, start=position)[0][:, -1]
+
+
+@functools.cache
+def compiled_decode_one():
+    """``decode_one`` compiled once per process (on first use: importing the compiler costs a second) and shared
+    by every decoder, whose tensors differ only in address, so it is not compiled again for each generation."""
+    return torch.compile(decode_one, fullgraph=True)

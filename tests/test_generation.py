@@ -31,8 +31,8 @@ def test_cached_logits_equal_full_forward():
     assert torch.allclose(torch.cat([prefix, *steps], dim=1), full, atol=1e-5)
 
 
-@pytest.mark.parametrize("device", DEVICES)
-def test_the_fixed_shape_decode_step_equals_the_full_forward(device):
+@pytest.mark.parametrize("device, compile", [("cpu", False), *[("cuda", c) for c in (False, True) if "cuda" in DEVICES]])
+def test_the_fixed_shape_decode_step_equals_the_full_forward(device, compile):
     """The one-token step (position as a tensor, attention over the whole cache through a mask; on a GPU captured
     once as a CUDA graph and replayed): its logits equal those of the full forward pass at every position."""
     from model.generation import CachedDecoder
@@ -40,7 +40,7 @@ def test_the_fixed_shape_decode_step_equals_the_full_forward(device):
     idx = torch.randint(0, 17, (2, CFG.block_size), device=device)
     with torch.no_grad():
         full, _ = model(idx)
-        decoder = CachedDecoder(model, 2)
+        decoder = CachedDecoder(model, 2, compile)
         logits = [decoder.fill(idx[:, :3]).clone()]
         logits += [decoder.step(idx[:, t : t + 1]).clone() for t in range(3, CFG.block_size)]  # graph output reused
     assert decoder.length == CFG.block_size and (decoder.graph is not None) == (device == "cuda")

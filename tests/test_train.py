@@ -186,7 +186,7 @@ def test_the_compile_check_draws_no_random_numbers_and_leaves_no_gradients(tiny_
     monkeypatch.setattr(torch, "compile", lambda model, mode=None: Wrapped(model))
     lines = []
     tried = train(tiny_cfg(**extra, **{"train.compile": True}), progress=False, log=lines.append).run_dir
-    assert "torch.compile: compiled" in lines
+    assert "torch.compile: the model compiled" in lines
     assert losses(tried) == losses(plain)
 
 

@@ -26,6 +26,8 @@ class TrainConfig:
     device: str = "auto"                # "auto" (cuda > mps > cpu), "cpu", "cuda", "mps"
     dtype: str = "auto"                 # "auto", "float32", "bfloat16" (autocast: matmuls in bf16)
     compile: bool = False               # torch.compile the model (falls back to eager if it cannot)
+    compile_scope: str = "model"        # "model": one graph for the whole step; "blocks": each block on its own
+                                        # (one compilation serves every block: a shorter start-up)
     cuda_graphs: bool = False           # with compile on a GPU: replay each step's kernels as CUDA graphs
     threads: int = 0                    # CPU threads for PyTorch's kernels (0 = PyTorch's default: one per core)
     batch_size: int = 12                # sequences per micro-batch
@@ -68,7 +70,8 @@ class Config:
 SECTIONS = {f.name: f.default_factory for f in dataclasses.fields(Config)}
 CHOICES = {("model", "positional"): ("sinusoidal", "none"),
            ("train", "device"): ("auto", "cpu", "cuda", "mps"),
-           ("train", "dtype"): ("auto", "float32", "bfloat16")}
+           ("train", "dtype"): ("auto", "float32", "bfloat16"),
+           ("train", "compile_scope"): ("model", "blocks")}
 
 
 def _coerce(value, hint, where: str, problems: list[str]):

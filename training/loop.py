@@ -81,8 +81,7 @@ def build(cfg: Config, *, tokenizer: Tokenizer | None = None, weights: dict | No
               device, dtype, ddp)
     model.train()
     if t.compile:
-        run.forward = compile_if_it_works(run, log)
-        run.compiled = run.forward is not model
+        run.forward, run.compiled = compile_if_it_works(run, log)
     if ddp.enabled:
         run.forward = DistributedDataParallel(run.forward, device_ids=[device.index] if device.type == "cuda" else None)
     log(f"model: {model.num_params():,} parameters, {cfg.model.n_layer} layers × {cfg.model.n_head} heads × "
@@ -90,16 +89,22 @@ def build(cfg: Config, *, tokenizer: Tokenizer | None = None, weights: dict | No
     return run
 
 
-def compile_if_it_works(run: Run, log) -> torch.nn.Module:
-    """``torch.compile`` the model and try it once, forward and backward on a batch of the run's shape (compiling
-    happens then). Where compiling fails (no C++ compiler, an unsupported platform) the run trains eagerly, with a
-    warning; running out of memory is not a compile failure and is raised. The try draws no random numbers and
-    leaves no gradients, so the run is the same as one that never tried."""
+def compile_if_it_works(run: Run, log) -> tuple[torch.nn.Module, bool]:
+    """``torch.compile`` the model (or each of its blocks) and try it once, forward and backward on a batch of the
+    run's shape (compiling happens then). Where compiling fails (no C++ compiler, an unsupported platform) the run
+    trains eagerly, with a warning; running out of memory is not a compile failure and is raised. The try draws no
+    random numbers and leaves no gradients, so the run is the same as one that never tried."""
     t = run.cfg.train
     graphs = t.cuda_graphs and run.device.type == "cuda"
+    mode = "reduce-overhead" if graphs else None
     x = torch.zeros(t.batch_size, run.cfg.model.block_size, dtype=torch.long, device=run.device)
     try:
-        compiled = torch.compile(run.model, mode="reduce-overhead" if graphs else None)
+        if t.compile_scope == "blocks":     # the blocks share their code, so one compilation serves them all
+            compiled = run.model
+            for block in run.model.blocks:
+                block.compile(mode=mode)
+        else:
+            compiled = torch.compile(run.model, mode=mode)
         with torch.random.fork_rng(devices=[run.device] if run.device.type == "cuda" else []):
             with autocast(run.device, run.dtype):
                 _, loss = compiled(x, x)
@@ -109,11 +114,14 @@ def compile_if_it_works(run: Run, log) -> torch.nn.Module:
     except Exception as e:
         log(f"warning: torch.compile failed ({type(e).__name__}: {' '.join(str(e).split())[:120]}); "
             "training without it")
-        return run.model
+        if t.compile_scope == "blocks":
+            torch.compiler.set_stance("force_eager")     # the compiled blocks run their eager code from now on
+        return run.model, False
     finally:
         run.model.zero_grad(set_to_none=True)
-    log("torch.compile: " + ("compiled, each step replayed as CUDA graphs" if graphs else "compiled"))
-    return compiled
+    log(f"torch.compile: {'each block' if t.compile_scope == 'blocks' else 'the model'} compiled"
+        + (", each step replayed as CUDA graphs" if graphs else ""))
+    return compiled, True
 
 
 def train_step(run: Run, lr: float) -> torch.Tensor:
@@ -274,7 +282,8 @@ def evaluate_and_save(run: Run, result: RunResult, metrics: MetricsLog, stop: St
     evaluation marked pending, and a resume starts by redoing it."""
     t, done, run_dir = run.cfg.train, result.iter, result.run_dir
     try:
-        losses = evaluate(run.model, run.splits, run.cfg, run.device, run.dtype, stop=lambda: stop.requested)
+        with torch.compiler.set_stance("force_eager"):   # compiled blocks: no recompiling for eval mode's shapes
+            losses = evaluate(run.model, run.splits, run.cfg, run.device, run.dtype, stop=lambda: stop.requested)
     except EvaluationStopped:
         save(run, run_dir, done, result.best_val, is_best=False, eval_pending=True)
         say(f"interrupted during the evaluation of step {done}: saved step {done} to {run_dir / 'last.pt'} "
@@ -291,8 +300,9 @@ def evaluate_and_save(run: Run, result: RunResult, metrics: MetricsLog, stop: St
     save(run, run_dir, done, result.best_val, is_best)
     if t.target_val_loss is not None and sample_near_target(losses, t.target_val_loss):
         try:
-            result.val_whole = whole_split_loss(run.model, run.splits.val, run.cfg.model.block_size, t.batch_size,
-                                                run.device, run.dtype, stop=lambda: stop.requested)
+            with torch.compiler.set_stance("force_eager"):
+                result.val_whole = whole_split_loss(run.model, run.splits.val, run.cfg.model.block_size,
+                                                    t.batch_size, run.device, run.dtype, stop=lambda: stop.requested)
         except EvaluationStopped:
             say(f"interrupted during the whole-val-split check of step {done}: saved step {done} to "
                 f"{run_dir / 'last.pt'}; continue with --resume {run_dir}")
