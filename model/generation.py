@@ -9,7 +9,11 @@ Once the sequence is longer than the context, the model sees only the last block
 absolute, the window then shifts every step, so the cache is refilled from the cropped window each step. Both paths
 therefore compute the same logits as re-running the model on the last block_size tokens (tested).
 """
+import contextlib
 import functools
+import itertools
+import threading
+import weakref
 from collections.abc import Iterator
 
 import torch
@@ -28,18 +32,42 @@ def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: fl
     ``compile`` (with the cache): torch.compile the one-token step first, fusing its small kernels; worth its
     seconds of compiling for long or many generations on a GPU."""
     block_size = model.cfg.block_size
-    decoder = CachedDecoder(model, idx.size(0), compile) if use_cache else None
-    for _ in range(max_new_tokens):
-        window = idx[:, -block_size:]                                                   # (B, ≤ block_size)
-        if decoder is None:
-            logits = model(window)[0][:, -1]
-        elif decoder.length in (0, block_size):
-            logits = decoder.fill(window)                                               # (re)fill from the window
-        else:
-            logits = decoder.step(window[:, -1:])                                       # only the new token
-        next_id = sample_next_token(logits, temperature, top_k, top_p, generator)       # (B, 1)
-        idx = torch.cat([idx, next_id], dim=1)
-        yield next_id
+    with kept_decoder(model, idx.size(0), compile) if use_cache else contextlib.nullcontext() as decoder:
+        for _ in range(max_new_tokens):
+            window = idx[:, -block_size:]                                               # (B, ≤ block_size)
+            if decoder is None:
+                logits = model(window)[0][:, -1]
+            elif decoder.length in (0, block_size):
+                logits = decoder.fill(window)                                           # (re)fill from the window
+            else:
+                logits = decoder.step(window[:, -1:])                                   # only the new token
+            next_id = sample_next_token(logits, temperature, top_k, top_p, generator)   # (B, 1)
+            idx = torch.cat([idx, next_id], dim=1)
+            yield next_id
+
+
+_kept: "weakref.WeakKeyDictionary[GPT, dict]" = weakref.WeakKeyDictionary()
+
+
+@contextlib.contextmanager
+def kept_decoder(model: GPT, batch_size: int, compile: bool):
+    """A decoder kept per model, batch size and compile choice, emptied for this generation: its caches, and on a
+    GPU its captured graph, are made once instead of once per generation. It is made again when the model's
+    tensors moved (``model.to(...)``), since a graph reads them by address; a generation running beside another
+    on the same model (a server's threads) gets a decoder of its own."""
+    addresses = tuple(t.data_ptr() for t in itertools.chain(model.parameters(), model.buffers()))
+    kept = _kept.setdefault(model, {})
+    decoder = kept.get((batch_size, compile))
+    if decoder is None or decoder.addresses != addresses:
+        decoder = kept[(batch_size, compile)] = CachedDecoder(model, batch_size, compile)
+    if not decoder.busy.acquire(blocking=False):
+        decoder = CachedDecoder(model, batch_size, compile)
+        decoder.busy.acquire()
+    try:
+        decoder.length = 0
+        yield decoder
+    finally:
+        decoder.busy.release()
 
 
 class CachedDecoder:
@@ -47,7 +75,9 @@ class CachedDecoder:
 
     def __init__(self, model: GPT, batch_size: int, compile: bool = False):
         device = model.embed.token.weight.device
-        self.model, self.caches, self.length = model, model.new_caches(batch_size), 0
+        self.model_ref, self.caches, self.length = weakref.ref(model), model.new_caches(batch_size), 0
+        self.addresses = tuple(t.data_ptr() for t in itertools.chain(model.parameters(), model.buffers()))
+        self.busy = threading.Lock()
         self.decode = compiled_decode_one() if compile else decode_one
         self.token = torch.zeros(batch_size, 1, dtype=torch.long, device=device)       # the step's inputs, at fixed
         self.position = torch.zeros((), dtype=torch.long, device=device)               # addresses for the graph
@@ -58,7 +88,7 @@ class CachedDecoder:
         """Empty the caches and run the window (B, T) through them; the last position's logits (B, vocab)."""
         for cache in self.caches:
             cache.clear()
-        logits, _ = self.model(window, caches=self.caches)
+        logits, _ = self.model_ref()(window, caches=self.caches)
         self.length = window.size(1)
         return logits[:, -1]
 
@@ -75,7 +105,7 @@ class CachedDecoder:
         return self.logits
 
     def run_step(self) -> torch.Tensor:
-        return self.decode(self.model, self.token, self.position, self.caches)
+        return self.decode(self.model_ref(), self.token, self.position, self.caches)
 
     def _capture(self) -> None:
         """Record the step's kernels once (after a warm-up on a side stream, as CUDA graphs require). The warm-up

@@ -53,3 +53,22 @@ def test_seeded_sampling_reproducible_and_streams_one_token_per_step():
     runs = [torch.cat(list(generate(model, idx, 8, 1.0, generator=torch.Generator().manual_seed(3))), 1)
             for _ in range(2)]
     assert torch.equal(*runs) and runs[0].shape == (1, 8)
+
+
+def test_a_kept_decoder_is_reused_emptied_and_never_shared_by_two_generations():
+    from model.generation import kept_decoder
+    model = GPT(CFG, vocab_size=17).eval()
+    a, b = torch.randint(0, 17, (1, 4)), torch.randint(0, 17, (1, 6))
+    expected_a, expected_b = tokens(model, a, 20, use_cache=False), tokens(model, b, 20, use_cache=False)
+    with kept_decoder(model, 1, False) as first:
+        pass
+    with kept_decoder(model, 1, False) as again:
+        assert again is first and again.length == 0
+    # a generation half-way through while another starts (as two requests to a server): each has its own caches
+    running = generate(model, a, 20, temperature=0.0)
+    head = [next(running) for _ in range(10)]
+    assert torch.equal(tokens(model, b, 20, use_cache=True), expected_b)
+    assert torch.equal(torch.cat(head + list(running), dim=1), expected_a)
+    model.double()                                          # new tensors: the kept decoder must not be used
+    with kept_decoder(model, 1, False) as moved:
+        assert moved is not first and moved.caches[0].k.dtype == torch.float64

@@ -8,6 +8,7 @@ from training import loop
 from training.checkpoint import load_checkpoint
 from training.run_dir import RunLock, read_metrics
 from tests.conftest import DEVICES
+from training.loop import train_step
 from training.trainer import train
 
 QUIET = {"progress": False, "log": lambda *_: None}
@@ -222,3 +223,21 @@ def test_losses_read_back_once_per_log_line_are_the_mean_of_their_steps(tiny_cfg
     assert [i for i, _ in losses(sparse)] == [i for i, _ in windows]
     for (i, loss), (_, steps) in zip(losses(sparse), windows):
         assert loss == pytest.approx(sum(per_step[s] for s in steps) / 3, abs=1e-6)
+
+
+def test_the_compile_check_calls_the_model_with_inputs_laid_out_as_a_real_step(tiny_cfg, monkeypatch):
+    """torch.compile specialises to its inputs' strides and aliasing: a check made with other inputs (one tensor as
+    both x and y, or contiguous tensors) compiled the whole model a second time at the first step."""
+    from training.loop import build
+    calls = []
+
+    class Recorded(Wrapped):
+        def forward(self, x, y):
+            calls.append((x.shape, x.stride(), y.stride(), x.dtype, y.dtype, x is y,
+                          x.untyped_storage().data_ptr() == y.untyped_storage().data_ptr()))
+            return super().forward(x, y)
+
+    monkeypatch.setattr(torch, "compile", lambda model, mode=None: Recorded(model))
+    run = build(tiny_cfg(**{"train.compile": True}), log=lambda *_: None)
+    train_step(run, 1e-3)
+    assert len(calls) == 2 and calls[0] == calls[1]

@@ -10,6 +10,7 @@ one, never half of either.
 import os
 import pickle
 import re
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -40,6 +41,32 @@ def atomic_write(path: Path, write) -> None:
             kill_point(f"write:{path.name}")
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if hasattr(os, "O_DIRECTORY"):
+        fd = os.open(path.parent, os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_copy(source: Path, path: Path) -> None:
+    """``path`` becomes a copy of the checkpoint ``source`` as one atomic rename: a hard link where the file system
+    has them (no second write of the same bytes: best.pt and last.pt are often the same state), else a full copy.
+    A later replacement of either file renames a new file over its name, so the other keeps its bytes."""
+    tmp = path.with_name(f"{TMP_PREFIX}{path.name}.{os.getpid()}")
+    try:
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
+        kill_point(f"write:{path.name}")
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise UserError(f"cannot write checkpoint {path}: {e.strerror or e}; the previous one is untouched") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -25,7 +25,7 @@ from data.corpus import Splits, get_batch, load_corpus
 from data.tokenization import Tokenizer
 from errors import UserError
 from model.gpt import GPT
-from training.checkpoint import checkpoint_state, save_checkpoint
+from training.checkpoint import atomic_copy, checkpoint_state, save_checkpoint
 from training.config import Config
 from training.device import autocast, resolve_device, resolve_dtype, set_threads
 from training.distributed import Distributed, any_process, sum_and_any
@@ -97,7 +97,10 @@ def compile_if_it_works(run: Run, log) -> tuple[torch.nn.Module, bool]:
     t = run.cfg.train
     graphs = t.cuda_graphs and run.device.type == "cuda"
     mode = "reduce-overhead" if graphs else None
-    x = torch.zeros(t.batch_size, run.cfg.model.block_size, dtype=torch.long, device=run.device)
+    # shaped and laid out as get_batch's (B, T) views of (B, T + 1) windows: the compiled code is specialised
+    # to its inputs' strides and to whether they overlap, and the first real step then reuses it
+    windows = torch.zeros(t.batch_size, run.cfg.model.block_size + 1, dtype=torch.long, device=run.device)
+    x, y = windows[:, :-1], windows[:, 1:]
     try:
         if t.compile_scope == "blocks":     # the blocks share their code, so one compilation serves them all
             compiled = run.model
@@ -107,7 +110,7 @@ def compile_if_it_works(run: Run, log) -> tuple[torch.nn.Module, bool]:
             compiled = torch.compile(run.model, mode=mode)
         with torch.random.fork_rng(devices=[run.device] if run.device.type == "cuda" else []):
             with autocast(run.device, run.dtype):
-                _, loss = compiled(x, x)
+                _, loss = compiled(x, y)
             loss.backward()
     except torch.OutOfMemoryError:
         raise
@@ -323,7 +326,9 @@ def save(run: Run, run_dir: Path, step: int, best_val: float, is_best: bool, eva
                              eval_pending)
     if is_best:
         save_checkpoint(run_dir / "best.pt", state)
-    save_checkpoint(run_dir / "last.pt", state)
+        atomic_copy(run_dir / "best.pt", run_dir / "last.pt")
+    else:
+        save_checkpoint(run_dir / "last.pt", state)
 
 
 def diverged(what: str, value: float, when: str, run_dir: Path) -> UserError:
