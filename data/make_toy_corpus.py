@@ -81,20 +81,6 @@ def build_corpus(seed: int = 1337) -> str:
     return "\n".join(lines) + "\n"
 
 
-def toy_facts() -> list[tuple[str, str, str]]:
-    """Return (category, prompt, expected greedy continuation) triples the corpus teaches."""
-    facts = [("sum", f"{a}+{b}=", f"{a + b}") for a in DIGITS for b in DIGITS]
-    facts += [("animal", f"This animal {sound}. This animal is a", f" {name}")
-              for sound, name in ANIMALS.items()]
-    names = list(ANIMALS.values())
-    facts += [("order", f"The {a} {verb} the {b}. Who {verb}? the", f" {a}")
-              for a in names for b in names if a != b for verb in VERBS]
-    facts += [("context", f"{subject} broke the {thing}.", " " + follow_ups[0].format(P=pronoun))
-              for subject, pronoun in SUBJECTS.items()
-              for thing, follow_ups in BROKE.items() if len(follow_ups) == 1]
-    return facts
-
-
 def main(argv=None):
     """Write the corpus to a file and print its path, characters and lines."""
     parser = argparse.ArgumentParser(description=__doc__)

@@ -14,11 +14,10 @@ to choose yet (a space comes next either way).
 import torch
 import torch.nn.functional as F
 
-from data.toy_eval import LINE_START
+from data.toy_facts import LINE_START
 from inference import greedy_text, trace
-from lessons.common import Context, new_figure, show_token
+from lessons.common import SENTENCES, Context, new_figure, show_token
 
-SENTENCES = ("He broke the glass. ", "He broke the news. ")
 
 
 def object_span(ctx: Context, sentence: str) -> range:

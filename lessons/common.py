@@ -15,6 +15,9 @@ from data.tokenization import Tokenizer
 from inference import Loaded, load_for_inference, toy_checkpoint
 from model.gpt import GPT
 
+# one verb, two objects, two meanings: the example pair of the attention lessons
+SENTENCES = ("He broke the glass. ", "He broke the news. ")
+
 
 @dataclass
 class Context:

@@ -20,7 +20,7 @@ import itertools
 import torch
 import torch.nn.functional as F
 
-from data.toy_eval import LINE_START
+from data.toy_facts import LINE_START
 from inference import trace
 from lessons.common import Context, new_figure, show_token
 

@@ -9,7 +9,7 @@ contributes (most of a transformer's parameters, and much of what it "knows", li
 """
 import torch
 
-from data.toy_eval import LINE_START
+from data.toy_facts import LINE_START
 from inference import trace
 from lessons.common import Context, new_figure, show_token
 

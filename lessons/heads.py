@@ -12,10 +12,9 @@ import itertools
 
 import torch
 
-from data.toy_eval import LINE_START
-from lessons.attend import SENTENCES
+from data.toy_facts import LINE_START
 from inference import trace
-from lessons.common import Context, new_figure, show_token
+from lessons.common import SENTENCES, Context, new_figure, show_token
 
 
 def js_divergence(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import torch
 
-from data.make_toy_corpus import order_lines, toy_facts
-from data.toy_eval import LINE_START, fact_known
+from data.make_toy_corpus import order_lines
+from data.toy_facts import LINE_START, fact_known, toy_facts
 from inference import Loaded, encode_prompt, load_for_inference
 from lessons.common import Context, new_figure, write_shuffled
 from model.generation import generate

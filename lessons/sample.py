@@ -12,7 +12,7 @@ import math
 import torch
 
 from data.corpus import read_corpus
-from data.toy_eval import LINE_START
+from data.toy_facts import LINE_START
 from errors import UserError
 from inference import complete, encode_prompt
 from lessons.common import Context, new_figure, show_token

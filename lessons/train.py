@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from data.make_toy_corpus import kind_lines, sum_lines
-from data.toy_eval import LINE_START
+from data.toy_facts import LINE_START
 from inference import Loaded, greedy_text
 from lessons.common import Context, continuation_prob, new_figure, show_token, write_shuffled
 from training.loop import build, train_step

@@ -20,8 +20,9 @@ import learn
 import train
 from data.tokenization import CharTokenizer
 from tests.conftest import run_cli, tiny_overrides
-from training import checkpoint
-from training.checkpoint import TMP_PREFIX, load_checkpoint
+from training import atomic_files
+from training.atomic_files import TMP_PREFIX
+from training.checkpoint import load_checkpoint
 
 TINY = "<tiny>"                                         # expands to tiny_overrides() for a fresh run in {run}
 FRESH = ["--no-progress", "--overwrite", "--set", TINY]  # a new run over {run}; more --set values may follow
@@ -316,7 +317,7 @@ class FullDisk:
 def test_disk_full_while_saving_keeps_the_previous_checkpoints(paths, capsys, monkeypatch):
     run = Path(paths["run"])
     before = snapshot(run, CHECKPOINTS)
-    monkeypatch.setattr(checkpoint, "open", FullDisk(free=16 * 1024).open, raising=False)   # atomic_write's files
+    monkeypatch.setattr(atomic_files, "open", FullDisk(free=16 * 1024).open, raising=False)   # atomic_write's files
     code = train.main(["--no-progress", "--resume", str(run), "--set", "train.max_iters=16"])
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1, err

@@ -97,7 +97,7 @@ def test_a_stop_during_a_long_evaluation_is_quick_and_keeps_last_pt(tmp_path, co
 
 
 def test_ctrl_c_in_the_toy_evaluation_is_exit_130_without_a_traceback(play_checkpoint):
-    proc = subprocess.Popen([sys.executable, "-m", "data.toy_eval", "--checkpoint", play_checkpoint], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "toy_eval.py", "--checkpoint", play_checkpoint], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(3)                                            # past start-up, inside the facts' generation
     proc.send_signal(signal.SIGINT)

@@ -59,10 +59,10 @@ def test_bad_overrides(override):
 
 @pytest.mark.parametrize("hint", [typing.Optional[float], float | None])
 def test_an_optional_field_takes_its_type_or_null_however_it_is_written(hint):
-    from training.config import _coerce
+    from training.config import coerce_value
 
     problems = []
-    assert _coerce(2, hint, "train.x", problems) == 2.0 and _coerce(None, hint, "train.x", problems) is None
-    assert _coerce("3e-4", hint, "train.x", problems) == 3e-4 and problems == []
-    assert _coerce("fast", hint, "train.x", problems) is None
+    assert coerce_value(2, hint, "train.x", problems) == 2.0 and coerce_value(None, hint, "train.x", problems) is None
+    assert coerce_value("3e-4", hint, "train.x", problems) == 3e-4 and problems == []
+    assert coerce_value("fast", hint, "train.x", problems) is None
     assert problems == ["train.x must be float or null, got 'fast'"]

@@ -11,7 +11,8 @@ import signal
 import torch
 
 from tests.conftest import run_cli, tiny_overrides
-from training.checkpoint import TMP_PREFIX, load_checkpoint, model_from_checkpoint
+from training.atomic_files import TMP_PREFIX
+from training.checkpoint import load_checkpoint, model_from_checkpoint
 from training.config import load_config
 from training.fault_injection import ENV
 from training.run_dir import MetricsLog, read_metrics

@@ -8,10 +8,10 @@ import yaml
 
 import inference
 from data.make_toy_corpus import BROKE
-from data.toy_eval import LINE_START
+from data.toy_facts import LINE_START
 from inference import load_for_inference, trace
 from lessons import attend, common, embed, feedforward, heads, position, sample, tokenize, train
-from lessons.common import Context, continuation_prob
+from lessons.common import SENTENCES, Context, continuation_prob
 from model.sampling import next_token_probs
 from tests.conftest import ROOT, run_cli, tiny_overrides
 from training.config import load_config, parse_overrides
@@ -204,7 +204,7 @@ def test_the_toy_model_shows_what_the_lessons_claim(tmp_path):
 
     context = attend.run(ctx)
     assert context["cos_at_broke"] == pytest.approx(1.0, abs=1e-5) and context["cos_final"] < 0.9
-    for sentence, token in zip(attend.SENTENCES, context["next_tokens"]):   # the start of a line that follows it
+    for sentence, token in zip(SENTENCES, context["next_tokens"]):   # the start of a line that follows it
         thing = sentence.split()[-1].rstrip(".")
         assert token in {follow.format(P="He")[0] for follow in BROKE[thing]}, (sentence, token)
 

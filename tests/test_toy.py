@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from data.make_toy_corpus import build_corpus, toy_facts
-from data.toy_eval import fact_known
+from data.make_toy_corpus import build_corpus
+from data.toy_facts import fact_known, toy_facts
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,8 +30,8 @@ def test_a_fact_is_known_only_with_a_whole_word():
 
 @pytest.mark.slow
 def test_the_toy_model_learns_its_facts(tmp_path):
-    """What `make demo` promises: the toy config, trained from scratch, meets every target of data.toy_eval."""
-    from data.toy_eval import TARGETS, evaluate_facts
+    """What `make demo` promises: the toy config, trained from scratch, meets every target of toy_eval.py."""
+    from toy_eval import TARGETS, evaluate_facts
     from inference import load_for_inference
     from training.config import load_config
     from training.trainer import train

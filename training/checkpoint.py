@@ -7,10 +7,8 @@ and the RNG states (so a resumed run draws the same batches and dropout masks). 
 in the same folder, flushed to disk, then renamed over the old one; a crash leaves the old checkpoint or the new
 one, never half of either.
 """
-import os
 import pickle
 import re
-import shutil
 import zipfile
 from pathlib import Path
 
@@ -19,69 +17,14 @@ import torch
 from data.tokenization import Tokenizer, tokenizer_from_dict
 from errors import UserError
 from model.gpt import GPT
+from training.atomic_files import atomic_write
 from training.config import Config, config_from_dict, config_to_dict
-from training.fault_injection import kill_point
 from training.memory import check_fits, inference_bytes
 
 FORMAT = "gpt-playground-checkpoint"
 VERSION = 1
-TMP_PREFIX = ".tmp-"
 FIELDS = {"model": dict, "config": dict, "tokenizer": dict, "vocab_size": int, "iter": int, "best_val": float,
           "rng": dict, "optimizer": (dict, type(None))}
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call write(file) on a temp file beside ``path``, fsync it, rename it over ``path``, fsync the folder."""
-    path = Path(path)
-    tmp = path.with_name(f"{TMP_PREFIX}{path.name}.{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            kill_point(f"write:{path.name}")
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    if hasattr(os, "O_DIRECTORY"):
-        fd = os.open(path.parent, os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def atomic_copy(source: Path, path: Path) -> None:
-    """``path`` becomes a copy of the checkpoint ``source`` as one atomic rename: a hard link where the file system
-    has them (no second write of the same bytes: best.pt and last.pt are often the same state), else a full copy.
-    A later replacement of either file renames a new file over its name, so the other keeps its bytes."""
-    tmp = path.with_name(f"{TMP_PREFIX}{path.name}.{os.getpid()}")
-    try:
-        try:
-            os.link(source, tmp)
-        except OSError:
-            shutil.copyfile(source, tmp)
-        kill_point(f"write:{path.name}")
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise UserError(f"cannot write checkpoint {path}: {e.strerror or e}; the previous one is untouched") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    if hasattr(os, "O_DIRECTORY"):
-        fd = os.open(path.parent, os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def remove_stray_temp_files(run_dir: Path) -> None:
-    """Temp files left by a process killed mid-write (never renamed, so never a checkpoint)."""
-    for tmp in Path(run_dir).glob(f"{TMP_PREFIX}*"):
-        tmp.unlink(missing_ok=True)
 
 
 def checkpoint_state(model: GPT, optimizer, cfg: Config, tokenizer: Tokenizer, step: int, best_val: float,

@@ -74,7 +74,7 @@ CHOICES = {("model", "positional"): ("sinusoidal", "none"),
            ("train", "compile_scope"): ("model", "blocks")}
 
 
-def _coerce(value, hint, where: str, problems: list[str]):
+def coerce_value(value, hint, where: str, problems: list[str]):
     """value checked against the field's type (int → float is allowed, and so is "3e-4"; bool is not an int).
 
     Floats must be finite: YAML reads ``.nan`` and ``.inf`` as numbers, and every comparison with NaN is false, so a
@@ -188,7 +188,7 @@ def config_from_dict(raw, source: str = "config") -> Config:
                 if key not in hints:
                     problems.append(f"unknown key {name}.{key} (known: {', '.join(hints)})")
                 else:
-                    kwargs[key] = _coerce(value, hints[key], f"{name}.{key}", problems)
+                    kwargs[key] = coerce_value(value, hints[key], f"{name}.{key}", problems)
         sections[name] = section_cls(**kwargs)
     cfg = Config(**sections)
     if not problems:

@@ -25,7 +25,8 @@ from data.corpus import Splits, get_batch, load_corpus
 from data.tokenization import Tokenizer
 from errors import UserError
 from model.gpt import GPT
-from training.checkpoint import atomic_copy, checkpoint_state, save_checkpoint
+from training.atomic_files import atomic_copy
+from training.checkpoint import checkpoint_state, save_checkpoint
 from training.config import Config
 from training.device import autocast, resolve_device, resolve_dtype, set_threads
 from training.distributed import Distributed, any_process, sum_and_any

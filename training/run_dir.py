@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from errors import UserError
-from training.checkpoint import TMP_PREFIX, atomic_write
+from training.atomic_files import TMP_PREFIX, atomic_write
 
 try:
     import fcntl

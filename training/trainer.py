@@ -16,7 +16,8 @@ import torch
 import yaml
 
 from errors import UserError
-from training.checkpoint import load_checkpoint, model_from_checkpoint, remove_stray_temp_files, restore_rng
+from training.atomic_files import remove_stray_temp_files
+from training.checkpoint import load_checkpoint, model_from_checkpoint, restore_rng
 from training.config import (Config, config_from_dict, config_to_dict, config_to_yaml, merge, parse_overrides,
                              parse_yaml)
 from training.device import resolve_device

@@ -1,6 +1,6 @@
 """Does the toy model know its facts? Greedy generation against every fact the toy corpus teaches.
 
-    python -m data.toy_eval --checkpoint runs/toy/best.pt
+    python toy_eval.py --checkpoint runs/toy/best.pt
 
 A fact counts as known when the greedy continuation of its prompt starts with the expected text and the next
 character ends the word (so "2+2=" → "45" does not pass as "4"). Every fact in the corpus starts a line, so each
@@ -10,18 +10,10 @@ import argparse
 import sys
 from collections import defaultdict
 
-from data.make_toy_corpus import toy_facts
+from data.toy_facts import LINE_START, fact_known, toy_facts
 from errors import run_command
 
-LINE_START = "\n"
 TARGETS = {"sum": 0.95, "animal": 1.0, "order": 0.95, "context": 0.9}   # the README's promise for `make demo`
-
-
-def fact_known(continuation: str, expected: str) -> bool:
-    if not continuation.startswith(expected):
-        return False
-    after = continuation[len(expected) : len(expected) + 1]
-    return not after.isalnum()
 
 
 def evaluate_facts(loaded, facts=None) -> dict:
