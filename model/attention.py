@@ -51,8 +51,8 @@ class SelfAttention(nn.Module):
 
 def fused_causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout_p: float) -> torch.Tensor:
     """``F.scaled_dot_product_attention`` with the causal mask. On a CPU it always runs in fp32, also under bf16
-    autocast: torch 2.13's CPU flash-attention kernel takes about 5× longer for its bf16 backward pass than for
-    fp32, and casting q, k, v up and the result back costs far less (README, "Speed")."""
+    autocast: the CPU flash-attention kernel's bf16 backward pass is much slower than its fp32 one, and casting
+    q, k, v up and the result back costs far less (docs/speed-log.md)."""
     if q.device.type == "cpu" and q.dtype != torch.float32:
         with torch.autocast("cpu", enabled=False):
             out = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), dropout_p=dropout_p, is_causal=True)

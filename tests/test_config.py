@@ -66,3 +66,42 @@ def test_an_optional_field_takes_its_type_or_null_however_it_is_written(hint):
     assert coerce_value("3e-4", hint, "train.x", problems) == 3e-4 and problems == []
     assert coerce_value("fast", hint, "train.x", problems) is None
     assert problems == ["train.x must be float or null, got 'fast'"]
+
+
+def test_the_readme_config_table_names_every_key_with_its_default():
+    """README's "Config reference" and the dataclasses cannot drift apart: every key is a row, every row a key,
+    and each default reads as the dataclass's."""
+    import dataclasses
+    import re
+
+    from tests.conftest import ROOT
+    from training.config import Config
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = text[text.index("### Config reference"):].split("\n## ")[0]
+    rows = {}
+    for keys, default in re.findall(r"^\| ((?:`[a-z_]+\.[a-z_*0-9]+`(?:, )?)+) \|\s*([^|]*?)\s*\|", table, re.M):
+        names = re.findall(r"`([^`]+)`", keys)
+        values = [v.strip() for v in default.split(",")] if len(names) > 1 else [default.strip()]
+        rows.update(zip(names, values))
+
+    def shown(value) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return "null" if value is None else str(value)
+
+    cfg = Config()
+    for section in dataclasses.fields(Config):
+        for f in dataclasses.fields(getattr(cfg, section.name)):
+            key, value = f"{section.name}.{f.name}", getattr(getattr(cfg, section.name), f.name)
+            if section.name == "sample":
+                assert "sample.*" in rows and f"`{f.name}`" in table, key
+                continue
+            assert key in rows, f"README's config table has no row for {key}"
+            written = rows.pop(key)
+            if isinstance(value, float):
+                assert float(written) == value, (key, written, value)
+            else:
+                assert written == shown(value), (key, written, value)
+    rows.pop("sample.*")
+    assert not rows, f"README's config table names keys the dataclasses do not have: {sorted(rows)}"

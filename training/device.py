@@ -18,9 +18,9 @@ def resolve_device(requested: str) -> tuple[torch.device, str]:
 
 
 def resolve_dtype(requested: str, device: torch.device) -> tuple[torch.dtype, str]:
-    """"auto" is bf16 autocast where it was measured to pay: GPUs that support bf16, and CPUs with AMX matrix units
-    (1.45× the fp32 tokens/s on a 2-core Xeon, the same loss curve; README, "Speed"). Elsewhere fp32: on a CPU with
-    AVX-512-BF16 alone the gain was 1.12×, and without bf16 instructions autocast is slower."""
+    """"auto" is bf16 autocast where it pays: GPUs that support bf16, and CPUs with AMX matrix units, where bf16
+    matmuls run several times faster at the same loss curve. Elsewhere fp32: without matrix units for bf16 the
+    casts cost about what the matmuls save (measurements: docs/speed-log.md)."""
     if requested == "auto":
         if device.type == "cuda" and torch.cuda.is_bf16_supported():
             return torch.bfloat16, "bfloat16 autocast (auto: GPU supports bf16)"
@@ -47,7 +47,7 @@ def autocast(device: torch.device, dtype: torch.dtype):
 def set_threads(threads: int) -> None:
     """Use ``threads`` CPU threads for PyTorch's kernels (0: PyTorch's default, one per core). On a machine
     shared with other busy processes, fewer threads than cores can be much faster: a parallel kernel waits for its
-    slowest thread, and a thread that lost its core stalls them all (README, "Speed")."""
+    slowest thread, and a thread that lost its core stalls them all."""
     wanted = threads if threads > 0 else DEFAULT_THREADS
     if wanted != torch.get_num_threads():
         torch.set_num_threads(wanted)
