@@ -19,8 +19,8 @@ LARGE = ModelConfig(block_size=256, n_layer=6, n_head=6, n_embd=384)       # the
 
 def run_suite(config: str | Path, data: str | Path, sections=SECTIONS, overrides: list[str] = (),
               variants: dict[str, list[str]] | None = None, ttl_configs: list[str | Path] = (), target: float = 1.88,
-              steps: int = 50, warmup: int = 10, rounds: int = 5, large_steps: int = 2, gen_model: ModelConfig = LARGE,
-              gen_rounds: int = 2, peak_size: int | None = None, nanogpt: str | Path | None = None,
+              steps: int = 50, warmup: int = 10, rounds: int = 5, large_steps: int = 2, generation_model: ModelConfig = LARGE,
+              generation_rounds: int = 2, peak_size: int | None = None, nanogpt: str | Path | None = None,
               log=print) -> dict:
     """Run the chosen ``sections``; every config has ``data.path`` set to ``data``.
 
@@ -49,7 +49,7 @@ def run_suite(config: str | Path, data: str | Path, sections=SECTIONS, overrides
         results["throughput"] = measure_throughput(runs, steps, warmup, rounds, peak_size, log)
         done("throughput", results["throughput"])
     if "large" in sections:
-        m = gen_model
+        m = generation_model
         large = replace(base, model=replace(base.model, n_layer=m.n_layer, n_head=m.n_head, n_embd=m.n_embd,
                                             block_size=m.block_size))
         name = f"{m.n_layer}L/{m.n_embd}d/block {m.block_size}"
@@ -65,10 +65,10 @@ def run_suite(config: str | Path, data: str | Path, sections=SECTIONS, overrides
             done(f"time-to-loss {Path(path).stem}", results["time_to_loss"][str(path)])
     if "generation" in sections:
         set_threads(base.train.threads)
-        log(f"generation: {gen_model.n_layer}L/{gen_model.n_head}H/{gen_model.n_embd}d, context {gen_model.block_size}")
-        results["generation"] = {"model": f"{gen_model.n_layer}L/{gen_model.n_head}H/{gen_model.n_embd}d, "
-                                          f"context {gen_model.block_size}",
-                                 "rows": generation_speed(gen_model, rounds=gen_rounds, device=device,
+        log(f"generation: {generation_model.n_layer}L/{generation_model.n_head}H/{generation_model.n_embd}d, context {generation_model.block_size}")
+        results["generation"] = {"model": f"{generation_model.n_layer}L/{generation_model.n_head}H/{generation_model.n_embd}d, "
+                                          f"context {generation_model.block_size}",
+                                 "rows": generation_speed(generation_model, rounds=generation_rounds, device=device,
                                                           compiled_step=device.type == "cuda")}
         done("generation", results["generation"])
     if "side-by-side" in sections and nanogpt is not None:

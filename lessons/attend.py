@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from data.toy_facts import LINE_START
 from inference import greedy_text, trace
+from model.attention import SelfAttention
 from lessons.common import SENTENCES, Context, new_figure, show_token
 
 
@@ -52,7 +53,15 @@ def run(ctx: Context, sentences: tuple[str, str] = SENTENCES, layer: int | None 
         n_heads = len(traces[0].attention) * traces[0].attention[0].size(0)
         ctx.say(f"Showing layer {layer} head {head}: of all {n_heads} heads, it gives the object the most weight from "
                 f"the last token ({share:.0%} on average).")
-    weights = [t.attention[layer][head] for t in traces]                                # each (T, T)
+    # that head on its own, every step written out (model.attention.SelfAttention), fed what the block feeds it
+    block = ctx.loaded.model.blocks[layer]
+    single = SelfAttention.from_head(block.attn, head).eval()
+    with torch.no_grad():
+        weights = [single(block.ln1(t.inputs if layer == 0 else t.residual[layer - 1])[None], return_weights=True)[1][0]
+                   for t in traces]                                                     # each (T, T)
+    gap = max((w - t.attention[layer][head]).abs().max().item() for w, t in zip(weights, traces))
+    ctx.say(f"One head written out (SelfAttention: Q, K, V, softmax(Q Kᵀ / √{single.query.out_features} + mask)) "
+            f"gives the model's own weights for it (largest difference {gap:.1e}).")
     for s, t, w, span in zip(sentences, traces, weights, spans):
         top = w[-1].topk(min(3, w.size(-1)))                                            # the last token's row
         where = ", ".join(f"{show_token(t.tokens[j])!r} {p:.0%}"
@@ -78,7 +87,7 @@ def run(ctx: Context, sentences: tuple[str, str] = SENTENCES, layer: int | None 
     for s, guess, follow in zip(sentences, guesses, follow_ups):
         ctx.say(f"  {s!r}: next token {guess!r}; the model continues {s + follow!r}")
     figure = ctx.save(draw(sentences, traces, weights, layer, head), "4_attend")
-    return {"layer": layer, "head": head, "weights": weights, "cos_at_broke": cos["broke"],
+    return {"layer": layer, "head": head, "weights": weights, "single_head_gap": gap, "cos_at_broke": cos["broke"],
             "cos_at_full_stop": cos["full stop"], "cos_final": cos["last"], "cos_by_stage": cos_by_stage,
             "next_tokens": guesses, "follow_ups": follow_ups, "figure": figure}
 

@@ -43,6 +43,18 @@ class SelfAttention(nn.Module):
         self.value = nn.Linear(n_embd, head_size, bias=False)
         self.dropout = nn.Dropout(dropout)
 
+    @classmethod
+    def from_head(cls, attention: "MultiHeadAttention", head: int) -> "SelfAttention":
+        """Head ``head`` of a trained ``MultiHeadAttention``, as its own module: the rows of the fused Q, K, V
+        projection that belong to it. It computes exactly what that head computes inside the model."""
+        C, hs = attention.qkv.in_features, attention.head_size
+        single = cls(C, hs)
+        rows = slice(head * hs, (head + 1) * hs)
+        with torch.no_grad():
+            for i, linear in enumerate((single.query, single.key, single.value)):       # Q, K, V blocks of (3C, C)
+                linear.weight.copy_(attention.qkv.weight[i * C :][rows])
+        return single.to(attention.qkv.weight.device)
+
     def forward(self, x: torch.Tensor, return_weights: bool = False):
         q, k, v = self.query(x), self.key(x), self.value(x)                             # each (B, T, hs)
         out, weights = causal_attention(q, k, v, self.dropout)                          # (B, T, hs), (B, T, T)

@@ -121,7 +121,8 @@ class CachedDecoder:
 
 
 def decode_one(model: GPT, token: torch.Tensor, position: torch.Tensor, caches: list[KVCache]) -> torch.Tensor:
-    """token (B, 1) at ``position`` (0-dim) → next-token logits (B, vocab), its keys and values added to ``caches``."""
+    """token (B, 1) at ``position`` (0-dim) → next-token logits (B, vocab); its keys and values go into
+    ``caches``."""
     return model(token, caches=caches, start=position)[0][:, -1]
 
 

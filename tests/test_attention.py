@@ -23,6 +23,16 @@ def test_multi_head_equals_torch_multiheadattention_with_copied_weights():
     assert torch.allclose(mha(x), expected, atol=1e-5)   # the fast SDPA path too
 
 
+def test_a_head_taken_out_of_multi_head_attention_gives_that_heads_weights():
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(CFG).eval()
+    x = torch.randn(2, 12, CFG.n_embd)
+    _, weights = mha(x, return_weights=True)                                            # (B, nh, T, T)
+    for h in range(CFG.n_head):
+        _, single = SelfAttention.from_head(mha, h)(x, return_weights=True)
+        assert torch.allclose(single, weights[:, h], atol=1e-6)
+
+
 def test_explicit_single_head_equals_sdpa():
     head = SelfAttention(CFG.n_embd, 8).eval()
     x = torch.randn(2, 12, CFG.n_embd)

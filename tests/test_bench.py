@@ -65,7 +65,7 @@ def test_whole_suite_prints_a_table_and_writes_json(tmp_path, corpus):
                                       "train": {"batch_size": 4, "max_iters": 8, "eval_interval": 4, "eval_iters": 2,
                                                 "device": "cpu"}}))
     results = run_suite(config, corpus, variants={"no-clip": ["train.grad_clip=0"]}, target=100.0, steps=1, warmup=1,
-                        rounds=1, large_steps=1, gen_model=TINY_MODEL, gen_rounds=1, peak_size=64,
+                        rounds=1, large_steps=1, generation_model=TINY_MODEL, generation_rounds=1, peak_size=64,
                         log=lambda *_: None)
     assert set(results["throughput"]) == {"tiny", "no-clip", "2L/32d/block 16"}
     assert results["time_to_loss"][str(config)]["reached"]

@@ -54,34 +54,34 @@ class Run:
 
     @property
     def tokens_per_step(self) -> int:
-        t = self.cfg.train
-        return t.batch_size * t.grad_accum * self.cfg.model.block_size * self.ddp.world_size
+        train = self.cfg.train
+        return train.batch_size * train.grad_accum * self.cfg.model.block_size * self.ddp.world_size
 
 
 def build(cfg: Config, *, tokenizer: Tokenizer | None = None, weights: dict | None = None,
           device: torch.device | None = None, ddp: Distributed = Distributed(), log=print) -> Run:
     """The corpus as token ids, a model (initialised from ``cfg.train.seed``, or ``weights``), its optimizer and the
     batch generator, on ``device`` (``cfg.train.device`` when None)."""
-    t = cfg.train
-    device = device or resolve_device(t.device)[0]
-    dtype, dtype_why = resolve_dtype(t.dtype, device)
-    set_threads(t.threads)
+    train = cfg.train
+    device = device or resolve_device(train.device)[0]
+    dtype, dtype_why = resolve_dtype(train.dtype, device)
+    set_threads(train.threads)
     log(f"precision: {dtype_why}; {torch.get_num_threads()} CPU threads")
     tokenizer, splits = load_corpus(cfg.data, cfg.model.block_size, tokenizer, log)
     params = GPT.params_for(cfg.model, tokenizer.vocab_size)
-    check_fits(training_bytes(cfg.model, tokenizer.vocab_size, t.batch_size) + splits.nbytes_on(device),
-               f"training this model ({params:,} parameters, batch {t.batch_size})", device)
-    torch.manual_seed(t.seed)                                   # the initial weights, then the dropout masks
+    check_fits(training_bytes(cfg.model, tokenizer.vocab_size, train.batch_size) + splits.nbytes_on(device),
+               f"training this model ({params:,} parameters, batch {train.batch_size})", device)
+    torch.manual_seed(train.seed)                                   # the initial weights, then the dropout masks
     model = GPT(cfg.model, tokenizer.vocab_size)
     if weights is not None:
         model.load_state_dict(weights)
     model.to(device)
-    optimizer = model.configure_optimizer(t.lr, t.weight_decay, (t.beta1, t.beta2),
-                                          fused=t.fused_optimizer and device.type in ("cpu", "cuda"))
-    run = Run(cfg, model, model, optimizer, tokenizer, splits.to(device), torch.Generator().manual_seed(t.seed),
+    optimizer = model.configure_optimizer(train.lr, train.weight_decay, (train.beta1, train.beta2),
+                                          fused=train.fused_optimizer and device.type in ("cpu", "cuda"))
+    run = Run(cfg, model, model, optimizer, tokenizer, splits.to(device), torch.Generator().manual_seed(train.seed),
               device, dtype, ddp)
     model.train()
-    if t.compile:
+    if train.compile:
         run.forward, run.compiled = compile_if_it_works(run, log)
     if ddp.enabled:
         run.forward = DistributedDataParallel(run.forward, device_ids=[device.index] if device.type == "cuda" else None)
@@ -95,15 +95,15 @@ def compile_if_it_works(run: Run, log) -> tuple[torch.nn.Module, bool]:
     run's shape (compiling happens then). Where compiling fails (no C++ compiler, an unsupported platform) the run
     trains eagerly, with a warning; running out of memory is not a compile failure and is raised. The try draws no
     random numbers and leaves no gradients, so the run is the same as one that never tried."""
-    t = run.cfg.train
-    graphs = t.cuda_graphs and run.device.type == "cuda"
+    train = run.cfg.train
+    graphs = train.cuda_graphs and run.device.type == "cuda"
     mode = "reduce-overhead" if graphs else None
     # shaped and laid out as get_batch's (B, T) views of (B, T + 1) windows: the compiled code is specialised
     # to its inputs' strides and to whether they overlap, and the first real step then reuses it
-    windows = torch.zeros(t.batch_size, run.cfg.model.block_size + 1, dtype=torch.long, device=run.device)
+    windows = torch.zeros(train.batch_size, run.cfg.model.block_size + 1, dtype=torch.long, device=run.device)
     x, y = windows[:, :-1], windows[:, 1:]
     try:
-        if t.compile_scope == "blocks":     # the blocks share their code, so one compilation serves them all
+        if train.compile_scope == "blocks":     # the blocks share their code, so one compilation serves them all
             compiled = run.model
             for block in run.model.blocks:
                 block.compile(mode=mode)
@@ -118,12 +118,12 @@ def compile_if_it_works(run: Run, log) -> tuple[torch.nn.Module, bool]:
     except Exception as e:
         log(f"warning: torch.compile failed ({type(e).__name__}: {' '.join(str(e).split())[:120]}); "
             "training without it")
-        if t.compile_scope == "blocks":
+        if train.compile_scope == "blocks":
             torch.compiler.set_stance("force_eager")     # the compiled blocks run their eager code from now on
         return run.model, False
     finally:
         run.model.zero_grad(set_to_none=True)
-    log(f"torch.compile: {'each block' if t.compile_scope == 'blocks' else 'the model'} compiled"
+    log(f"torch.compile: {'each block' if train.compile_scope == 'blocks' else 'the model'} compiled"
         + (", each step replayed as CUDA graphs" if graphs else ""))
     return compiled, True
 
@@ -131,22 +131,22 @@ def compile_if_it_works(run: Run, log) -> tuple[torch.nn.Module, bool]:
 def train_step(run: Run, lr: float) -> torch.Tensor:
     """One optimizer step over ``grad_accum`` micro-batches at learning rate ``lr``. Returns the mean loss as a
     tensor on the device (0-dim), without waiting for it."""
-    t, total = run.cfg.train, torch.zeros((), device=run.device)
+    train, total = run.cfg.train, torch.zeros((), device=run.device)
     for group in run.optimizer.param_groups:
         group["lr"] = lr
-    for micro in range(t.grad_accum):
-        x, y = get_batch(run.splits.train, t.batch_size, run.cfg.model.block_size, run.generator,
+    for micro in range(train.grad_accum):
+        x, y = get_batch(run.splits.train, train.batch_size, run.cfg.model.block_size, run.generator,
                          run.ddp.rank, run.ddp.world_size)                                # (B, T) each
-        with gradients_synced(run, micro == t.grad_accum - 1):
+        with gradients_synced(run, micro == train.grad_accum - 1):
             with autocast(run.device, run.dtype):
                 _, loss = run.forward(x, y)                                             # mean cross-entropy
-            (loss / t.grad_accum).backward()                                            # grads += ∂loss/∂w
+            (loss / train.grad_accum).backward()                                        # grads += ∂loss/∂w
         total += loss.detach()
-    if t.grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(run.model.parameters(), t.grad_clip)             # ‖g‖ ≤ grad_clip
+    if train.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(run.model.parameters(), train.grad_clip)         # ‖g‖ ≤ grad_clip
     run.optimizer.step()                                                                # AdamW update
     run.optimizer.zero_grad(set_to_none=True)
-    return total / t.grad_accum
+    return total / train.grad_accum
 
 
 def gradients_synced(run: Run, last_micro_batch: bool):
@@ -196,27 +196,29 @@ def fit(run: Run, run_dir: Path, metrics: MetricsLog | None, start: int = 0, bes
         eval_pending: bool = False, progress: bool = True, log=print) -> RunResult:
     """Train from step ``start`` to ``train.max_iters``, evaluating and saving every ``eval_interval`` steps.
     Rank 0 alone (``metrics`` is None on the others) evaluates, logs and writes."""
-    t, main = run.cfg.train, run.ddp.is_main
+    train, main = run.cfg.train, run.ddp.is_main
     result = RunResult(run_dir, start, best_val)
-    bar = tqdm(total=t.max_iters, initial=start, disable=not progress, unit="step", dynamic_ncols=True)
-    say = bar.write if progress else log            # a line above the progress bar, or to the caller's log
+    bar = tqdm(total=train.max_iters, initial=start, disable=not progress, unit="step", dynamic_ncols=True)
+    report = bar.write if progress else log         # a line for the user: above the progress bar, or to the log
     window = LossWindow(run.device)
     with StopRequest() as stop, bar:
-        if main and eval_pending and not evaluate_and_save(run, result, metrics, stop, say):
+        if main and eval_pending and not evaluate_and_save(run, result, metrics, stop, report):
             result.interrupted = True               # stopped during the evaluation again, before any step
             return result
-        for step in range(start, t.max_iters):
+        for step in range(start, train.max_iters):
             done = step + 1
+            log_now = done % train.log_interval == 0 or done == train.max_iters
+            eval_now = done % train.eval_interval == 0 or done == train.max_iters
             # step, at the scheduled learning rate (warm-up, then cosine decay)
-            lr = lr_at(step, t)
+            lr = lr_at(step, train)
             window.add(train_step(run, lr))
             # log: the only place the losses are read back (and, under DDP, a stop request agreed on)
             stop_now = stop.requested and not run.ddp.enabled
-            if done % t.log_interval == 0 or done % t.eval_interval == 0 or done == t.max_iters or stop_now:
+            if log_now or eval_now or stop_now:
                 loss, stop_now = window.read(run.ddp, stop.requested)
                 if not math.isfinite(loss):
                     raise diverged("loss", loss, window.steps_read(done), run_dir)
-                if done % t.log_interval == 0 or done == t.max_iters:
+                if log_now:
                     tokens_per_s = window.steps_per_s() * run.tokens_per_step
                     if main:
                         metrics.write({"iter": done, "loss": loss, "lr": lr, "tokens_per_s": round(tokens_per_s, 1)})
@@ -226,22 +228,22 @@ def fit(run: Run, run_dir: Path, metrics: MetricsLog | None, start: int = 0, bes
             kill_point("step")
             result.iter = done
             # evaluate and checkpoint
-            if main and (done % t.eval_interval == 0 or done == t.max_iters):
-                if not evaluate_and_save(run, result, metrics, stop, say):
+            if main and eval_now:
+                if not evaluate_and_save(run, result, metrics, stop, report):
                     result.interrupted = True
                     break
-                window.restart_clock()                              # tokens/s leaves evaluation out
+                window.restart_clock()                                      # tokens/s leaves evaluation out
             # stop: at the target loss, or when asked to (saving the step first)
-            if (t.target_val_loss is not None and done % t.eval_interval == 0
+            if (train.target_val_loss is not None and done % train.eval_interval == 0
                     and any_process(run.ddp, result.target_reached)):      # only rank 0 evaluates
                 if main:
-                    say(f"whole val split at {result.val_whole:.4f} ≤ train.target_val_loss {t.target_val_loss}: "
-                        f"stopping at step {done}")
+                    report(f"whole val split at {result.val_whole:.4f} ≤ train.target_val_loss "
+                           f"{train.target_val_loss}: stopping at step {done}")
                 break
             if stop_now:
                 if main:
                     save(run, run_dir, done, result.best_val, is_best=False)
-                    say(f"interrupted: saved step {done} to {run_dir / 'last.pt'}; continue with --resume {run_dir}")
+                    report(f"interrupted: saved step {done} to {run_dir / 'last.pt'}; continue with --resume {run_dir}")
                 result.interrupted = True
                 break
     return result
@@ -280,17 +282,17 @@ class LossWindow:
         self.timed_steps, self.started = 0, time.perf_counter()
 
 
-def evaluate_and_save(run: Run, result: RunResult, metrics: MetricsLog, stop: StopRequest, say) -> bool:
+def evaluate_and_save(run: Run, result: RunResult, metrics: MetricsLog, stop: StopRequest, report) -> bool:
     """Evaluate, log, save (best.pt too when val improved) and, with a target loss, check the whole val split
     when the sample comes near it. False when a stop request came during it: then last.pt is saved with the
     evaluation marked pending, and a resume starts by redoing it."""
-    t, done, run_dir = run.cfg.train, result.iter, result.run_dir
+    train, done, run_dir = run.cfg.train, result.iter, result.run_dir
     try:
         with torch.compiler.set_stance("force_eager"):   # compiled blocks: no recompiling for eval mode's shapes
             losses = evaluate(run.model, run.splits, run.cfg, run.device, run.dtype, stop=lambda: stop.requested)
     except EvaluationStopped:
         save(run, run_dir, done, result.best_val, is_best=False, eval_pending=True)
-        say(f"interrupted during the evaluation of step {done}: saved step {done} to {run_dir / 'last.pt'} "
+        report(f"interrupted during the evaluation of step {done}: saved step {done} to {run_dir / 'last.pt'} "
             f"(the evaluation is redone first); continue with --resume {run_dir}")
         return False
     for name in ("train", "val"):
@@ -300,20 +302,22 @@ def evaluate_and_save(run: Run, result: RunResult, metrics: MetricsLog, stop: St
     result.best_val = min(result.best_val, losses["val"])
     metrics.write({"iter": done, "train_loss": losses["train"], "val_loss": losses["val"]})
     result.evals.append({"iter": done, "train": losses["train"], "val": losses["val"]})
-    say(f"step {done}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}" + (" (best)" if is_best else ""))
+    report(f"step {done}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}"
+           + (" (best)" if is_best else ""))
     save(run, run_dir, done, result.best_val, is_best)
-    if t.target_val_loss is not None and sample_near_target(losses, t.target_val_loss):
+    if train.target_val_loss is not None and sample_near_target(losses, train.target_val_loss):
         try:
             with torch.compiler.set_stance("force_eager"):
                 result.val_whole = whole_split_loss(run.model, run.splits.val, run.cfg.model.block_size,
-                                                    t.batch_size, run.device, run.dtype, stop=lambda: stop.requested)
+                                                    train.batch_size, run.device, run.dtype,
+                                                    stop=lambda: stop.requested)
         except EvaluationStopped:
-            say(f"interrupted during the whole-val-split check of step {done}: saved step {done} to "
+            report(f"interrupted during the whole-val-split check of step {done}: saved step {done} to "
                 f"{run_dir / 'last.pt'}; continue with --resume {run_dir}")
             return False
         metrics.write({"iter": done, "val_loss_whole": result.val_whole})
-        say(f"step {done}: val loss on the whole val split {result.val_whole:.4f}")
-        result.target_reached = result.val_whole <= t.target_val_loss
+        report(f"step {done}: val loss on the whole val split {result.val_whole:.4f}")
+        result.target_reached = result.val_whole <= train.target_val_loss
     return True
 
 
