@@ -59,12 +59,6 @@ def matmul_flops(device: torch.device, dtype: torch.dtype, n: int = 2048, genera
     return probe
 
 
-def matmul_peak(device: torch.device, dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
-    """The best FLOP/s of ``repeats`` timed matmuls: what this machine's matmul reaches right now."""
-    probe = matmul_flops(device, dtype, n)
-    return max(probe() for _ in range(repeats))
-
-
 def peak_memory_mb(device: torch.device) -> float:
     """Peak memory so far: the process's peak resident set (CPU; it never goes down, so later sections include
     earlier ones) or the peak of tensors allocated on the GPU since the last ``reset_peak_memory``."""

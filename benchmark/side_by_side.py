@@ -10,7 +10,6 @@ cache), so compiling is paid in full by both, as on a first run. The clock runs 
 nanoGPT's training speed is read off the same run: the wall time between two of its log lines with no evaluation
 between them (the GPU is drained at every log line, where it reads the loss), so evaluation is left out as in ours.
 """
-import json
 import os
 import re
 import shutil
@@ -22,6 +21,7 @@ import time
 from pathlib import Path
 
 from errors import UserError
+from training.run_dir import read_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 NANOGPT_STEP = re.compile(r"^step (\d+): train loss ([\d.]+), val loss ([\d.]+)")
@@ -48,7 +48,7 @@ def ours(config: str | Path, data: str | Path, target: float, overrides: list[st
         if done.returncode != 0:
             log(f"ours ({config}) failed: {done.stderr.strip().splitlines()[-1:]}")
             return {"command": "train.py", "config": str(config), "failed": done.stderr.strip()[-400:]}
-        metrics = [json.loads(line) for line in (tmp / "run" / "metrics.jsonl").read_text().splitlines()]
+        metrics = read_metrics(tmp / "run" / "metrics.jsonl")
     whole = [m for m in metrics if "val_loss_whole" in m]
     rates = [m["tokens_per_s"] for m in metrics if "tokens_per_s" in m]
     return {"command": "train.py", "config": str(config), "overrides": list(overrides), "seconds": round(seconds, 1),
