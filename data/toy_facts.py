@@ -7,6 +7,8 @@ training: the newline plays the part of a start token.
 from data.make_toy_corpus import ANIMALS, BROKE, DIGITS, SUBJECTS, VERBS
 
 LINE_START = "\n"
+# the two questions the training lesson and the playground's Train panel ask while a model learns
+PROBES = (("This animal barks. This animal is a", " dog"), ("2+2=", "4"))
 
 
 def toy_facts() -> list[tuple[str, str, str]]:

@@ -57,14 +57,3 @@ def show_token(token: str) -> str:
     nothing (a byte-level tokenizer's control bytes) written as \\xNN, which every font can draw."""
     token = token.replace("\n", "⏎").replace(" ", "␣")
     return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in token)
-
-
-@torch.no_grad()
-def continuation_prob(model: GPT, tokenizer: Tokenizer, prompt: str, continuation: str) -> float:
-    """P(continuation | prompt) = Π_t P(token_t | prompt, tokens before t), read off one teacher-forced pass: the
-    true tokens are fed in, and the probability the model gave each of them is multiplied."""
-    prompt_ids, cont_ids = tokenizer.encode(prompt), tokenizer.encode(continuation)
-    idx = torch.tensor([prompt_ids + cont_ids], device=model.lm_head.weight.device)      # (1, T)
-    logits, _ = model(idx)                                                               # (1, T, V)
-    log_probs = logits[0, len(prompt_ids) - 1 : -1].float().log_softmax(dim=-1)          # (n_cont, V)
-    return log_probs.gather(1, torch.tensor(cont_ids, device=idx.device).unsqueeze(1)).sum().exp().item()

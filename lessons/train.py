@@ -21,13 +21,12 @@ from pathlib import Path
 import torch
 
 from data.make_toy_corpus import kind_lines, sum_lines
-from data.toy_facts import LINE_START
-from inference import Loaded, greedy_text
-from lessons.common import Context, continuation_prob, new_figure, show_token, write_shuffled
+from data.toy_facts import LINE_START, PROBES
+from inference import Loaded, continuation_prob, greedy_text
+from lessons.common import Context, new_figure, show_token, write_shuffled
 from training.loop import build, train_step
 from training.schedule import lr_at
 
-QUESTIONS = (("This animal barks. This animal is a", " dog"), ("2+2=", "4"))
 
 
 def fact_corpus(path: Path, seed: int) -> Path:
@@ -55,7 +54,7 @@ def check(loaded: Loaded, questions) -> dict:
 
 
 def run(ctx: Context, max_steps: int = 1500, every: int = 50, target: float = 0.9, seed: int = 1337,
-        questions=QUESTIONS) -> dict:
+        questions=PROBES) -> dict:
     # the checkpoint's recipe, with the lr schedule spanning the step cap, on the fact lines, uncompiled
     t = replace(ctx.loaded.cfg.train, max_iters=max_steps, seed=seed, compile=False, grad_accum=1)
     with tempfile.TemporaryDirectory() as tmp:

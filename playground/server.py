@@ -18,9 +18,17 @@ page must work offline):
                            (what the page asks on every keystroke)
     POST /api/generate     {"text", "max_new_tokens", "temperature", "top_k", "top_p", "seed"} → Server-Sent Events
     GET  /api/health       liveness, and how many generations are running
+    POST /api/train        {"corpus": "toy" | "text", "text", "n_layer", "n_head", "n_embd", "max_iters", "lr",
+                           "positional"} → a new run trained in the background (409 while another trains)
+    POST /api/train/stop   stop it as Ctrl-C would (saved, resumable)
+    POST /api/train/resume {"run"} → continue a stopped run exactly
+    GET  /api/train        the run's state, losses, evaluations and probe answers; /api/train/events streams them
+    POST /api/checkpoint   {"run", "which": "best" | "last"} → every view switches to that run's checkpoint;
+                           {"run": null} goes back to the checkpoint the server started with
 """
 import json
 import threading
+import time
 from pathlib import Path
 
 import orjson
@@ -33,8 +41,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from errors import UserError
-from inference import Loaded
+from inference import Loaded, load_for_inference
 from playground import views
+from playground.live import Busy, Knobs, LiveTraining
 from training.config import MAX_SEED
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -75,6 +84,26 @@ class NextRequest(Sampling):
 class PageRequest(NextRequest):
     compare_with: str | None = Field(None, min_length=1, max_length=MAX_TEXT_CHARS,
                                      description="a second text to compare with (attention and cosine)")
+
+
+class TrainRequest(Strict):
+    corpus: str = Field("toy", pattern="^(toy|text)$", description="the toy corpus, or the text given here")
+    text: str | None = Field(None, max_length=MAX_BODY_BYTES, description="with corpus \"text\": what to train on")
+    n_layer: int = Field(2, ge=1, le=6)
+    n_head: int = Field(4, ge=1, le=8)
+    n_embd: int = Field(64, ge=8, le=256)
+    max_iters: int = Field(1000, ge=10, le=5000)
+    lr: float = Field(3e-3, gt=0, le=0.05, allow_inf_nan=False)
+    positional: str = Field("sinusoidal", pattern="^(sinusoidal|none)$")
+
+
+class RunRequest(Strict):
+    run: str = Field(min_length=1, max_length=40)
+
+
+class CheckpointRequest(Strict):
+    run: str | None = Field(max_length=40, description="a run trained from the page, or null: the start-up one")
+    which: str = Field("best", pattern="^(best|last)$")
 
 
 class GenerateRequest(Sampling):
@@ -175,16 +204,25 @@ def server_sent(events):
         yield f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def create_app(loaded: Loaded, checkpoint: str) -> FastAPI:
-    """The app for one checkpoint, loaded once; ``checkpoint`` is only shown on the model card."""
+class Current:
+    """The checkpoint every view reads: the one the server started with, or a run trained from the page. A request
+    takes it once at its start, so a switch never mixes two models in one answer."""
+
+    def __init__(self, loaded: Loaded, checkpoint: str):
+        self.loaded, self.card = loaded, views.model_card(loaded, checkpoint)
+
+
+def create_app(loaded: Loaded, checkpoint: str, runs_root: str | Path = "runs") -> FastAPI:
+    """The app for one checkpoint, loaded once (``checkpoint`` is only shown on the model card); runs trained
+    from the page go under ``runs_root``/playground."""
     app = FastAPI(title="Gen AI Learn Playground",
                   description="The learner's own model, step by step: tokens, attention, the next-token "
                               "distribution and generation, computed by the checkpoint the server was started with.",
                   docs_url=None, redoc_url=None)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     generations = Generations()
-    card = views.model_card(loaded, checkpoint)
-    vocab_size = loaded.tokenizer.vocab_size
+    startup = current = Current(loaded, checkpoint)
+    live = LiveTraining(Path(runs_root))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):
@@ -198,7 +236,7 @@ def create_app(loaded: Loaded, checkpoint: str) -> FastAPI:
 
     @app.exception_handler(UserError)
     async def user_error(request, exc: UserError):
-        return error(400, str(exc))
+        return error(409 if isinstance(exc, Busy) else 400, str(exc))
 
     @app.exception_handler(HTTPException)
     async def http_error(request, exc: HTTPException):
@@ -208,7 +246,8 @@ def create_app(loaded: Loaded, checkpoint: str) -> FastAPI:
     async def internal_error(request, exc: Exception):
         return error(500, f"internal error ({type(exc).__name__}); the server log has the details")
 
-    def check_top_k(top_k: int | None):
+    def check_top_k(loaded: Loaded, top_k: int | None):
+        vocab_size = loaded.tokenizer.vocab_size
         if top_k is not None and top_k > vocab_size:
             raise UserError(f"top_k: must be at most the vocabulary size, {vocab_size} (got {top_k})")
 
@@ -220,7 +259,7 @@ def create_app(loaded: Loaded, checkpoint: str) -> FastAPI:
 
     @app.get("/api/model", summary="The model card: config, size, tokenizer, training step and val loss")
     def model():
-        return card
+        return current.card
 
     @app.get("/api/health", summary="Liveness, and the generations running now")
     def health():
@@ -228,34 +267,84 @@ def create_app(loaded: Loaded, checkpoint: str) -> FastAPI:
 
     @app.post("/api/tokens", summary="The text split into tokens, each with its id")
     def tokens(body: TextRequest):
-        return FastJSON(views.tokens_view(loaded, body.text))
+        return FastJSON(views.tokens_view(current.loaded, body.text))
 
     @app.post("/api/attention", summary="Every block's and head's attention weights (row i: query i on keys 0..i)")
     def attention(body: TextRequest):
-        return FastJSON(views.attention_view(loaded, body.text))
+        return FastJSON(views.attention_view(current.loaded, body.text))
 
     @app.post("/api/compare", summary="Two texts' attention and the cosine of their last-layer vectors per position")
     def compare(body: CompareRequest):
-        return FastJSON(views.compare_view(loaded, body.text_a, body.text_b))
+        return FastJSON(views.compare_view(current.loaded, body.text_a, body.text_b))
 
     @app.post("/api/next", summary="The next-token distribution at a temperature, with its entropy and the logits")
     def next_token(body: NextRequest):
-        check_top_k(body.top_k)
+        loaded = current.loaded
+        check_top_k(loaded, body.top_k)
         return FastJSON(views.next_token_view(loaded, body.text, body.temperature, body.top_k, body.top_p, body.k))
 
     @app.post("/api/page", summary="What one keystroke on the page shows: tokens, attention (or the comparison) and "
                                     "the next token, from one forward pass")
     def page_data(body: PageRequest):
-        check_top_k(body.top_k)
+        loaded = current.loaded
+        check_top_k(loaded, body.top_k)
         return FastJSON(views.page_view(loaded, body.text, body.temperature, body.top_k, body.top_p, body.k,
                                         body.compare_with))
 
     @app.post("/api/generate", summary="A continuation, streamed token by token as Server-Sent Events")
     def generate(body: GenerateRequest):
-        check_top_k(body.top_k)
+        loaded = current.loaded
+        check_top_k(loaded, body.top_k)
         events = views.generation_events(loaded, body.text, body.max_new_tokens, body.temperature, body.top_k,
                                          body.top_p, body.seed, generations.start, generations.finish)
         return StreamingResponse(server_sent(events), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    @app.post("/api/train", summary="Train a new model in the background, on the toy corpus or the text given")
+    def train(body: TrainRequest):
+        if (body.corpus == "text") != (body.text is not None):
+            raise UserError('text: give the text to train on with corpus "text", and only then')
+        knobs = Knobs(body.n_layer, body.n_head, body.n_embd, body.max_iters, body.lr, body.positional)
+        return {"run": live.start(knobs, body.text)}
+
+    @app.post("/api/train/stop", summary="Stop the training run as Ctrl-C would: it saves first, Resume continues")
+    def train_stop():
+        return {"stopping": live.stop()}
+
+    @app.post("/api/train/resume", summary="Continue a stopped run exactly where it stopped")
+    def train_resume(body: RunRequest):
+        live.resume(body.run)
+        return {"run": body.run}
+
+    @app.get("/api/train", summary="The run's state, losses, evaluations and the probe questions' answers")
+    def train_status():
+        return live.status(current.loaded.device.type)
+
+    @app.get("/api/train/events", summary="/api/train as Server-Sent Events, each time it changes, until the run ends")
+    def train_events():
+        def events():
+            last = None
+            while True:
+                status = live.status(current.loaded.device.type)
+                if status != last:
+                    yield "status", status
+                    last = status
+                if status["state"] != "training":
+                    return
+                time.sleep(0.5)
+        return StreamingResponse(server_sent(events()), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    @app.post("/api/checkpoint", summary="Switch every view to a run's checkpoint (or back to the start-up one)")
+    def switch(body: CheckpointRequest):
+        nonlocal current
+        if body.run is None:
+            current = startup
+        else:
+            path = live.find(body.run) / f"{body.which}.pt"
+            if not path.is_file():
+                raise UserError(f"run {body.run} has no {body.which}.pt yet")
+            current = Current(load_for_inference(path, startup.loaded.device.type), f"{body.run}/{body.which}.pt")
+        return current.card
 
     return app

@@ -8,10 +8,11 @@ import yaml
 
 import inference
 from data.make_toy_corpus import BROKE
-from data.toy_facts import LINE_START
+from data.toy_facts import LINE_START, PROBES
 from inference import load_for_inference, trace
 from lessons import attend, common, embed, feedforward, heads, position, sample, tokenize, train
-from lessons.common import SENTENCES, Context, continuation_prob
+from inference import continuation_prob
+from lessons.common import SENTENCES, Context
 from model.sampling import next_token_probs
 from tests.conftest import ROOT, run_cli, tiny_overrides
 from training.config import load_config, parse_overrides
@@ -208,5 +209,5 @@ def test_the_toy_model_shows_what_the_lessons_claim(tmp_path):
         thing = sentence.split()[-1].rstrip(".")
         assert token in {follow.format(P="He")[0] for follow in BROKE[thing]}, (sentence, token)
 
-    learned = train.run(ctx, questions=train.QUESTIONS[:1])
+    learned = train.run(ctx, questions=PROBES[:1])
     assert learned["reached"] and learned["final"]["probs"][" dog"] >= 0.9

@@ -1,0 +1,182 @@
+"""Training from the page: one run at a time, in a child process running the project's own ``train.py``.
+
+A child process keeps the server answering while the CPU trains, and a stop is the trainer's own Ctrl-C: it saves
+the step and exits, so Resume (``train.py --resume``) continues exactly. Each run gets a folder of its own under the
+server's run folder (``runs/playground/<id>``) for its checkpoints and ``metrics.jsonl``, with a pasted text beside
+it (``runs/playground/texts/<id>.txt``); nothing is written anywhere else. While it trains, the server reads the metrics as they grow and asks the newest checkpoint the probe questions (``data.toy_facts.PROBES``):
+the greedy answer and the probability of the expected one.
+"""
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from data.toy_facts import LINE_START, PROBES
+from errors import UserError
+from inference import Loaded, continuation_prob, greedy_text, load_for_inference
+from training.run_dir import read_metrics
+
+ROOT = Path(__file__).resolve().parent.parent
+TOY_CONFIG = ROOT / "configs" / "toy.yaml"
+MAX_TEXT_BYTES = 200 * 1024
+MIN_TEXT_CHARS = 1000
+RUN_ID = re.compile(r"^\d{8}-\d{6}(-\d+)?$")
+
+
+class Busy(UserError):
+    """A second run asked for while one trains."""
+
+
+@dataclass
+class Knobs:
+    """What the Train panel lets a learner choose (checked by the server's request model)."""
+    n_layer: int = 2
+    n_head: int = 4
+    n_embd: int = 64
+    max_iters: int = 1000
+    lr: float = 3e-3
+    positional: str = "sinusoidal"
+    eval_interval: int = 50
+
+
+def overrides(knobs: Knobs, run_dir: Path, corpus: Path) -> list[str]:
+    return [f"model.n_layer={knobs.n_layer}", f"model.n_head={knobs.n_head}", f"model.n_embd={knobs.n_embd}",
+            f"model.positional={knobs.positional}", f"train.max_iters={knobs.max_iters}", f"train.lr={knobs.lr}",
+            f"train.min_lr={knobs.lr / 10}", f"train.warmup_iters={min(100, knobs.max_iters // 10)}",
+            f"train.eval_interval={knobs.eval_interval}", "train.log_interval=10", "train.eval_iters=10",
+            "train.compile=false", f"train.out_dir={run_dir}", f"data.path={corpus}",
+            f"data.cache_dir={run_dir / 'tokens'}"]
+
+
+def probe(loaded: Loaded) -> list[dict]:
+    """Each probe's greedy answer now, and the probability the model gives the expected answer (teacher-forced,
+    ``inference.continuation_prob``: the numbers the training lesson prints)."""
+    loaded.model.eval()
+    answers = []
+    for prompt, expected in PROBES:
+        try:
+            answer = greedy_text(loaded, LINE_START + prompt, min_chars=len(expected) + 1).split("\n")[0]
+            p = continuation_prob(loaded.model, loaded.tokenizer, LINE_START + prompt, expected)
+        except (UserError, ValueError) as e:    # a char model trained on other text cannot read the question
+            answer, p = f"(cannot ask: {e})", None
+        answers.append({"prompt": prompt, "expected": expected, "answer": answer, "p_expected": p})
+    return answers
+
+
+class LiveTraining:
+    """The one run the page trains (or none), and what it has written so far."""
+
+    def __init__(self, runs_root: Path):
+        self.root = Path(runs_root) / "playground"
+        self.lock = threading.Lock()
+        self.proc: subprocess.Popen | None = None
+        self.run_dir: Path | None = None
+        self.probed: tuple[int, float] | None = None         # (step, file time) of the last probed checkpoint
+        self.probes: list[dict] = []
+        self.outcome = ""                                    # how the last process ended, in words
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self, knobs: Knobs, text: str | None) -> str:
+        """A new run on the toy corpus (``text`` None) or on ``text``; returns its id."""
+        if text is not None:
+            if len(text.encode("utf-8")) > MAX_TEXT_BYTES:
+                raise UserError(f"text: at most {MAX_TEXT_BYTES // 1024} KiB of text can be trained on here; "
+                                "train on a larger corpus with train.py --data")
+            if len(text.strip()) < MIN_TEXT_CHARS:     # a held-out tenth must still hold one 64-token window
+                raise UserError(f"text: give at least {MIN_TEXT_CHARS:,} characters to train on")
+        if knobs.n_embd % knobs.n_head or knobs.n_embd % 2:
+            raise UserError(f"n_embd ({knobs.n_embd}) must be even and divisible by n_head ({knobs.n_head})")
+        with self.lock:
+            self.refuse_if_running()
+            run_id = time.strftime("%Y%m%d-%H%M%S")
+            run_dir, n = self.root / run_id, 1
+            while run_dir.exists():
+                n += 1
+                run_dir = self.root / f"{run_id}-{n}"
+            run_dir.mkdir(parents=True)
+            corpus = ROOT / "data" / "toy_corpus.txt"
+            if text is not None:               # beside the run folder, which holds only what train.py writes
+                corpus = self.root / "texts" / f"{run_dir.name}.txt"
+                corpus.parent.mkdir(exist_ok=True)
+                corpus.write_text(text, encoding="utf-8")
+            self.launch(run_dir, ["--config", str(TOY_CONFIG), "--set", *overrides(knobs, run_dir, corpus)])
+            return run_dir.name
+
+    def resume(self, run_id: str) -> None:
+        with self.lock:
+            self.refuse_if_running()
+            run_dir = self.find(run_id)
+            if not (run_dir / "last.pt").is_file():
+                raise UserError(f"run {run_id} has no checkpoint to resume yet")
+            self.launch(run_dir, ["--resume", str(run_dir)])
+
+    def stop(self) -> bool:
+        """Ask the trainer to stop as Ctrl-C would (it saves the step first); False when nothing runs."""
+        with self.lock:
+            if not self.running():
+                return False
+            self.proc.send_signal(signal.SIGINT)
+            return True
+
+    def refuse_if_running(self):
+        if self.running():
+            raise Busy(f"run {self.run_dir.name} is still training: stop it first (one run at a time)")
+
+    def launch(self, run_dir: Path, args: list[str]) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), "--no-progress", *args], cwd=ROOT,
+                                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.run_dir, self.probed, self.probes, self.outcome = run_dir, None, [], ""
+
+    def find(self, run_id: str) -> Path:
+        """A run folder this server made, by its id (never a path from a request)."""
+        if not RUN_ID.match(run_id) or not (self.root / run_id).is_dir():
+            raise UserError(f"no playground run {run_id!r}")
+        return self.root / run_id
+
+    def runs(self) -> list[str]:
+        return sorted((p.name for p in self.root.glob("*") if RUN_ID.match(p.name)), reverse=True)
+
+    def status(self, device: str) -> dict:
+        """The run's state, its metrics so far and the probes of its newest checkpoint (asked again when a newer
+        checkpoint is on disk)."""
+        with self.lock:
+            run_dir, proc = self.run_dir, self.proc
+            if run_dir is None:
+                return {"state": "idle", "runs": self.runs()}
+            state = "training" if proc.poll() is None else self.ended(proc)
+        metrics = read_metrics(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").is_file() else []
+        last = run_dir / "last.pt"
+        if last.is_file():
+            stamp = last.stat().st_mtime
+            if self.probed is None or self.probed[1] != stamp:
+                try:
+                    loaded = load_for_inference(last, device)
+                except UserError:          # replaced while being read: the next status call reads it
+                    loaded = None
+                if loaded is not None:
+                    self.probes = [{**p, "step": loaded.step} for p in probe(loaded)]
+                    self.probed = (loaded.step, stamp)
+        return {"state": state, "run": run_dir.name, "outcome": self.outcome, "runs": self.runs(),
+                "losses": [{"iter": m["iter"], "loss": m["loss"]} for m in metrics if "loss" in m],
+                "evals": [{"iter": m["iter"], "train": m["train_loss"], "val": m["val_loss"]}
+                          for m in metrics if "val_loss" in m],
+                "probes": self.probes, "checkpoint": (run_dir / "best.pt").is_file()}
+
+    def ended(self, proc: subprocess.Popen) -> str:
+        """finished, stopped (Ctrl-C: resumable) or failed, with the trainer's own one-line reason."""
+        if not self.outcome:
+            err = (proc.stderr.read() if proc.stderr else "").strip().splitlines()
+            reason = next((line for line in reversed(err) if line.startswith("error: ")), err[-1] if err else "")
+            resumable = (self.run_dir / "last.pt").is_file()
+            self.outcome = {0: "finished", 130: "stopped: resume continues it exactly"}.get(
+                proc.returncode, f"failed ({reason or f'exit code {proc.returncode}'})"
+                                 + ("; its last checkpoint is kept, and Resume continues from it" if resumable else ""))
+        return {0: "finished", 130: "stopped"}.get(proc.returncode, "failed")

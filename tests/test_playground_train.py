@@ -1,0 +1,106 @@
+"""Training from the page: a tiny run started, watched, refused a twin, stopped, resumed and switched to, through the
+API (``playground.live`` drives the real ``train.py`` in a child process)."""
+import json
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from inference import load_for_inference
+from playground.live import probe
+from playground.server import create_app
+from training.checkpoint import load_checkpoint
+
+TINY = {"n_layer": 1, "n_head": 2, "n_embd": 16, "lr": 0.01}
+
+
+@pytest.fixture
+def client(tmp_path, play_checkpoint):
+    return TestClient(create_app(load_for_inference(play_checkpoint), str(play_checkpoint), runs_root=tmp_path))
+
+
+def wait(client, until, seconds=120):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        status = client.get("/api/train").json()
+        if until(status):
+            return status
+        time.sleep(0.2)
+    raise AssertionError(f"timed out; last status {status}")
+
+
+def test_a_run_trains_in_the_background_streams_its_probes_and_becomes_the_model(client, tmp_path):
+    assert client.get("/api/train").json()["state"] == "idle"
+    run = client.post("/api/train", json={**TINY, "max_iters": 20}).json()["run"]
+    second = client.post("/api/train", json={**TINY, "max_iters": 20})
+    assert second.status_code == 409 and "one run at a time" in second.json()["error"]
+    assert client.post("/api/tokens", json={"text": "2+2="}).status_code == 200   # the views keep answering
+    status = wait(client, lambda s: s["state"] != "training")
+    assert status["state"] == "finished" and status["outcome"] == "finished" and status["run"] == run
+    assert [m["iter"] for m in status["losses"]] == [10, 20] and [e["iter"] for e in status["evals"]] == [20]
+    # the probes are the model's own answers at that checkpoint
+    loaded = load_for_inference(tmp_path / "playground" / run / "last.pt")
+    assert [p["step"] for p in status["probes"]] == [20, 20]
+    expected = probe(loaded)
+    for got, want in zip(status["probes"], expected):
+        assert got["answer"] == want["answer"] and got["p_expected"] == pytest.approx(want["p_expected"], rel=1e-5)
+    # the events stream says the same, then ends with the run
+    events = [json.loads(line[6:]) for line in client.get("/api/train/events").text.splitlines()
+              if line.startswith("data: ")]
+    assert events[-1]["state"] == "finished" and events[-1]["probes"] == status["probes"]
+    # every view switches to the run's checkpoint, and back
+    card = client.post("/api/checkpoint", json={"run": run, "which": "last"}).json()
+    assert client.get("/api/model").json() == card and card["step"] == 20
+    assert client.post("/api/checkpoint", json={"run": None}).json()["step"] != 20
+
+
+def test_stop_saves_and_resume_continues_the_same_run(client, tmp_path):
+    run = client.post("/api/train", json={**TINY, "max_iters": 2000}).json()["run"]
+    wait(client, lambda s: s["losses"])                                    # it has taken steps
+    assert client.post("/api/train/stop").json() == {"stopping": True}
+    status = wait(client, lambda s: s["state"] != "training")
+    assert status["state"] == "stopped" and "resume" in status["outcome"]
+    stopped_at = load_checkpoint(tmp_path / "playground" / run / "last.pt")["iter"]
+    assert 0 < stopped_at < 2000
+    assert client.post("/api/train/resume", json={"run": run}).json() == {"run": run}
+    wait(client, lambda s: s["state"] == "training" and s["losses"] and s["losses"][-1]["iter"] > stopped_at)
+    assert client.post("/api/train/stop").json() == {"stopping": True}
+    status = wait(client, lambda s: s["state"] != "training")
+    assert load_checkpoint(tmp_path / "playground" / run / "last.pt")["iter"] > stopped_at
+    assert client.post("/api/train/stop").json() == {"stopping": False}
+
+
+@pytest.mark.parametrize("body, status, message", [
+    ({"corpus": "text", "text": "too short"}, 400, "at least 1,000 characters"),
+    ({"corpus": "text", "text": "é" * 110_000}, 400, "at most 200 KiB"),
+    ({"corpus": "toy", "text": "x" * 300}, 400, 'only then'),
+    ({"corpus": "text"}, 400, "give the text"),
+    ({"n_embd": 30, "n_head": 4}, 400, "divisible by n_head"),
+    ({"n_layer": 99}, 422, "n_layer"),
+    ({"lr": -1}, 422, "lr"),
+    ({"corpus": "../etc/passwd"}, 422, "corpus"),
+    ({"positional": "learned"}, 422, "positional"),
+])
+def test_bad_training_requests_are_refused_with_one_line(client, body, status, message):
+    answer = client.post("/api/train", json=body)
+    assert answer.status_code == status and message in answer.json()["error"], answer.json()
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"run": "../../etc"}, "no playground run"),
+    ({"run": "20990101-000000"}, "no playground run"),
+])
+def test_only_runs_of_this_server_can_be_resumed_or_loaded(client, body, message):
+    assert message in client.post("/api/train/resume", json=body).json()["error"]
+    assert message in client.post("/api/checkpoint", json=body).json()["error"]
+
+
+def test_a_pasted_text_is_trained_on_inside_the_run_folder(client, tmp_path):
+    text = "a rose is a rose is a rose. " * 40
+    run = client.post("/api/train", json={**TINY, "max_iters": 10, "corpus": "text", "text": text}).json()["run"]
+    status = wait(client, lambda s: s["state"] != "training")
+    assert status["state"] == "finished", status["outcome"]
+    assert (tmp_path / "playground" / "texts" / f"{run}.txt").read_text(encoding="utf-8") == text
+    assert (tmp_path / "playground" / run / "best.pt").is_file()
+    assert all(p["answer"].startswith("(cannot ask") and p["p_expected"] is None for p in status["probes"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["playground"]      # nothing written elsewhere
