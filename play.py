@@ -20,6 +20,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine "
                    "only); anything else lets other machines use the page")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
+    p.add_argument("--runs", default="runs", help="where models trained from the page go, under playground/ "
+                                                   "(default: runs)")
     return p.parse_args(argv)
 
 
@@ -71,8 +73,11 @@ def run(args) -> None:
         print(f"warning: --host {args.host} lets other machines on the network use this page and its model; "
               "there is no login", file=sys.stderr)
     print(f"Playground for {checkpoint}: open {url_of(sock)}  (Ctrl-C stops it)", flush=True)
-    config = uvicorn.Config(create_app(loaded, checkpoint), log_level="warning", access_log=False)
-    uvicorn.Server(config).run(sockets=[sock])
+    app = create_app(loaded, checkpoint, args.runs)
+    try:
+        uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(sockets=[sock])
+    finally:
+        app.state.live.stop_and_wait()          # a run trained from the page is saved, never left training alone
 
 
 def main(argv=None) -> int:

@@ -125,6 +125,14 @@ class LiveTraining:
             self.proc.send_signal(signal.SIGINT)
             return True
 
+    def stop_and_wait(self, timeout: float = 60) -> None:
+        """Stop the run (it saves its step) and wait for it: what the server does when it shuts down."""
+        if self.stop():
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
     def refuse_if_running(self):
         if self.running():
             raise Busy(f"run {self.run_dir.name} is still training: stop it first (one run at a time)")

@@ -222,7 +222,7 @@ def create_app(loaded: Loaded, checkpoint: str, runs_root: str | Path = "runs") 
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     generations = Generations()
     startup = current = Current(loaded, checkpoint)
-    live = LiveTraining(Path(runs_root))
+    live = app.state.live = LiveTraining(Path(runs_root))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):

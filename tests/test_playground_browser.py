@@ -154,3 +154,65 @@ def test_stop_ends_a_generation(page):
                            "&& h.generations.running === 0)")
     assert page.errors == [f"request failed: {page.url}api/generate net::ERR_ABORTED"]     # Stop aborts it
     page.errors.clear()
+
+
+@pytest.fixture(scope="module")
+def training_page(play_checkpoint, tmp_path_factory):
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM is not None, "CI=true but no chromium: .ci/run installs it"
+    runs = tmp_path_factory.mktemp("page-runs")
+    server, url = start_server("--checkpoint", play_checkpoint, "--runs", runs)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(url)
+            page.errors, page.runs = errors, runs
+            yield page
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+
+def probes(page) -> list[float]:
+    return page.eval_on_selector_all("#probes td[data-p]", "nodes => nodes.map(n => Number(n.dataset.p))")
+
+
+def test_train_from_the_page_watch_it_learn_stop_resume_and_use_the_model(training_page, tmp_path):
+    page = training_page
+    page.fill("#train-layers", "1")
+    page.fill("#train-width", "32")
+    page.fill("#train-steps", "3000")
+    page.click("#train-btn")
+    # the loss curve grows and the probe questions get answers, step by step
+    page.wait_for_selector("#loss-chart polyline.train-line", timeout=60_000)
+    page.wait_for_function("document.querySelectorAll('#probes td[data-p]').length === 2", timeout=60_000)
+    first = page.eval_on_selector("#probes td[data-p]", "n => n.textContent")
+    page.wait_for_function(f"document.querySelector('#probes td[data-p]').textContent !== {first!r}",
+                           timeout=60_000)                                # a newer checkpoint was asked again
+    assert all(0 <= p <= 1 for p in probes(page))
+    page.click("#train-stop-btn")
+    page.wait_for_function("document.querySelector('#train-status').textContent.includes('stopped')",
+                           timeout=60_000)
+    run = page.inner_text("#train-status").split()[1].rstrip(":")
+    stopped_step = len(page.eval_on_selector_all("#loss-chart circle.val-dot", "n => n"))
+    assert (page.runs / "playground" / run / "last.pt").is_file() and stopped_step >= 1
+    # resume continues the same run; stop again; then every view runs on its checkpoint
+    page.click("#train-resume-btn")
+    page.wait_for_function("document.querySelector('#train-status').textContent.includes('training')",
+                           timeout=60_000)
+    page.wait_for_function(f"document.querySelectorAll('#loss-chart circle.val-dot').length > {stopped_step}",
+                           timeout=90_000)
+    page.click("#train-stop-btn")
+    page.wait_for_function("document.querySelector('#train-status').textContent.includes('stopped')",
+                           timeout=60_000)
+    page.screenshot(path=str(tmp_path / "training.png"), full_page=True)
+    page.click("#train-use-btn")
+    page.wait_for_function(f"document.querySelector('#card-summary').textContent.includes({run!r})")
+    assert "1 blocks × 4 heads, width 32" in page.inner_text("#card-summary")
+    page.wait_for_function("document.querySelectorAll('#attention-grid .cell').length === 4")   # 1 block × 4 heads
+    assert page.errors == []

@@ -432,6 +432,117 @@ function renderCard(card) {
   }));
 }
 
+// ---- 6. train ----
+
+function knobs() {
+  const corpus = document.querySelector("input[name=corpus]:checked").value;
+  const body = {
+    corpus, n_layer: Number($("#train-layers").value), n_head: Number($("#train-heads").value),
+    n_embd: Number($("#train-width").value), max_iters: Number($("#train-steps").value),
+    lr: Number($("#train-lr").value), positional: $("#train-positions").checked ? "sinusoidal" : "none",
+  };
+  if (corpus === "text") body.text = $("#train-text").value;
+  return body;
+}
+
+async function trainAction(path, body) {
+  try {
+    const answer = await getJSON(path, body);
+    if (answer.run) state.run = answer.run;
+    watchTraining();
+  } catch (error) {
+    $("#train-status").textContent = error.message;
+  }
+}
+
+function watchTraining() {
+  if (state.trainEvents) state.trainEvents.close();
+  const events = new EventSource("/api/train/events");
+  state.trainEvents = events;
+  events.addEventListener("status", (event) => renderTraining(JSON.parse(event.data)));
+  events.onerror = () => events.close();           // the stream ends with the run; the last status stays shown
+}
+
+function renderTraining(status) {
+  state.training = status;
+  const training = status.state === "training";
+  $("#train-btn").disabled = training;
+  $("#train-stop-btn").disabled = !training;
+  $("#train-resume-btn").disabled = training || status.state !== "stopped";
+  $("#train-use-btn").disabled = !status.checkpoint;
+  const last = status.losses && status.losses.length ? status.losses[status.losses.length - 1] : null;
+  $("#train-status").textContent = status.state === "idle" ? "" :
+    `run ${status.run}: ${training ? "training" : status.outcome}` +
+    (last ? ` · step ${last.iter}, loss ${last.loss.toFixed(3)}` : "");
+  drawLoss(status.losses || [], status.evals || []);
+  drawProbes(status.probes || []);
+}
+
+function drawLoss(losses, evals) {
+  const chart = $("#loss-chart");
+  const W = 460, H = 220, left = 40, bottom = 24, top = 10, right = 10;
+  chart.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  const points = [...losses.map((m) => [m.iter, m.loss]), ...evals.map((e) => [e.iter, e.val])];
+  if (!points.length) { chart.replaceChildren(svg("text", { x: left, y: H / 2 }, "the loss appears here")); return; }
+  const maxX = Math.max(...points.map((p) => p[0])), maxY = Math.max(...points.map((p) => p[1]));
+  const x = (v) => left + (W - left - right) * v / Math.max(maxX, 1);
+  const y = (v) => top + (H - top - bottom) * (1 - v / Math.max(maxY, 1e-9));
+  const children = [
+    svg("line", { x1: left, y1: y(0), x2: W - right, y2: y(0), stroke: "#ccd" }),
+    svg("line", { x1: left, y1: top, x2: left, y2: y(0), stroke: "#ccd" }),
+    svg("text", { x: 4, y: top + 10 }, maxY.toFixed(1)), svg("text", { x: 4, y: y(0) }, "0"),
+    svg("text", { x: W - right - 60, y: H - 6 }, `step ${maxX}`),
+    svg("text", { x: left + 6, y: top + 12 }, "train loss (line) · val loss (dots)"),
+  ];
+  if (losses.length) {
+    children.push(svg("polyline", { class: "train-line",
+      points: losses.map((m) => `${x(m.iter).toFixed(1)},${y(m.loss).toFixed(1)}`).join(" ") }));
+  }
+  for (const e of evals) children.push(svg("circle", { class: "val-dot", cx: x(e.iter), cy: y(e.val), r: 3 }));
+  chart.replaceChildren(...children);
+}
+
+function drawProbes(probes) {
+  const head = document.createElement("tr");
+  for (const title of ["question", "the model answers", "P(right answer)"]) {
+    const th = document.createElement("th");
+    th.textContent = title;
+    head.append(th);
+  }
+  const rows = probes.map((p) => {
+    const tr = document.createElement("tr");
+    const question = document.createElement("td");
+    question.textContent = `${p.prompt} → ${visible(p.expected)}?`;
+    const answer = document.createElement("td");
+    answer.className = "answer" + (p.answer.startsWith(p.expected) ? " right" : "");
+    answer.textContent = visible(p.answer);
+    const prob = document.createElement("td");
+    if (p.p_expected !== null) {
+      const meter = document.createElement("div");
+      meter.className = "meter";
+      const fill = document.createElement("div");
+      fill.style.width = `${(100 * p.p_expected).toFixed(1)}%`;
+      meter.append(fill);
+      prob.append(meter, ` ${p.p_expected.toFixed(3)} at step ${p.step}`);
+      prob.dataset.p = p.p_expected;
+    }
+    tr.append(question, answer, prob);
+    return tr;
+  });
+  $("#probes").replaceChildren(head, ...rows);
+}
+
+async function useTrainedModel() {
+  try {
+    state.card = await getJSON("/api/checkpoint", { run: state.training.run, which: "best" });
+    renderCard(state.card);
+    $("#top-k").max = state.card.tokenizer.vocab_size;
+    update();
+  } catch (error) {
+    $("#train-status").textContent = error.message;
+  }
+}
+
 // ---- tooltip ----
 
 function showTooltip(event, text) {
@@ -469,6 +580,15 @@ async function start() {
   }
   $("#generate-btn").addEventListener("click", generate);
   $("#stop-btn").addEventListener("click", () => state.generation && state.generation.abort());
+  for (const radio of document.querySelectorAll("input[name=corpus]")) {
+    radio.addEventListener("change", () => { $("#train-text").hidden = radio.value !== "text" || !radio.checked; });
+  }
+  $("#train-btn").addEventListener("click", () => trainAction("/api/train", knobs()));
+  $("#train-stop-btn").addEventListener("click", () => trainAction("/api/train/stop", {}));
+  $("#train-resume-btn").addEventListener("click", () => trainAction("/api/train/resume", { run: state.training.run }));
+  $("#train-use-btn").addEventListener("click", useTrainedModel);
+  renderTraining(await getJSON("/api/train"));
+  if (state.training.state === "training") watchTraining();
   update();
 }
 
