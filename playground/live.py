@@ -34,11 +34,12 @@ class Busy(UserError):
 
 @dataclass
 class Knobs:
-    """What the Train panel lets a learner choose (checked by the server's request model)."""
-    n_layer: int = 2
+    """What the Train panel lets a learner choose (checked by the server's request model); the defaults are the
+    toy config's (``make demo``), and everything not chosen here comes from that config."""
+    n_layer: int = 4
     n_head: int = 4
-    n_embd: int = 64
-    max_iters: int = 1000
+    n_embd: int = 128
+    max_iters: int = 1500
     lr: float = 3e-3
     positional: str = "sinusoidal"
     eval_interval: int = 50
@@ -47,7 +48,7 @@ class Knobs:
 def overrides(knobs: Knobs, run_dir: Path, corpus: Path) -> list[str]:
     return [f"model.n_layer={knobs.n_layer}", f"model.n_head={knobs.n_head}", f"model.n_embd={knobs.n_embd}",
             f"model.positional={knobs.positional}", f"train.max_iters={knobs.max_iters}", f"train.lr={knobs.lr}",
-            f"train.min_lr={knobs.lr / 10}", f"train.warmup_iters={min(100, knobs.max_iters // 10)}",
+            f"train.min_lr={min(1e-4, knobs.lr)}", f"train.warmup_iters={min(50, knobs.max_iters // 10)}",
             f"train.eval_interval={knobs.eval_interval}", "train.log_interval=10", "train.eval_iters=10",
             "train.compile=false", f"train.out_dir={run_dir}", f"data.path={corpus}",
             f"data.cache_dir={run_dir / 'tokens'}"]

@@ -16,6 +16,7 @@ page must work offline):
     POST /api/next         {"text", "temperature", "top_k", "top_p", "k"} → next-token distribution and logits
     POST /api/page         the fields of /api/next and "compare_with" → all three above from one forward pass
                            (what the page asks on every keystroke)
+    POST /api/feedforward  {"text", "off"} → each FFN's change per token; the next token with block "off"'s FFN out
     POST /api/generate     {"text", "max_new_tokens", "temperature", "top_k", "top_p", "seed"} → Server-Sent Events
     GET  /api/health       liveness, and how many generations are running
     POST /api/train        {"corpus": "toy" | "text", "text", "n_layer", "n_head", "n_embd", "max_iters", "lr",
@@ -86,13 +87,18 @@ class PageRequest(NextRequest):
                                      description="a second text to compare with (attention and cosine)")
 
 
+class FeedForwardRequest(Strict):
+    text: str = Text
+    off: int | None = Field(None, ge=0, description="a block whose feed-forward network is left out")
+
+
 class TrainRequest(Strict):
     corpus: str = Field("toy", pattern="^(toy|text)$", description="the toy corpus, or the text given here")
     text: str | None = Field(None, max_length=MAX_BODY_BYTES, description="with corpus \"text\": what to train on")
-    n_layer: int = Field(2, ge=1, le=6)
+    n_layer: int = Field(4, ge=1, le=6)
     n_head: int = Field(4, ge=1, le=8)
-    n_embd: int = Field(64, ge=8, le=256)
-    max_iters: int = Field(1000, ge=10, le=5000)
+    n_embd: int = Field(128, ge=8, le=256)
+    max_iters: int = Field(1500, ge=10, le=5000)
     lr: float = Field(3e-3, gt=0, le=0.05, allow_inf_nan=False)
     positional: str = Field("sinusoidal", pattern="^(sinusoidal|none)$")
 
@@ -212,6 +218,12 @@ class Current:
         self.loaded, self.card = loaded, views.model_card(loaded, checkpoint)
 
 
+def event_stream(events) -> StreamingResponse:
+    """(event, data) pairs as a text/event-stream answer that no proxy buffers or caches."""
+    return StreamingResponse(server_sent(events), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
 def create_app(loaded: Loaded, checkpoint: str, runs_root: str | Path = "runs") -> FastAPI:
     """The app for one checkpoint, loaded once (``checkpoint`` is only shown on the model card); runs trained
     from the page go under ``runs_root``/playground."""
@@ -291,14 +303,18 @@ def create_app(loaded: Loaded, checkpoint: str, runs_root: str | Path = "runs") 
         return FastJSON(views.page_view(loaded, body.text, body.temperature, body.top_k, body.top_p, body.k,
                                         body.compare_with))
 
+    @app.post("/api/feedforward", summary="Each block's feed-forward change per token, and the next token with one "
+                                         "block's feed-forward network left out")
+    def feedforward(body: FeedForwardRequest):
+        return FastJSON(views.feedforward_view(current.loaded, body.text, body.off))
+
     @app.post("/api/generate", summary="A continuation, streamed token by token as Server-Sent Events")
     def generate(body: GenerateRequest):
         loaded = current.loaded
         check_top_k(loaded, body.top_k)
         events = views.generation_events(loaded, body.text, body.max_new_tokens, body.temperature, body.top_k,
                                          body.top_p, body.seed, generations.start, generations.finish)
-        return StreamingResponse(server_sent(events), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return event_stream(events)
 
     @app.post("/api/train", summary="Train a new model in the background, on the toy corpus or the text given")
     def train(body: TrainRequest):
@@ -332,8 +348,7 @@ def create_app(loaded: Loaded, checkpoint: str, runs_root: str | Path = "runs") 
                 if status["state"] != "training":
                     return
                 time.sleep(0.5)
-        return StreamingResponse(server_sent(events()), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return event_stream(events())
 
     @app.post("/api/checkpoint", summary="Switch every view to a run's checkpoint (or back to the start-up one)")
     def switch(body: CheckpointRequest):

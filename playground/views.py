@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from errors import UserError
 from inference import Loaded, Trace, complete, encode_prompt, trace
 from model.sampling import entropy_bits, next_token_probs
 
@@ -162,3 +163,29 @@ def stream_pieces(pieces, max_new_tokens: int, on_start, on_finish) -> Iterator[
         pieces.close()
         if on_finish is not None:
             on_finish(count, finished)
+
+
+def feedforward_view(loaded: Loaded, text: str, off: int | None = None, k: int = 5) -> dict:
+    """What each block's feed-forward network adds to each token: ‖FFN(x)‖, and that size relative to the vector it
+    is added to; and the next-token distribution with every FFN, and with block ``off``'s FFN left out
+    (``inference.trace(drop_ffn=)``, as the feed-forward lesson does)."""
+    n_layer = loaded.cfg.model.n_layer
+    if off is not None and not 0 <= off < n_layer:
+        raise UserError(f"off: this model has blocks 0..{n_layer - 1}, so there is no block {off}")
+    t = trace(loaded, text)
+    change = torch.stack([out.norm(dim=-1) for out in t.ffn_out])                      # (n_layer, T)
+    stream = torch.stack([x.norm(dim=-1) for x in t.after_attention])                   # (n_layer, T)
+    view = {"tokens": token_list(loaded, t.ids), "change": rounded(change), "relative": rounded(change / stream),
+            "hidden_units": t.ffn_hidden[0].size(-1), "off": off,
+            "with_all": top_tokens(loaded, t.logits[-1], k), "without": None}
+    if off is not None:
+        view["without"] = top_tokens(loaded, trace(loaded, text, drop_ffn=off).logits[-1], k)
+    return view
+
+
+def top_tokens(loaded: Loaded, last: torch.Tensor, k: int) -> list[dict]:
+    """The k likeliest next tokens at τ = 1 from the last position's logits (V,)."""
+    probs = last.float().softmax(-1)
+    values, indices = probs.topk(min(k, probs.numel()))
+    return [{"id": i, "text": loaded.tokenizer.decode([i]), "prob": round(p, WEIGHT_DECIMALS)}
+            for i, p in zip(indices.tolist(), values.tolist())]

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from fastapi.testclient import TestClient
 
-from inference import load_for_inference
+from inference import load_for_inference, trace
 from model.sampling import next_token_probs
 from play import is_loopback
 from playground import views
@@ -307,3 +307,21 @@ def test_play_command_line_errors_are_one_line(play_checkpoint, tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_feedforward_view_is_the_traced_forward_pass_with_and_without_one_block(client, loaded):
+    text = "This animal barks. This animal is a"
+    view = post(client, "/api/feedforward", text=text, off=1)
+    t = trace(loaded, text)
+    change = torch.stack([out.norm(dim=-1) for out in t.ffn_out])
+    assert torch.allclose(torch.tensor(view["change"]), change, atol=1e-4)
+    relative = change / torch.stack([x.norm(dim=-1) for x in t.after_attention])
+    assert torch.allclose(torch.tensor(view["relative"]), relative, atol=1e-4)
+    without = trace(loaded, text, drop_ffn=1).logits[-1].softmax(-1)
+    for row in view["without"]:
+        assert row["prob"] == pytest.approx(without[row["id"]].item(), abs=1e-4)
+    assert [r["id"] for r in view["with_all"]] == t.logits[-1].topk(5).indices.tolist()
+    assert post(client, "/api/feedforward", text=text)["without"] is None
+    too_far = client.post("/api/feedforward", json={"text": text, "off": loaded.cfg.model.n_layer})
+    assert too_far.status_code == 400 and "there is no block" in too_far.json()["error"]
+    assert client.post("/api/feedforward", json={"text": text, "off": -1}).status_code == 422

@@ -4,13 +4,14 @@ Playwright's own browser download is not used: the test launches ``chromium`` fr
 install chromium``; another binary with PLAYGROUND_CHROMIUM=/path). Without it the test is skipped and says why,
 except under CI (CI=true), where it must run. The screenshot is saved in the test's temporary folder.
 """
+import contextlib
 import os
 import shutil
 
 import pytest
 import torch
 
-from inference import load_for_inference
+from inference import load_for_inference, trace
 from model.sampling import next_token_probs
 from playground.load import start_server
 
@@ -26,25 +27,38 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--
 
 
 @pytest.fixture(scope="module")
-def page(play_checkpoint):
+def browser():
     from playwright.sync_api import sync_playwright
 
     assert CHROMIUM is not None, "CI=true but no chromium: .ci/run installs it"
-    server, url = start_server("--checkpoint", play_checkpoint)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+@contextlib.contextmanager
+def browser_page(browser, *server_args, height: int):
+    """``play.py`` started with ``server_args`` and the page opened in Chromium; errors on the page collected."""
+    server, url = start_server(*server_args)
     try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            errors = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url} {r.failure}"))
-            page.goto(url)
-            page.errors = errors
-            yield page
-            browser.close()
+        page = browser.new_page(viewport={"width": 1400, "height": height})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url} {r.failure}"))
+        page.goto(url)
+        page.errors = errors
+        yield page
+        page.close()
     finally:
         server.terminate()
-        server.wait(timeout=10)
+        server.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def page(browser, play_checkpoint):
+    with browser_page(browser, "--checkpoint", play_checkpoint, height=1000) as page:
+        yield page
 
 
 def bars(page) -> list[float]:
@@ -157,25 +171,11 @@ def test_stop_ends_a_generation(page):
 
 
 @pytest.fixture(scope="module")
-def training_page(play_checkpoint, tmp_path_factory):
-    from playwright.sync_api import sync_playwright
-
-    assert CHROMIUM is not None, "CI=true but no chromium: .ci/run installs it"
+def training_page(browser, play_checkpoint, tmp_path_factory):
     runs = tmp_path_factory.mktemp("page-runs")
-    server, url = start_server("--checkpoint", play_checkpoint, "--runs", runs)
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1600})
-            errors = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(url)
-            page.errors, page.runs = errors, runs
-            yield page
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
+    with browser_page(browser, "--checkpoint", play_checkpoint, "--runs", runs, height=1600) as page:
+        page.runs = runs
+        yield page
 
 
 def probes(page) -> list[float]:
@@ -215,4 +215,21 @@ def test_train_from_the_page_watch_it_learn_stop_resume_and_use_the_model(traini
     page.wait_for_function(f"document.querySelector('#card-summary').textContent.includes({run!r})")
     assert "1 blocks × 4 heads, width 32" in page.inner_text("#card-summary")
     page.wait_for_function("document.querySelectorAll('#attention-grid .cell').length === 4")   # 1 block × 4 heads
+    assert page.errors == []
+
+
+def test_the_feedforward_view_shows_each_blocks_change_and_a_block_left_out(page, play_checkpoint):
+    loaded = load_for_inference(play_checkpoint)
+    page.fill("#text", "2+2=")
+    n_layer = loaded.cfg.model.n_layer
+    page.wait_for_function(f"document.querySelectorAll('#ffn-grid td.ffn-cell').length === {n_layer * 4}")
+    assert page.eval_on_selector_all("input[name=ffn-off]", "n => n.length") == n_layer + 1
+    page.check(f"input[name=ffn-off][value='{n_layer - 1}']")
+    page.wait_for_function("document.querySelectorAll('#ffn-without li').length === 5")
+    assert f"block {n_layer - 1}'s FFN left out" in page.inner_text("#ffn-without-title")
+    without = page.eval_on_selector_all("#ffn-without li", "n => n.map(x => Number(x.dataset.prob))")
+    expected = trace(loaded, "2+2=", drop_ffn=n_layer - 1).logits[-1].softmax(-1).topk(5).values.tolist()
+    assert without == pytest.approx(expected, abs=1e-4)
+    page.check("input[name=ffn-off][value='']")
+    page.wait_for_function("document.querySelectorAll('#ffn-without li').length === 0")
     assert page.errors == []

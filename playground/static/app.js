@@ -112,9 +112,71 @@ async function update() {
     renderTokens();
     renderAttention();
     renderBars();
+    updateFeedForward(number);
   } catch (error) {
     if (number === state.request) showError(error.message);
   }
+}
+
+// ---- 4. feed-forward ----
+
+async function updateFeedForward(number) {
+  const off = document.querySelector("input[name=ffn-off]:checked");
+  const body = { text: $("#text").value, off: off && off.value !== "" ? Number(off.value) : null };
+  try {
+    const view = await getJSON("/api/feedforward", body);
+    if (number === state.request) renderFeedForward(view);
+  } catch (error) {
+    if (number === state.request) showError(error.message);
+  }
+}
+
+function renderFeedForward(view) {
+  const blocks = view.change.length;
+  if (document.querySelectorAll("input[name=ffn-off]").length !== blocks + 1) {   // a model with other blocks
+    const choices = [["", "every FFN on"], ...[...Array(blocks).keys()].map((b) => [String(b), `block ${b} off`])];
+    $("#ffn-off").replaceChildren(...choices.map(([value, text]) => {
+      const label = document.createElement("label");
+      const input = document.createElement("input");
+      Object.assign(input, { type: "radio", name: "ffn-off", value, checked: value === "" });
+      input.addEventListener("change", () => updateFeedForward(state.request));
+      label.append(input, ` ${text}`);
+      return label;
+    }));
+  }
+  const table = document.createElement("table");
+  const head = document.createElement("tr");
+  head.append(document.createElement("th"), ...view.tokens.map((t) => {
+    const th = document.createElement("th");
+    th.textContent = visible(t.text);
+    return th;
+  }));
+  table.append(head);
+  view.change.forEach((row, b) => {
+    const tr = document.createElement("tr");
+    const th = document.createElement("th");
+    th.textContent = `block ${b}`;
+    tr.append(th, ...row.map((size, i) => {
+      const td = document.createElement("td");
+      const relative = view.relative[b][i];
+      td.className = "ffn-cell";
+      td.style.background = `rgb(${colour(Math.min(1, relative)).join(",")})`;
+      td.title = `‖FFN(x)‖ = ${size.toFixed(3)}, ${(100 * relative).toFixed(0)}% of the vector it is added to`;
+      return td;
+    }));
+    table.append(tr);
+  });
+  $("#ffn-grid").replaceChildren(table);
+  const list = (items) => items.map((t) => {
+    const li = document.createElement("li");
+    li.textContent = `${visible(t.text)}  ${(100 * t.prob).toFixed(1)}%`;
+    li.dataset.prob = t.prob;
+    return li;
+  });
+  $("#ffn-with").replaceChildren(...list(view.with_all));
+  $("#ffn-without").replaceChildren(...(view.without ? list(view.without) : []));
+  $("#ffn-without-title").textContent = view.off === null ? "next token, one FFN left out (choose a block)" :
+    `next token, block ${view.off}'s FFN left out`;
 }
 
 // ---- 1. tokens ----
@@ -456,7 +518,7 @@ async function trainAction(path, body) {
 }
 
 function watchTraining() {
-  if (state.trainEvents) state.trainEvents.close();
+  if (state.trainEvents && state.trainEvents.readyState !== EventSource.CLOSED) return;   // already listening
   const events = new EventSource("/api/train/events");
   state.trainEvents = events;
   events.addEventListener("status", (event) => renderTraining(JSON.parse(event.data)));
