@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from data.tokenization import Tokenizer, stream_decoder
+from data.toy_facts import LINE_START
 from errors import UserError
 from model.generation import generate
 from model.gpt import GPT
@@ -169,3 +171,33 @@ def continuation_prob(model: GPT, tokenizer: Tokenizer, prompt: str, continuatio
     logits, _ = model(idx)                                                               # (1, T, V)
     log_probs = logits[0, len(prompt_ids) - 1 : -1].float().log_softmax(dim=-1)          # (n_cont, V)
     return log_probs.gather(1, torch.tensor(cont_ids, device=idx.device).unsqueeze(1)).sum().exp().item()
+
+
+# a word in context: the final-layer vector at its last token in "The WORD", after a line start
+WORD_FRAME = "The {}"
+
+
+@torch.no_grad()
+def word_vectors(loaded: Loaded, word: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two vectors (C,) for a word: by spelling, the mean of its tokens' embedding rows; in context, the final-layer
+    vector at its last token in ``WORD_FRAME`` (after ``LINE_START``, as the toy corpus's lines start)."""
+    table = loaded.model.embed.token.weight                                             # (V, C)
+    spelling = table[loaded.tokenizer.encode(word)].mean(0)
+    context = trace(loaded, LINE_START + WORD_FRAME.format(word)).final[-1]
+    return spelling.detach().cpu(), context.cpu()
+
+
+def neighbours(table: torch.Tensor, index: int, k: int) -> list[tuple[int, float]]:
+    """The k rows most similar to row ``index`` by cosine (itself left out)."""
+    sims = F.cosine_similarity(table[index].unsqueeze(0), table, dim=-1)               # (V,)
+    sims[index] = -2.0
+    values, indices = sims.topk(k)
+    return list(zip(indices.tolist(), values.tolist()))
+
+
+def pca_2d(table: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """The rows projected on their two directions of largest variance (SVD of the centred table), and the share
+    of the variance those two directions hold."""
+    centred = table - table.mean(0)                                                     # (V, C)
+    _, s, vh = torch.linalg.svd(centred, full_matrices=False)
+    return centred @ vh[:2].T, ((s[:2] ** 2).sum() / (s ** 2).sum()).item()             # (V, 2)

@@ -20,30 +20,12 @@ import itertools
 import torch
 import torch.nn.functional as F
 
-from data.toy_facts import LINE_START
-from inference import trace
+from inference import WORD_FRAME, neighbours, pca_2d, word_vectors
 from lessons.common import Context, new_figure, show_token
 
 PROBES = ("a", "d", "7", "T", ".")
 ANIMALS = ("dog", "cat", "frog", "horse", "bird")
 OTHERS = ("glass", "news", "window", "banana", "knife")
-FRAME = "The {}"
-
-
-def neighbours(table: torch.Tensor, index: int, k: int) -> list[tuple[int, float]]:
-    """The k rows most similar to row ``index`` by cosine (itself left out)."""
-    sims = F.cosine_similarity(table[index].unsqueeze(0), table, dim=-1)               # (V,)
-    sims[index] = -2.0
-    values, indices = sims.topk(k)
-    return list(zip(indices.tolist(), values.tolist()))
-
-
-def pca_2d(table: torch.Tensor) -> tuple[torch.Tensor, float]:
-    """The rows projected on their two directions of largest variance (SVD of the centred table), and the share
-    of the variance those two directions hold."""
-    centred = table - table.mean(0)                                                     # (V, C)
-    _, s, vh = torch.linalg.svd(centred, full_matrices=False)
-    return centred @ vh[:2].T, ((s[:2] ** 2).sum() / (s ** 2).sum()).item()             # (V, 2)
 
 
 def cosine_matrix(vectors: torch.Tensor) -> torch.Tensor:
@@ -82,9 +64,9 @@ def run(ctx: Context, k: int = 5) -> dict:
     unit = "letter" if tok.kind == "char" else "token"
     definitions = {
         "spelling": (f"the mean of its {unit}s' embedding rows",
-                     torch.stack([table[tok.encode(w)].mean(0) for w in words])),                       # (n, C)
-        "context": (f"the final-layer vector at the last {unit} of {FRAME.format('WORD')!r} after a line start",
-                    torch.stack([trace(ctx.loaded, LINE_START + FRAME.format(w)).final[-1].cpu() for w in words])),
+                     torch.stack([word_vectors(ctx.loaded, w)[0] for w in words])),                      # (n, C)
+        "context": (f"the final-layer vector at the last {unit} of {WORD_FRAME.format('WORD')!r} after a line start",
+                    torch.stack([word_vectors(ctx.loaded, w)[1] for w in words])),
     }
     cos = {}
     for name, (how, vectors) in definitions.items():

@@ -18,13 +18,15 @@ from pathlib import Path
 
 from data.toy_facts import LINE_START, PROBES
 from errors import UserError
-from inference import Loaded, continuation_prob, greedy_text, load_for_inference
+from inference import Loaded, continuation_prob, greedy_text, load_for_inference, trace
+from playground.views import ORDER_PAIR, attention_rows
 from training.run_dir import read_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 TOY_CONFIG = ROOT / "configs" / "toy.yaml"
 MAX_TEXT_BYTES = 200 * 1024
 MIN_TEXT_CHARS = 1000
+ATTENTION_SENTENCE = ORDER_PAIR[0]         # watched at every checkpoint, so heads can be seen specialising
 RUN_ID = re.compile(r"^\d{8}-\d{6}(-\d+)?$")
 
 
@@ -79,6 +81,7 @@ class LiveTraining:
         self.run_dir: Path | None = None
         self.probed: tuple[int, float] | None = None         # (step, file time) of the last probed checkpoint
         self.probes: list[dict] = []
+        self.attention: list[dict] = []                      # per probed checkpoint: ATTENTION_SENTENCE's weights
         self.outcome = ""                                    # how the last process ended, in words
 
     def running(self) -> bool:
@@ -107,6 +110,7 @@ class LiveTraining:
                 corpus = self.root / "texts" / f"{run_dir.name}.txt"
                 corpus.parent.mkdir(exist_ok=True)
                 corpus.write_text(text, encoding="utf-8")
+            self.attention = []
             self.launch(run_dir, ["--config", str(TOY_CONFIG), "--set", *overrides(knobs, run_dir, corpus)])
             return run_dir.name
 
@@ -116,6 +120,8 @@ class LiveTraining:
             run_dir = self.find(run_id)
             if not (run_dir / "last.pt").is_file():
                 raise UserError(f"run {run_id} has no checkpoint to resume yet")
+            if run_dir != self.run_dir:
+                self.attention = []
             self.launch(run_dir, ["--resume", str(run_dir)])
 
     def stop(self) -> bool:
@@ -173,11 +179,26 @@ class LiveTraining:
                 if loaded is not None:
                     self.probes = [{**p, "step": loaded.step} for p in probe(loaded)]
                     self.probed = (loaded.step, stamp)
+                    self.watch_attention(loaded)
         return {"state": state, "run": run_dir.name, "outcome": self.outcome, "runs": self.runs(),
                 "losses": [{"iter": m["iter"], "loss": m["loss"]} for m in metrics if "loss" in m],
                 "evals": [{"iter": m["iter"], "train": m["train_loss"], "val": m["val_loss"]}
                           for m in metrics if "val_loss" in m],
-                "probes": self.probes, "checkpoint": (run_dir / "best.pt").is_file()}
+                "probes": self.probes, "checkpoint": (run_dir / "best.pt").is_file(),
+                "attention_steps": [a["step"] for a in self.attention]}
+
+    def watch_attention(self, loaded: Loaded) -> None:
+        """Keep this checkpoint's attention weights for ``ATTENTION_SENTENCE`` (unless its tokenizer cannot read
+        it), in memory, for the page's step slider."""
+        try:
+            t = trace(loaded, LINE_START + ATTENTION_SENTENCE)
+        except UserError:
+            return
+        if not self.attention or self.attention[-1]["step"] != loaded.step:
+            self.attention.append({"step": loaded.step, "tokens": t.tokens, "attention": attention_rows(t)})
+
+    def attention_history(self) -> dict:
+        return {"sentence": ATTENTION_SENTENCE, "snapshots": self.attention}
 
     def ended(self, proc: subprocess.Popen) -> str:
         """finished, stopped (Ctrl-C: resumable) or failed, with the trainer's own one-line reason."""

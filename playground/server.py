@@ -17,12 +17,15 @@ page must work offline):
     POST /api/page         the fields of /api/next and "compare_with" → all three above from one forward pass
                            (what the page asks on every keystroke)
     POST /api/feedforward  {"text", "off"} → each FFN's change per token; the next token with block "off"'s FFN out
+    POST /api/embeddings   {"token", "word_a", "word_b"} → the embedding table in 2-D, neighbours, two words' cosine
+    GET  /api/positions    the sinusoidal table and the word-order pair's answers
     POST /api/generate     {"text", "max_new_tokens", "temperature", "top_k", "top_p", "seed"} → Server-Sent Events
     GET  /api/health       liveness, and how many generations are running
     POST /api/train        {"corpus": "toy" | "text", "text", "n_layer", "n_head", "n_embd", "max_iters", "lr",
                            "positional"} → a new run trained in the background (409 while another trains)
     POST /api/train/stop   stop it as Ctrl-C would (saved, resumable)
     POST /api/train/resume {"run"} → continue a stopped run exactly
+    GET  /api/train/attention  one sentence's attention at each checkpoint seen so far (a step slider)
     GET  /api/train        the run's state, losses, evaluations and probe answers; /api/train/events streams them
     POST /api/checkpoint   {"run", "which": "best" | "last"} → every view switches to that run's checkpoint;
                            {"run": null} goes back to the checkpoint the server started with
@@ -90,6 +93,12 @@ class PageRequest(NextRequest):
 class FeedForwardRequest(Strict):
     text: str = Text
     off: int | None = Field(None, ge=0, description="a block whose feed-forward network is left out")
+
+
+class EmbeddingsRequest(Strict):
+    token: int | None = Field(None, ge=0, description="a token id whose nearest neighbours to list")
+    word_a: str = Field("dog", min_length=1, max_length=40)
+    word_b: str = Field("cat", min_length=1, max_length=40)
 
 
 class TrainRequest(Strict):
@@ -308,6 +317,16 @@ def create_app(loaded: Loaded, checkpoint: str, runs_root: str | Path = "runs") 
     def feedforward(body: FeedForwardRequest):
         return FastJSON(views.feedforward_view(current.loaded, body.text, body.off))
 
+    @app.post("/api/embeddings", summary="The embedding table in 2-D (PCA), a token's nearest neighbours, and the "
+                                        "cosine of two words by spelling and in context")
+    def embeddings(body: EmbeddingsRequest):
+        return FastJSON(views.embeddings_view(current.loaded, body.token, body.word_a, body.word_b))
+
+    @app.get("/api/positions", summary="The sinusoidal position table, and the answers to one sentence in two word "
+                                      "orders")
+    def positions():
+        return FastJSON(views.positions_view(current.loaded))
+
     @app.post("/api/generate", summary="A continuation, streamed token by token as Server-Sent Events")
     def generate(body: GenerateRequest):
         loaded = current.loaded
@@ -349,6 +368,10 @@ def create_app(loaded: Loaded, checkpoint: str, runs_root: str | Path = "runs") 
                     return
                 time.sleep(0.5)
         return event_stream(events())
+
+    @app.get("/api/train/attention", summary="The attention of one fixed sentence at each checkpoint the run saved")
+    def train_attention():
+        return FastJSON(live.attention_history())
 
     @app.post("/api/checkpoint", summary="Switch every view to a run's checkpoint (or back to the start-up one)")
     def switch(body: CheckpointRequest):

@@ -23,7 +23,9 @@ import torch
 import torch.nn.functional as F
 
 from errors import UserError
-from inference import Loaded, Trace, complete, encode_prompt, trace
+from data.toy_facts import LINE_START
+from inference import (WORD_FRAME, Loaded, Trace, complete, encode_prompt, greedy_text, neighbours, pca_2d, trace,
+                       word_vectors)
 from model.sampling import entropy_bits, next_token_probs
 
 WEIGHT_DECIMALS = 4
@@ -189,3 +191,42 @@ def top_tokens(loaded: Loaded, last: torch.Tensor, k: int) -> list[dict]:
     values, indices = probs.topk(min(k, probs.numel()))
     return [{"id": i, "text": loaded.tokenizer.decode([i]), "prob": round(p, WEIGHT_DECIMALS)}
             for i, p in zip(indices.tolist(), values.tolist())]
+
+
+MAX_POINTS = 1000        # token ids drawn in the embedding map (a char or small BPE vocabulary fits whole)
+
+
+def embeddings_view(loaded: Loaded, token: int | None = None, word_a: str = "dog", word_b: str = "cat",
+                    k: int = 8) -> dict:
+    """The token embedding table projected on its two directions of largest variance (PCA), the ``k`` nearest
+    neighbours of ``token`` by cosine, and the cosine of two words' vectors by spelling and in context
+    (``inference.word_vectors``: what the embed lesson compares)."""
+    table = loaded.model.embed.token.weight.detach().float().cpu()                      # (V, C)
+    if token is not None and not 0 <= token < len(table):
+        raise UserError(f"token: ids run 0..{len(table) - 1}, got {token}")
+    shown = min(len(table), MAX_POINTS)
+    points, explained = pca_2d(table)                                                   # (V, 2)
+    view = {"points": rounded(points[:shown], 3), "labels": [loaded.tokenizer.decode([i]) for i in range(shown)],
+            "vocab_size": len(table), "explained": round(explained, 4), "token": token, "neighbours": None}
+    if token is not None:
+        view["neighbours"] = [{"id": i, "text": loaded.tokenizer.decode([i]), "cosine": round(c, WEIGHT_DECIMALS)}
+                              for i, c in neighbours(table, token, k)]
+    a, b = word_vectors(loaded, word_a), word_vectors(loaded, word_b)
+    view["words"] = {"a": word_a, "b": word_b, "frame": WORD_FRAME,
+                     "spelling": round(F.cosine_similarity(a[0], b[0], dim=0).item(), WEIGHT_DECIMALS),
+                     "context": round(F.cosine_similarity(a[1], b[1], dim=0).item(), WEIGHT_DECIMALS)}
+    return view
+
+
+ORDER_PAIR = ("The dog chased the cat. Who chased? the", "The cat chased the dog. Who chased? the")
+
+
+def positions_view(loaded: Loaded, pair: tuple[str, str] = ORDER_PAIR) -> dict:
+    """The sinusoidal table PE (block_size, C), or None for a model without positions, and the model's greedy
+    answers to two sentences with the same words in another order: with positions they can differ, without
+    they cannot (the position lesson's experiment)."""
+    position = loaded.model.embed.position
+    answers = [greedy_text(loaded, LINE_START + prompt, min_chars=6).split("\n")[0] for prompt in pair]
+    return {"positional": loaded.cfg.model.positional,
+            "table": rounded(position.table, 3) if position is not None else None,
+            "pair": [{"prompt": prompt, "answer": answer} for prompt, answer in zip(pair, answers)]}

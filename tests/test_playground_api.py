@@ -325,3 +325,42 @@ def test_feedforward_view_is_the_traced_forward_pass_with_and_without_one_block(
     too_far = client.post("/api/feedforward", json={"text": text, "off": loaded.cfg.model.n_layer})
     assert too_far.status_code == 400 and "there is no block" in too_far.json()["error"]
     assert client.post("/api/feedforward", json={"text": text, "off": -1}).status_code == 422
+
+
+def test_embeddings_view_is_the_table_in_two_dimensions_its_neighbours_and_two_words(client, loaded):
+    view = post(client, "/api/embeddings", token=5, word_a="dog", word_b="cat")
+    table = loaded.model.embed.token.weight.detach().double()                            # (V, C)
+    centred = table - table.mean(0)
+    u, s, _ = torch.linalg.svd(centred, full_matrices=False)
+    expected = u[:, :2] * s[:2]                                                           # PCA scores (V, 2)
+    points = torch.tensor(view["points"], dtype=torch.float64)
+    for axis in range(2):                                                                 # a direction's sign is free
+        sign = torch.sign((points[:, axis] * expected[:, axis]).sum())
+        assert torch.allclose(points[:, axis], sign * expected[:, axis], atol=2e-3)
+    assert view["explained"] == pytest.approx(((s[:2] ** 2).sum() / (s ** 2).sum()).item(), abs=1e-4)
+    cosines = F.cosine_similarity(table[5][None], table, dim=-1)
+    cosines[5] = -2
+    assert [n["id"] for n in view["neighbours"]] == cosines.topk(8).indices.tolist()
+    dog = trace(loaded, "\nThe dog").final[-1]
+    cat = trace(loaded, "\nThe cat").final[-1]
+    assert view["words"]["context"] == pytest.approx(F.cosine_similarity(dog, cat, dim=0).item(), abs=1e-4)
+    assert len(view["labels"]) == loaded.tokenizer.vocab_size and view["labels"][5] == loaded.tokenizer.decode([5])
+    bad = client.post("/api/embeddings", json={"token": loaded.tokenizer.vocab_size})
+    assert bad.status_code == 400 and "ids run 0.." in bad.json()["error"]
+    unknown = client.post("/api/embeddings", json={"word_a": "ñandú"})
+    assert unknown.status_code == 400 and "ñ" in unknown.json()["error"]
+
+
+def test_positions_view_is_the_papers_table_and_the_word_order_answers(client, loaded):
+    view = client.get("/api/positions").json()
+    T, C = loaded.cfg.model.block_size, loaded.cfg.model.n_embd
+    position = torch.arange(T, dtype=torch.float64)[:, None]
+    angle = position / 10000 ** (torch.arange(0, C, 2, dtype=torch.float64) / C)        # (T, C/2)
+    table = torch.tensor(view["table"], dtype=torch.float64)
+    assert table.shape == (T, C)
+    assert torch.allclose(table[:, 0::2], torch.sin(angle), atol=1e-3)
+    assert torch.allclose(table[:, 1::2], torch.cos(angle), atol=1e-3)
+    from inference import greedy_text
+    for row in view["pair"]:
+        assert row["answer"] == greedy_text(loaded, "\n" + row["prompt"], min_chars=6).split("\n")[0]
+    assert {row["prompt"].split(".")[0] for row in view["pair"]} == {"The dog chased the cat", "The cat chased the dog"}

@@ -210,6 +210,13 @@ def test_train_from_the_page_watch_it_learn_stop_resume_and_use_the_model(traini
     page.click("#train-stop-btn")
     page.wait_for_function("document.querySelector('#train-status').textContent.includes('stopped')",
                            timeout=60_000)
+    # the attention of one sentence at every checkpoint seen, behind a step slider
+    page.wait_for_selector("#history:not([hidden])")
+    slider_max = int(page.get_attribute("#history-step", "max"))
+    assert slider_max >= 1 and page.eval_on_selector_all("#history-grid canvas", "n => n.length") == 4
+    page.fill("#history-step", "0")
+    page.dispatch_event("#history-step", "input")
+    assert page.inner_text("#history-label") == "step 50"
     page.screenshot(path=str(tmp_path / "training.png"), full_page=True)
     page.click("#train-use-btn")
     page.wait_for_function(f"document.querySelector('#card-summary').textContent.includes({run!r})")
@@ -232,4 +239,18 @@ def test_the_feedforward_view_shows_each_blocks_change_and_a_block_left_out(page
     assert without == pytest.approx(expected, abs=1e-4)
     page.check("input[name=ffn-off][value='']")
     page.wait_for_function("document.querySelectorAll('#ffn-without li').length === 0")
+    assert page.errors == []
+
+
+def test_the_embedding_map_neighbours_and_position_table(page, play_checkpoint):
+    loaded = load_for_inference(play_checkpoint)
+    vocab, (T, C) = loaded.tokenizer.vocab_size, (loaded.cfg.model.block_size, loaded.cfg.model.n_embd)
+    page.wait_for_function(f"document.querySelectorAll('#embedding-map text').length === {vocab}")
+    page.click("#embedding-map text[data-id='5']")
+    page.wait_for_function("document.querySelectorAll('#neighbours li').length === 8")
+    assert page.eval_on_selector_all("#embedding-map text.near", "n => n.length") == 8
+    assert page.get_attribute("#embedding-map text.picked", "data-id") == "5"
+    assert "cos(dog, cat)" in page.inner_text("#word-cosine")
+    page.wait_for_function("document.querySelectorAll('#order-pair li').length === 2")
+    assert page.eval_on_selector("#pe-table", "c => [c.width, c.height]") == [C, T]
     assert page.errors == []

@@ -44,6 +44,17 @@ def test_a_run_trains_in_the_background_streams_its_probes_and_becomes_the_model
     expected = probe(loaded)
     for got, want in zip(status["probes"], expected):
         assert got["answer"] == want["answer"] and got["p_expected"] == pytest.approx(want["p_expected"], rel=1e-5)
+    # the attention of one fixed sentence was kept at each checkpoint seen, the last one the run's own
+    history = client.get("/api/train/attention").json()
+    assert [s["step"] for s in history["snapshots"]] == status["attention_steps"] and status["attention_steps"][-1] == 20
+    from inference import trace
+    from playground.live import ATTENTION_SENTENCE
+    weights = trace(loaded, "\n" + ATTENTION_SENTENCE).attention_stack()               # (n_layer, nh, T, T)
+    last = history["snapshots"][-1]["attention"]
+    for l, layer in enumerate(last):
+        for h, rows in enumerate(layer):
+            for i, row in enumerate(rows):
+                assert row == pytest.approx(weights[l, h, i, : i + 1].tolist(), abs=1e-4)
     # the events stream says the same, then ends with the run
     events = [json.loads(line[6:]) for line in client.get("/api/train/events").text.splitlines()
               if line.startswith("data: ")]

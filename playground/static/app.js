@@ -118,7 +118,78 @@ async function update() {
   }
 }
 
-// ---- 4. feed-forward ----
+// ---- embeddings and positions (they do not depend on the text) ----
+
+async function updateEmbeddings(token = state.pickedToken ?? null) {
+  state.pickedToken = token;
+  try {
+    const view = await getJSON("/api/embeddings",
+      { token, word_a: $("#word-a").value || "dog", word_b: $("#word-b").value || "cat" });
+    renderEmbeddings(view);
+  } catch (error) {
+    $("#word-cosine").textContent = error.message;
+  }
+}
+
+function renderEmbeddings(view) {
+  const W = 560, H = 320, pad = 16;
+  const map = $("#embedding-map");
+  map.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  const xs = view.points.map((p) => p[0]), ys = view.points.map((p) => p[1]);
+  const [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+  const near = new Set((view.neighbours || []).map((n) => n.id));
+  map.replaceChildren(...view.points.map(([x, y], id) => {
+    const label = svg("text", {
+      x: (pad + (W - 2 * pad) * (x - x0) / Math.max(x1 - x0, 1e-9)).toFixed(1),
+      y: (pad + (H - 2 * pad) * (1 - (y - y0) / Math.max(y1 - y0, 1e-9))).toFixed(1),
+      class: id === view.token ? "picked" : near.has(id) ? "near" : "", "data-id": id,
+    }, visible(view.labels[id]));
+    label.addEventListener("click", () => updateEmbeddings(id));
+    return label;
+  }));
+  $("#embedding-explained").textContent = `${view.points.length} of ${view.vocab_size} tokens; these two directions ` +
+    `hold ${(100 * view.explained).toFixed(0)}% of the table's variance.`;
+  $("#neighbours").replaceChildren(...(view.neighbours || []).map((n) => {
+    const li = document.createElement("li");
+    li.textContent = `${visible(n.text)}  cos ${n.cosine.toFixed(3)}`;
+    return li;
+  }));
+  const w = view.words;
+  $("#word-cosine").textContent = `cos(${w.a}, ${w.b}): by spelling (mean of their tokens' rows) ` +
+    `${w.spelling.toFixed(3)}; in context (the last layer's vector after "${w.frame.replace("{}", "…")}") ` +
+    `${w.context.toFixed(3)}`;
+}
+
+async function updatePositions() {
+  const view = await getJSON("/api/positions");
+  const canvas = $("#pe-table");
+  if (view.table) {
+    const [T, C] = [view.table.length, view.table[0].length];
+    Object.assign(canvas, { width: C, height: T, hidden: false });
+    const context = canvas.getContext("2d");
+    const image = context.createImageData(C, T);
+    view.table.forEach((row, p) => row.forEach((v, i) => {
+      const [r, g, b] = colour((v + 1) / 2);
+      image.data.set([r, g, b, 255], 4 * (p * C + i));
+    }));
+    context.putImageData(image, 0, 0);
+  } else {
+    canvas.hidden = true;
+  }
+  const items = view.pair.map((p) => {
+    const li = document.createElement("li");
+    li.textContent = `${p.prompt} → ${visible(p.answer)}`;
+    return li;
+  });
+  if (!view.table) {
+    const li = document.createElement("li");
+    li.textContent = "this model has no positions: both orders are the same bag of tokens to it";
+    items.push(li);
+  }
+  $("#order-pair").replaceChildren(...items);
+}
+
+// ---- feed-forward ----
 
 async function updateFeedForward(number) {
   const off = document.querySelector("input[name=ffn-off]:checked");
@@ -144,6 +215,7 @@ function renderFeedForward(view) {
       return label;
     }));
   }
+  const largest = Math.max(1e-9, ...view.relative.flat());
   const table = document.createElement("table");
   const head = document.createElement("tr");
   head.append(document.createElement("th"), ...view.tokens.map((t) => {
@@ -160,7 +232,7 @@ function renderFeedForward(view) {
       const td = document.createElement("td");
       const relative = view.relative[b][i];
       td.className = "ffn-cell";
-      td.style.background = `rgb(${colour(Math.min(1, relative)).join(",")})`;
+      td.style.background = `rgb(${colour(relative / largest).join(",")})`;   // brightest: the largest here
       td.title = `‖FFN(x)‖ = ${size.toFixed(3)}, ${(100 * relative).toFixed(0)}% of the vector it is added to`;
       return td;
     }));
@@ -538,6 +610,42 @@ function renderTraining(status) {
     (last ? ` · step ${last.iter}, loss ${last.loss.toFixed(3)}` : "");
   drawLoss(status.losses || [], status.evals || []);
   drawProbes(status.probes || []);
+  const steps = status.attention_steps || [];
+  if (steps.length && steps.length !== (state.history ? state.history.snapshots.length : 0)) loadHistory();
+}
+
+async function loadHistory() {
+  const slider = $("#history-step");
+  const atEnd = !state.history || Number(slider.value) === state.history.snapshots.length - 1;
+  state.history = await getJSON("/api/train/attention");
+  const n = state.history.snapshots.length;
+  $("#history").hidden = n === 0;
+  $("#history-sentence").textContent = `"${state.history.sentence}"`;
+  slider.max = Math.max(0, n - 1);
+  if (atEnd) slider.value = slider.max;
+  renderHistory();
+}
+
+function renderHistory() {
+  const snapshot = state.history.snapshots[Number($("#history-step").value)];
+  if (!snapshot) return;
+  $("#history-label").textContent = `step ${snapshot.step}`;
+  const grid = $("#history-grid");
+  const heads = snapshot.attention[0].length;
+  grid.style.gridTemplateColumns = `auto repeat(${heads}, auto)`;
+  const cells = [];
+  snapshot.attention.forEach((layer, l) => {
+    const label = document.createElement("div");
+    label.className = "layer-label";
+    label.textContent = `block ${l}`;
+    cells.push(label, ...layer.map((rows, h) => {
+      const cell = document.createElement("div");
+      cell.className = "history-cell";
+      cell.append(thumbnail(rows), `head ${h}`);
+      return cell;
+    }));
+  });
+  grid.replaceChildren(...cells);
 }
 
 function drawLoss(losses, evals) {
@@ -600,6 +708,8 @@ async function useTrainedModel() {
     renderCard(state.card);
     $("#top-k").max = state.card.tokenizer.vocab_size;
     update();
+    updateEmbeddings(null);
+    updatePositions();
   } catch (error) {
     $("#train-status").textContent = error.message;
   }
@@ -649,6 +759,10 @@ async function start() {
   $("#train-stop-btn").addEventListener("click", () => trainAction("/api/train/stop", {}));
   $("#train-resume-btn").addEventListener("click", () => trainAction("/api/train/resume", { run: state.training.run }));
   $("#train-use-btn").addEventListener("click", useTrainedModel);
+  $("#history-step").addEventListener("input", renderHistory);
+  for (const id of ["#word-a", "#word-b"]) $(id).addEventListener("change", () => updateEmbeddings());
+  updateEmbeddings(null);
+  updatePositions();
   renderTraining(await getJSON("/api/train"));
   if (state.training.state === "training") watchTraining();
   update();
