@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from errors import UserError
+from data.make_toy_corpus import KINDS
 from data.toy_facts import LINE_START
 from inference import (WORD_FRAME, Loaded, Trace, complete, encode_prompt, greedy_text, neighbours, pca_2d, trace,
                        word_vectors)
@@ -211,11 +212,26 @@ def embeddings_view(loaded: Loaded, token: int | None = None, word_a: str = "dog
     if token is not None:
         view["neighbours"] = [{"id": i, "text": loaded.tokenizer.decode([i]), "cosine": round(c, WEIGHT_DECIMALS)}
                               for i, c in neighbours(table, token, k)]
+    view["words_map"] = words_map(loaded)
     a, b = word_vectors(loaded, word_a), word_vectors(loaded, word_b)
     view["words"] = {"a": word_a, "b": word_b, "frame": WORD_FRAME,
                      "spelling": round(F.cosine_similarity(a[0], b[0], dim=0).item(), WEIGHT_DECIMALS),
                      "context": round(F.cosine_similarity(a[1], b[1], dim=0).item(), WEIGHT_DECIMALS)}
     return view
+
+
+def words_map(loaded: Loaded) -> dict | None:
+    """The toy corpus's animals, fruits and tools as contextual vectors (``inference.word_vectors``), projected on
+    their two directions of largest variance: do words of one kind land together? None where the model's
+    tokenizer cannot read them."""
+    words = [(kind, word) for kind, table in KINDS.items() for word in table.values()]
+    try:
+        vectors = torch.stack([word_vectors(loaded, word)[1] for _, word in words])       # (n, C)
+    except UserError:
+        return None
+    points, explained = pca_2d(vectors.float())
+    return {"points": rounded(points, 3), "words": [w for _, w in words], "kinds": [k for k, _ in words],
+            "explained": round(explained, 4)}
 
 
 ORDER_PAIR = ("The dog chased the cat. Who chased? the", "The cat chased the dog. Who chased? the")

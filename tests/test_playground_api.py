@@ -345,6 +345,13 @@ def test_embeddings_view_is_the_table_in_two_dimensions_its_neighbours_and_two_w
     cat = trace(loaded, "\nThe cat").final[-1]
     assert view["words"]["context"] == pytest.approx(F.cosine_similarity(dog, cat, dim=0).item(), abs=1e-4)
     assert len(view["labels"]) == loaded.tokenizer.vocab_size and view["labels"][5] == loaded.tokenizer.decode([5])
+    words = view["words_map"]
+    assert words["words"][:2] == ["dog", "cat"] and len(words["words"]) == len(words["kinds"]) == len(words["points"])
+    vectors = torch.stack([trace(loaded, f"\nThe {w}").final[-1] for w in words["words"]]).double()
+    u, s, _ = torch.linalg.svd(vectors - vectors.mean(0), full_matrices=False)
+    for axis in range(2):
+        mine, theirs = torch.tensor(words["points"], dtype=torch.float64)[:, axis], (u[:, axis] * s[axis])
+        assert torch.allclose(mine, torch.sign((mine * theirs).sum()) * theirs, atol=2e-3)
     bad = client.post("/api/embeddings", json={"token": loaded.tokenizer.vocab_size})
     assert bad.status_code == 400 and "ids run 0.." in bad.json()["error"]
     unknown = client.post("/api/embeddings", json={"word_a": "ñandú"})

@@ -251,6 +251,7 @@ def test_the_embedding_map_neighbours_and_position_table(page, play_checkpoint):
     assert page.eval_on_selector_all("#embedding-map text.near", "n => n.length") == 8
     assert page.get_attribute("#embedding-map text.picked", "data-id") == "5"
     assert "cos(dog, cat)" in page.inner_text("#word-cosine")
+    assert page.eval_on_selector_all("#words-map text.animal", "n => n.length") == 8
     page.wait_for_function("document.querySelectorAll('#order-pair li').length === 2")
     assert page.eval_on_selector("#pe-table", "c => [c.width, c.height]") == [C, T]
     assert page.errors == []

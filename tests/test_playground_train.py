@@ -83,8 +83,9 @@ def test_stop_saves_and_resume_continues_the_same_run(client, tmp_path):
 
 @pytest.mark.parametrize("body, status, message", [
     ({"corpus": "text", "text": "too short"}, 400, "at least 1,000 characters"),
-    ({"corpus": "text", "text": "é" * 110_000}, 400, "at most 200 KiB"),
+    ({"corpus": "text", "text": "a" * 210_000}, 400, "at most 200 KiB"),
     ({"corpus": "toy", "text": "x" * 300}, 400, 'only then'),
+    ({"corpus": "text", "text": "a" * 1000 + "\ud800"}, 422, "valid string"),       # a lone surrogate
     ({"corpus": "text"}, 400, "give the text"),
     ({"n_embd": 30, "n_head": 4}, 400, "divisible by n_head"),
     ({"n_layer": 99}, 422, "n_layer"),
@@ -93,7 +94,9 @@ def test_stop_saves_and_resume_continues_the_same_run(client, tmp_path):
     ({"positional": "learned"}, 422, "positional"),
 ])
 def test_bad_training_requests_are_refused_with_one_line(client, body, status, message):
-    answer = client.post("/api/train", json=body)
+    # ASCII JSON, so that a lone surrogate travels as the escape "\ud800", as a browser could send it
+    answer = client.post("/api/train", content=json.dumps(body).encode("ascii"),
+                         headers={"Content-Type": "application/json"})
     assert answer.status_code == status and message in answer.json()["error"], answer.json()
 
 
@@ -104,6 +107,14 @@ def test_bad_training_requests_are_refused_with_one_line(client, body, status, m
 def test_only_runs_of_this_server_can_be_resumed_or_loaded(client, body, message):
     assert message in client.post("/api/train/resume", json=body).json()["error"]
     assert message in client.post("/api/checkpoint", json=body).json()["error"]
+
+
+def test_a_model_without_positions_says_so_in_the_positions_view(client):
+    run = client.post("/api/train", json={**TINY, "max_iters": 10, "positional": "none"}).json()["run"]
+    assert wait(client, lambda s: s["state"] != "training")["state"] == "finished"
+    client.post("/api/checkpoint", json={"run": run, "which": "last"})
+    view = client.get("/api/positions").json()
+    assert view["positional"] == "none" and view["table"] is None and len(view["pair"]) == 2
 
 
 def test_a_pasted_text_is_trained_on_inside_the_run_folder(client, tmp_path):

@@ -131,22 +131,30 @@ async function updateEmbeddings(token = state.pickedToken ?? null) {
   }
 }
 
-function renderEmbeddings(view) {
-  const W = 560, H = 320, pad = 16;
-  const map = $("#embedding-map");
+function scatter(map, points, W, H, label) {
+  const pad = 24;
   map.setAttribute("viewBox", `0 0 ${W} ${H}`);
-  const xs = view.points.map((p) => p[0]), ys = view.points.map((p) => p[1]);
+  const xs = points.map((p) => p[0]), ys = points.map((p) => p[1]);
   const [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+  map.replaceChildren(...points.map(([x, y], i) => label(i,
+    (pad + (W - 2 * pad) * (x - x0) / Math.max(x1 - x0, 1e-9)).toFixed(1),
+    (pad + (H - 2 * pad) * (1 - (y - y0) / Math.max(y1 - y0, 1e-9))).toFixed(1))));
+}
+
+function renderEmbeddings(view) {
   const near = new Set((view.neighbours || []).map((n) => n.id));
-  map.replaceChildren(...view.points.map(([x, y], id) => {
-    const label = svg("text", {
-      x: (pad + (W - 2 * pad) * (x - x0) / Math.max(x1 - x0, 1e-9)).toFixed(1),
-      y: (pad + (H - 2 * pad) * (1 - (y - y0) / Math.max(y1 - y0, 1e-9))).toFixed(1),
-      class: id === view.token ? "picked" : near.has(id) ? "near" : "", "data-id": id,
-    }, visible(view.labels[id]));
+  scatter($("#embedding-map"), view.points, 560, 320, (id, x, y) => {
+    const label = svg("text", { x, y, class: id === view.token ? "picked" : near.has(id) ? "near" : "", "data-id": id },
+      visible(view.labels[id]));
     label.addEventListener("click", () => updateEmbeddings(id));
     return label;
-  }));
+  });
+  const words = view.words_map;
+  $("#words-map").hidden = !words;
+  if (words) {
+    scatter($("#words-map"), words.points, 560, 220,
+      (i, x, y) => svg("text", { x, y, class: words.kinds[i] }, words.words[i]));
+  }
   $("#embedding-explained").textContent = `${view.points.length} of ${view.vocab_size} tokens; these two directions ` +
     `hold ${(100 * view.explained).toFixed(0)}% of the table's variance.`;
   $("#neighbours").replaceChildren(...(view.neighbours || []).map((n) => {
