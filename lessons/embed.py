@@ -108,6 +108,6 @@ def draw(tok, projection: torch.Tensor, explained: float, words: list[str], sims
         ax.text(j, i, f"{sims[i, j]:.2f}", ha="center", va="center", fontsize=7,
                 color="black" if sims[i, j] > 0.6 else "white")
     ax.set_title(f"Cosine similarity of word vectors in context\n(final layer, last letter of "
-                 f"{FRAME.format('WORD')!r} at a line start)")
+                 f"{WORD_FRAME.format('WORD')!r} at a line start)")
     fig.colorbar(image, ax=ax, shrink=0.8)
     return fig

@@ -242,7 +242,12 @@ def positions_view(loaded: Loaded, pair: tuple[str, str] = ORDER_PAIR) -> dict:
     answers to two sentences with the same words in another order: with positions they can differ, without
     they cannot (the position lesson's experiment)."""
     position = loaded.model.embed.position
-    answers = [greedy_text(loaded, LINE_START + prompt, min_chars=6).split("\n")[0] for prompt in pair]
+    answers = []
+    for prompt in pair:
+        try:
+            answers.append(greedy_text(loaded, LINE_START + prompt, min_chars=6).split("\n")[0])
+        except UserError as e:          # a char model trained on other text cannot read the sentence
+            answers.append(f"(cannot ask: {e})")
     return {"positional": loaded.cfg.model.positional,
             "table": rounded(position.table, 3) if position is not None else None,
             "pair": [{"prompt": prompt, "answer": answer} for prompt, answer in zip(pair, answers)]}

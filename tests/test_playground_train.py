@@ -109,20 +109,16 @@ def test_only_runs_of_this_server_can_be_resumed_or_loaded(client, body, message
     assert message in client.post("/api/checkpoint", json=body).json()["error"]
 
 
-def test_a_model_without_positions_says_so_in_the_positions_view(client):
-    run = client.post("/api/train", json={**TINY, "max_iters": 10, "positional": "none"}).json()["run"]
-    assert wait(client, lambda s: s["state"] != "training")["state"] == "finished"
-    client.post("/api/checkpoint", json={"run": run, "which": "last"})
-    view = client.get("/api/positions").json()
-    assert view["positional"] == "none" and view["table"] is None and len(view["pair"]) == 2
-
-
-def test_a_pasted_text_is_trained_on_inside_the_run_folder(client, tmp_path):
+def test_a_pasted_text_is_trained_on_inside_the_run_folder_and_a_model_without_positions_says_so(client, tmp_path):
     text = "a rose is a rose is a rose. " * 40
-    run = client.post("/api/train", json={**TINY, "max_iters": 10, "corpus": "text", "text": text}).json()["run"]
+    run = client.post("/api/train", json={**TINY, "max_iters": 10, "corpus": "text", "text": text,
+                                          "positional": "none"}).json()["run"]
     status = wait(client, lambda s: s["state"] != "training")
     assert status["state"] == "finished", status["outcome"]
     assert (tmp_path / "playground" / "texts" / f"{run}.txt").read_text(encoding="utf-8") == text
     assert (tmp_path / "playground" / run / "best.pt").is_file()
     assert all(p["answer"].startswith("(cannot ask") and p["p_expected"] is None for p in status["probes"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["playground"]      # nothing written elsewhere
+    client.post("/api/checkpoint", json={"run": run, "which": "last"})
+    view = client.get("/api/positions").json()
+    assert view["positional"] == "none" and view["table"] is None

@@ -59,10 +59,10 @@ class Run:
 
 
 def build(cfg: Config, *, tokenizer: Tokenizer | None = None, weights: dict | None = None,
-          device: torch.device | None = None, ddp: Distributed = Distributed(), log=print) -> Run:
+          device: torch.device | None = None, ddp: Distributed | None = None, log=print) -> Run:
     """The corpus as token ids, a model (initialised from ``cfg.train.seed``, or ``weights``), its optimizer and the
-    batch generator, on ``device`` (``cfg.train.device`` when None)."""
-    train = cfg.train
+    batch generator, on ``device`` (``cfg.train.device`` when None); one process unless ``ddp`` says otherwise."""
+    train, ddp = cfg.train, ddp or Distributed()
     device = device or resolve_device(train.device)[0]
     dtype, dtype_why = resolve_dtype(train.dtype, device)
     set_threads(train.threads)
