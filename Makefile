@@ -3,6 +3,7 @@
 #   make test   virtual environment + install, run the test suite
 #   make play   the playground page on the toy model (trained first if runs/toy/best.pt is missing)
 #   make bench  training/generation speed, MFU and time-to-loss on tinyshakespeare (expects ../shared/data/tinyshakespeare.txt)
+#   make bench-gpu  on one GPU: our GPU recipes beside nanoGPT's own (NANOGPT=path, PY=a python with CUDA torch)
 PYTHON ?= python3
 VENV ?= venv
 PY := $(VENV)/bin/python
