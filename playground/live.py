@@ -2,8 +2,9 @@
 
 A child process keeps the server answering while the CPU trains, and a stop is the trainer's own Ctrl-C: it saves
 the step and exits, so Resume (``train.py --resume``) continues exactly. Each run gets a folder of its own under the
-server's run folder (``runs/playground/<id>``) for its checkpoints and ``metrics.jsonl``, with a pasted text beside
-it (``runs/playground/texts/<id>.txt``); nothing is written anywhere else. While it trains, the server reads the metrics as they grow and asks the newest checkpoint the probe questions (``data.toy_facts.PROBES``):
+server's run folder (``runs/playground/<id>``) for its checkpoints and ``metrics.jsonl``, with a pasted text and the
+trainer's error output beside it (``runs/playground/texts/<id>.txt``, ``logs/<id>.txt``); nothing is written
+anywhere else. While it trains, the server reads the metrics as they grow and asks the newest checkpoint the probe questions (``data.toy_facts.PROBES``):
 the greedy answer and the probability of the expected one.
 """
 import os
@@ -77,8 +78,10 @@ class LiveTraining:
     def __init__(self, runs_root: Path):
         self.root = Path(runs_root) / "playground"
         self.lock = threading.Lock()
+        self.probing = threading.Lock()                      # one probe per new checkpoint, however many ask
         self.proc: subprocess.Popen | None = None
         self.run_dir: Path | None = None
+        self.errors: Path | None = None                      # the running trainer's error output
         self.probed: tuple[int, float] | None = None         # (step, file time) of the last probed checkpoint
         self.probes: list[dict] = []
         self.attention: list[dict] = []                      # per probed checkpoint: ATTENTION_SENTENCE's weights
@@ -145,9 +148,14 @@ class LiveTraining:
             raise Busy(f"run {self.run_dir.name} is still training: stop it first (one run at a time)")
 
     def launch(self, run_dir: Path, args: list[str]) -> None:
+        """Start train.py; its error output goes to a file beside the run folder (a pipe nobody reads while the
+        run lasts could fill up and stall the trainer)."""
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), "--no-progress", *args], cwd=ROOT,
-                                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.errors = self.root / "logs" / f"{run_dir.name}.txt"
+        self.errors.parent.mkdir(exist_ok=True)
+        with open(self.errors, "w", encoding="utf-8") as errors:
+            self.proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), "--no-progress", *args], cwd=ROOT,
+                                         env=env, stdout=subprocess.DEVNULL, stderr=errors)
         self.run_dir, self.probed, self.probes, self.outcome = run_dir, None, [], ""
 
     def find(self, run_id: str) -> Path:
@@ -168,24 +176,29 @@ class LiveTraining:
                 return {"state": "idle", "runs": self.runs()}
             state = "training" if proc.poll() is None else self.ended(proc)
         metrics = read_metrics(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").is_file() else []
-        last = run_dir / "last.pt"
-        if last.is_file():
-            stamp = last.stat().st_mtime
-            if self.probed is None or self.probed[1] != stamp:
-                try:
-                    loaded = load_for_inference(last, device)
-                except UserError:          # replaced while being read: the next status call reads it
-                    loaded = None
-                if loaded is not None:
-                    self.probes = [{**p, "step": loaded.step} for p in probe(loaded)]
-                    self.probed = (loaded.step, stamp)
-                    self.watch_attention(loaded)
+        self.probe_newest(run_dir / "last.pt", device)
         return {"state": state, "run": run_dir.name, "outcome": self.outcome, "runs": self.runs(),
                 "losses": [{"iter": m["iter"], "loss": m["loss"]} for m in metrics if "loss" in m],
                 "evals": [{"iter": m["iter"], "train": m["train_loss"], "val": m["val_loss"]}
                           for m in metrics if "val_loss" in m],
                 "probes": self.probes, "checkpoint": (run_dir / "best.pt").is_file(),
                 "attention_steps": [a["step"] for a in self.attention]}
+
+    def probe_newest(self, last: Path, device: str) -> None:
+        """Ask the probes (and trace the attention sentence) once for each new last.pt."""
+        with self.probing:
+            if not last.is_file():
+                return
+            stamp = last.stat().st_mtime
+            if self.probed is not None and self.probed[1] == stamp:
+                return
+            try:
+                loaded = load_for_inference(last, device)
+            except UserError:          # replaced while being read: the next status call reads it
+                return
+            self.probes = [{**p, "step": loaded.step} for p in probe(loaded)]
+            self.probed = (loaded.step, stamp)
+            self.watch_attention(loaded)
 
     def watch_attention(self, loaded: Loaded) -> None:
         """Keep this checkpoint's attention weights for ``ATTENTION_SENTENCE`` (unless its tokenizer cannot read
@@ -203,7 +216,7 @@ class LiveTraining:
     def ended(self, proc: subprocess.Popen) -> str:
         """finished, stopped (Ctrl-C: resumable) or failed, with the trainer's own one-line reason."""
         if not self.outcome:
-            err = (proc.stderr.read() if proc.stderr else "").strip().splitlines()
+            err = self.errors.read_text(encoding="utf-8", errors="replace").strip().splitlines()
             reason = next((line for line in reversed(err) if line.startswith("error: ")), err[-1] if err else "")
             resumable = (self.run_dir / "last.pt").is_file()
             self.outcome = {0: "finished", 130: "stopped: resume continues it exactly"}.get(
