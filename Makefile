@@ -41,5 +41,6 @@ NANOGPT ?= ../nanoGPT
 DATA ?= ../shared/data/tinyshakespeare.txt
 bench-gpu:
 	$(PY) bench.py --config configs/shakespeare_char_gpu.yaml --data $(DATA) --only throughput generation side-by-side \
-	  --variant cuda-graphs train.cuda_graphs=true --target-loss 1.47 --nanogpt $(NANOGPT) \
-	  --ttl-config configs/shakespeare_char_gpu.yaml configs/shakespeare_char_gpu_fast.yaml --out bench/results/gpu.json
+	  --variant cuda-graphs train.cuda_graphs=true --variant eager-graphs train.compile=false train.cuda_graphs=true \
+	  --target-loss 1.47 --nanogpt $(NANOGPT) --ttl-config configs/shakespeare_char_gpu_fast.yaml \
+	  --ttl-variant configs/shakespeare_char_gpu_fast.yaml train.compile=false --out bench/results/gpu.json

@@ -27,6 +27,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "--variant compiled train.compile=true (repeatable)")
     parser.add_argument("--ttl-config", nargs="+", default=[], metavar="CONFIG",
                         help="configs to time to the target val loss (default: --config)")
+    parser.add_argument("--ttl-variant", nargs="+", action="append", default=[], metavar=("CONFIG", "KEY=VALUE"),
+                        help="one more config to time to the target loss, with overrides, e.g. --ttl-variant "
+                             "configs/shakespeare_char_gpu_fast.yaml train.compile=false (repeatable)")
     parser.add_argument("--target-loss", type=float, default=1.88, help="val loss to reach (default: %(default)s)")
     parser.add_argument("--steps", type=int, default=50, help="timed steps per round (default: %(default)s)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed steps first (default: %(default)s)")
@@ -53,6 +56,10 @@ def run_bench(args) -> None:
     if bad:
         raise UserError(f"--variant {bad[0]} needs overrides after its name, "
                         f"e.g. --variant {bad[0]} train.compile=true")
+    bad = [v[0] for v in args.ttl_variant if len(v) < 2]
+    if bad:
+        raise UserError(f"--ttl-variant {bad[0]} needs overrides after the config, "
+                        f"e.g. --ttl-variant {bad[0]} train.compile=false")
     if args.only and "side-by-side" in args.only and not args.nanogpt:
         raise UserError("--only side-by-side needs --nanogpt PATH (a checkout of nanoGPT)")
     if args.nanogpt and not (Path(args.nanogpt) / "train.py").is_file():
@@ -68,6 +75,7 @@ def run_bench(args) -> None:
     sections = args.only or (*SECTIONS, *(["side-by-side"] if args.nanogpt else []))
     results = run_suite(args.config, args.data, sections=sections, overrides=args.set, nanogpt=args.nanogpt,
                         variants={v[0]: v[1:] for v in args.variant}, ttl_configs=args.ttl_config,
+                        ttl_variants=[(v[0], v[1:]) for v in args.ttl_variant],
                         target=args.target_loss, steps=args.steps, warmup=args.warmup, rounds=args.rounds,
                         log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(format_report(results))

@@ -18,21 +18,24 @@ LARGE = ModelConfig(block_size=256, n_layer=6, n_head=6, n_embd=384)       # the
 
 
 def run_suite(config: str | Path, data: str | Path, sections=SECTIONS, overrides: list[str] = (),
-              variants: dict[str, list[str]] | None = None, ttl_configs: list[str | Path] = (), target: float = 1.88,
+              variants: dict[str, list[str]] | None = None, ttl_configs: list[str | Path] = (),
+              ttl_variants: list[tuple[str | Path, list[str]]] = (), target: float = 1.88,
               steps: int = 50, warmup: int = 10, rounds: int = 5, large_steps: int = 2, generation_model: ModelConfig = LARGE,
               generation_rounds: int = 2, peak_size: int | None = None, nanogpt: str | Path | None = None,
               log=print) -> dict:
     """Run the chosen ``sections``; every config has ``data.path`` set to ``data``.
 
     ``variants`` are extra throughput runs, each a list of overrides on top of ``config`` (timed interleaved with it);
-    ``ttl_configs`` are the configs timed to val loss ≤ ``target`` (default: ``config``). With ``nanogpt`` (a checkout
-    of it), section "side-by-side" times the whole ``train.py`` command of each of them and nanoGPT's own recipe.
+    ``ttl_configs`` are the configs timed to val loss ≤ ``target`` (default: ``config``), ``ttl_variants`` more of
+    them as (config, overrides). With ``nanogpt`` (a checkout of it), section "side-by-side" times the whole
+    ``train.py`` command of each of them and nanoGPT's own recipe.
     ``peak_size``: the side of the square matmul that measures the peak (default 2048 on a CPU, 8192 on a GPU).
     """
     def cfg_of(path, extra=()) -> Config:
         return load_config(path, [*overrides, *extra, f"data.path={data}"])
 
     base = cfg_of(config)
+    ttl_runs = [*((path, []) for path in ttl_configs or [config]), *((path, list(extra)) for path, extra in ttl_variants)]
     device, _ = resolve_device(base.train.device)
     results = {"machine": describe_machine(device), "config": str(config), "data": str(data), "peak_memory_mb": {}}
     peak_size = peak_size or (8192 if device.type == "cuda" else 2048)
@@ -59,10 +62,11 @@ def run_suite(config: str | Path, data: str | Path, sections=SECTIONS, overrides
         done("large", results["throughput"][name])
     if "time-to-loss" in sections:
         results["time_to_loss"] = {}
-        for path in ttl_configs or [config]:
-            log(f"time to val loss ≤ {target}: {path}")
-            results["time_to_loss"][str(path)] = time_to_loss(cfg_of(path), target, log=lambda *_: None)
-            done(f"time-to-loss {Path(path).stem}", results["time_to_loss"][str(path)])
+        for path, extra in ttl_runs:
+            name = " ".join([str(path), *extra])
+            log(f"time to val loss ≤ {target}: {name}")
+            results["time_to_loss"][name] = time_to_loss(cfg_of(path, extra), target, log=lambda *_: None)
+            done(f"time-to-loss {' '.join([Path(path).stem, *extra])}", results["time_to_loss"][name])
     if "generation" in sections:
         set_threads(base.train.threads)
         log(f"generation: {generation_model.n_layer}L/{generation_model.n_head}H/{generation_model.n_embd}d, context {generation_model.block_size}")
@@ -73,10 +77,10 @@ def run_suite(config: str | Path, data: str | Path, sections=SECTIONS, overrides
         done("generation", results["generation"])
     if "side-by-side" in sections and nanogpt is not None:
         results["side_by_side"] = rows = []
-        for path in ttl_configs or [config]:
-            log(f"whole command to val loss ≤ {target}: train.py --config {path}")
-            rows.append(side_by_side.ours(path, data, target, overrides, log))
-            done(f"side-by-side {Path(path).stem}", rows[-1])
+        for path, extra in ttl_runs:
+            log(f"whole command to val loss ≤ {target}: train.py --config {path} {' '.join(extra)}".rstrip())
+            rows.append(side_by_side.ours(path, data, target, [*overrides, *extra], log))
+            done(f"side-by-side {' '.join([Path(path).stem, *extra])}", rows[-1])
         log(f"whole command to val loss ≤ {target}: nanoGPT's train.py config/train_shakespeare_char.py")
         rows.append(side_by_side.nanogpt(nanogpt, data, target, log))
         done("side-by-side nanoGPT", rows[-1])

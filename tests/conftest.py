@@ -16,6 +16,9 @@ from training.config import load_config
 ROOT = Path(__file__).resolve().parent.parent
 # the device tests run on: the CPU always, a GPU where there is one (CI has none; run them on a GPU by hand)
 DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+# the same, with the training step recorded as a CUDA graph on the GPU (train.cuda_graphs)
+STEPS = [{"train.device": d} for d in DEVICES] + [{"train.device": "cuda", "train.cuda_graphs": True}
+                                                  for d in DEVICES if d == "cuda"]
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 

@@ -102,6 +102,8 @@ ROWS = [
         "cannot write to results folder {a_file}/sub: Not a directory"),
     row("bench: results path is a folder", bench, ["--data", "{corpus}", "--out", "{tmp}"],
         "--out {tmp} is a folder; give a file name"),
+    row("bench: --ttl-variant without overrides", bench, ["--data", "{corpus}", "--ttl-variant", "a.yaml"],
+        "--ttl-variant a.yaml needs overrides after the config"),
     row("run dir: read-only", train, [*FRESH, "train.out_dir={read_only}/run"],
         "cannot write to run directory {read_only}/run: Permission denied",
         marks=pytest.mark.skipif(ROOT_WRITES_ANYWHERE, reason="root writes through file permissions")),

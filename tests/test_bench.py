@@ -66,11 +66,13 @@ def test_whole_suite_prints_a_table_and_writes_json(tmp_path, corpus):
                                                 "device": "cpu"}}))
     results = run_suite(config, corpus, variants={"no-clip": ["train.grad_clip=0"]}, target=100.0, steps=1, warmup=1,
                         rounds=1, large_steps=1, generation_model=TINY_MODEL, generation_rounds=1, peak_size=64,
-                        log=lambda *_: None)
+                        ttl_variants=[(config, ["train.eval_interval=2"])], log=lambda *_: None)
     assert set(results["throughput"]) == {"tiny", "no-clip", "2L/32d/block 16"}
     assert results["time_to_loss"][str(config)]["reached"]
+    assert results["time_to_loss"][f"{config} train.eval_interval=2"]["iter"] == 2      # the override took effect
     assert len(results["generation"]["rows"]) == 4
-    assert set(results["peak_memory_mb"]) == {"throughput", "large", "time-to-loss tiny", "generation"}
+    assert set(results["peak_memory_mb"]) == {"throughput", "large", "time-to-loss tiny",
+                                              "time-to-loss tiny train.eval_interval=2", "generation"}
     table = format_report(results)
     assert results["machine"]["cpu"] in table.splitlines()[0]
     assert "MFU" in table and "KV cache" in table and "time to loss" in table

@@ -7,7 +7,7 @@ from errors import UserError
 from training import loop
 from training.checkpoint import load_checkpoint
 from training.run_dir import RunLock, read_metrics
-from tests.conftest import DEVICES
+from tests.conftest import DEVICES, STEPS
 from training.loop import train_step
 from training.trainer import train
 
@@ -56,11 +56,12 @@ class StopAfter(loop.StopRequest):
         return super().__enter__()
 
 
-@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("step", STEPS, ids=lambda s: " ".join(f"{k}={v}" for k, v in s.items()))
 @pytest.mark.parametrize("stop_at", [3, 4, 6])
-def test_resume_is_exact(tiny_cfg, tmp_path, monkeypatch, stop_at, device):
-    """Interrupted at step stop_at and resumed = the uninterrupted run, loss for loss, bit for bit (with dropout)."""
-    extra = {"model.dropout": 0.1, "train.grad_accum": 2, "train.device": device}
+def test_resume_is_exact(tiny_cfg, tmp_path, monkeypatch, stop_at, step):
+    """Interrupted at step stop_at and resumed = the uninterrupted run, loss for loss, bit for bit (with dropout).
+    With CUDA graphs the resumed run takes its first step eagerly where the other replayed its recording."""
+    extra = {"model.dropout": 0.1, "train.grad_accum": 2, **step}
     full = train(tiny_cfg(**extra, **{"train.out_dir": tmp_path / "full"}), **QUIET).run_dir
     monkeypatch.setattr(loop, "StopRequest", StopAfter)
     StopAfter.n, StopAfter.monkeypatch = stop_at, monkeypatch
@@ -211,13 +212,13 @@ def test_a_compiler_that_fails_trains_eagerly_but_out_of_memory_is_raised(tiny_c
         build(tiny_cfg(**{"train.compile": True}), log=lines.append)
 
 
-@pytest.mark.parametrize("device", DEVICES)
-def test_losses_read_back_once_per_log_line_are_the_mean_of_their_steps(tiny_cfg, tmp_path, device):
+@pytest.mark.parametrize("step", STEPS, ids=lambda s: " ".join(f"{k}={v}" for k, v in s.items()))
+def test_losses_read_back_once_per_log_line_are_the_mean_of_their_steps(tiny_cfg, tmp_path, step):
     """The loop reads the loss off the device only when it logs: each line holds the mean of the steps since the
     last one, equal to the per-step losses of the same run logged at every step."""
-    every = train(tiny_cfg(**{"train.out_dir": tmp_path / "every", "train.device": device}), **QUIET).run_dir
-    sparse = train(tiny_cfg(**{"train.out_dir": tmp_path / "sparse", "train.log_interval": 3,
-                               "train.device": device}), **QUIET).run_dir
+    every = train(tiny_cfg(**{"train.out_dir": tmp_path / "every", **step}), **QUIET).run_dir
+    sparse = train(tiny_cfg(**{"train.out_dir": tmp_path / "sparse", "train.log_interval": 3, **step}),
+                   **QUIET).run_dir
     per_step = dict(losses(every))
     windows = [(3, [1, 2, 3]), (6, [4, 5, 6]), (9, [7, 8, 9]), (12, [10, 11, 12])]
     assert [i for i, _ in losses(sparse)] == [i for i, _ in windows]
@@ -241,3 +242,48 @@ def test_the_compile_check_calls_the_model_with_inputs_laid_out_as_a_real_step(t
     run = build(tiny_cfg(**{"train.compile": True}), log=lambda *_: None)
     train_step(run, 1e-3)
     assert len(calls) == 2 and calls[0] == calls[1]
+
+
+def test_cuda_graphs_are_off_on_a_cpu_with_the_reason_logged(tiny_cfg):
+    from training.loop import build
+    lines = []
+    run = build(tiny_cfg(**{"train.cuda_graphs": True}), log=lines.append)
+    assert run.graphed is None and "train.cuda_graphs: off (not on a GPU)" in lines
+    assert train_step(run, 1e-3).isfinite()
+
+
+def test_a_checkpoint_saves_a_recorded_steps_learning_rate_as_a_number():
+    """The recorded step's optimizer reads its learning rate from a tensor and is ``capturable``; its state dict
+    holds neither, so the checkpoint resumes anywhere (here: into an eager optimizer on the CPU, which steps)."""
+    from training.step_graph import plain_param_groups
+    weight = torch.nn.Parameter(torch.ones(3))
+    optimizer = torch.optim.AdamW([weight], lr=torch.tensor(0.5), capturable=True)
+    optimizer.register_state_dict_post_hook(plain_param_groups)
+    state = optimizer.state_dict()
+    assert state["param_groups"][0]["lr"] == 0.5 and type(state["param_groups"][0]["lr"]) is float
+    assert state["param_groups"][0]["capturable"] is False
+    assert isinstance(optimizer.param_groups[0]["lr"], torch.Tensor)           # the live optimizer is untouched
+    fresh = torch.optim.AdamW([torch.nn.Parameter(torch.ones(3))], lr=1e-3)
+    fresh.load_state_dict(state)
+    fresh.param_groups[0]["params"][0].grad = torch.ones(3)
+    fresh.step()
+    assert fresh.param_groups[0]["lr"] == 0.5
+
+
+@pytest.mark.skipif("cuda" not in DEVICES, reason="needs a GPU")
+@pytest.mark.parametrize("fused", [True, False])
+def test_a_recorded_step_trains_as_the_eager_step_does(tiny_cfg, fused):
+    """Twelve steps with dropout and two micro-batches, the learning rate changing every step (warm-up, decay):
+    replaying the recorded step gives the eager step's losses and weights."""
+    from training.loop import build
+    from training.schedule import lr_at
+    runs, losses = {}, {}
+    for graphs in (False, True):
+        cfg = tiny_cfg(**{"train.device": "cuda", "train.cuda_graphs": graphs, "model.dropout": 0.1,
+                          "train.grad_accum": 2, "train.fused_optimizer": fused})
+        run = runs[graphs] = build(cfg, log=lambda *_: None)
+        losses[graphs] = [train_step(run, lr_at(i, cfg.train)).item() for i in range(cfg.train.max_iters)]
+    assert runs[True].graphed.graph is not None and runs[False].graphed is None
+    assert losses[True] == pytest.approx(losses[False], rel=1e-5)
+    for a, b in zip(runs[False].model.parameters(), runs[True].model.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)

@@ -28,7 +28,8 @@ class TrainConfig:
     compile: bool = False               # torch.compile the model (falls back to eager if it cannot)
     compile_scope: str = "model"        # "model": one graph for the whole step; "blocks": each block on its own
                                         # (one compilation serves every block: a shorter start-up)
-    cuda_graphs: bool = False           # with compile on a GPU: replay each step's kernels as CUDA graphs
+    cuda_graphs: bool = False           # on a GPU: replay each step as CUDA graphs (with compile: torch.compile's
+                                        # reduce-overhead mode; without: the eager step recorded once, no compiling)
     threads: int = 0                    # CPU threads for PyTorch's kernels (0 = PyTorch's default: one per core)
     batch_size: int = 12                # sequences per micro-batch
     grad_accum: int = 1                 # micro-batches per optimizer step

@@ -38,10 +38,13 @@ def cpu_has_amx() -> bool:
 
 
 def autocast(device: torch.device, dtype: torch.dtype):
-    """A context that runs matmuls in ``dtype`` (weights and optimizer stay fp32); a no-op for fp32."""
+    """A context that runs matmuls in ``dtype`` (weights and optimizer stay fp32); a no-op for fp32.
+
+    Without autocast's cache of cast weights: each context here is one forward pass, which casts each weight once
+    anyway, and a step recorded as a CUDA graph must record its casts rather than reuse ones made outside it."""
     if dtype == torch.float32:
         return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
+    return torch.autocast(device_type=device.type, dtype=dtype, cache_enabled=False)
 
 
 def set_threads(threads: int) -> None:

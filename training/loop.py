@@ -10,6 +10,7 @@ The loss stays on the device until the loop logs it: reading a number off a GPU 
 wait until the GPU has finished, and the GPU then idles while the CPU prepares the next step.
 """
 import contextlib
+import functools
 import math
 import signal
 import threading
@@ -35,6 +36,7 @@ from training.fault_injection import kill_point
 from training.memory import check_fits, training_bytes
 from training.run_dir import MetricsLog
 from training.schedule import lr_at
+from training.step_graph import GraphedStep
 
 
 @dataclass
@@ -51,6 +53,7 @@ class Run:
     dtype: torch.dtype                  # the autocast precision of the matmuls
     ddp: Distributed = field(default_factory=Distributed)
     compiled: bool = False              # whether ``forward`` runs the model through torch.compile
+    graphed: GraphedStep | None = None  # the update recorded as a CUDA graph (``train.cuda_graphs``, eager model)
 
     @property
     def tokens_per_step(self) -> int:
@@ -85,6 +88,8 @@ def build(cfg: Config, *, tokenizer: Tokenizer | None = None, weights: dict | No
         run.forward, run.compiled = compile_if_it_works(run, log)
     if ddp.enabled:
         run.forward = DistributedDataParallel(run.forward, device_ids=[device.index] if device.type == "cuda" else None)
+    if train.cuda_graphs and not run.compiled:
+        run.graphed = graphed_step(run, log)
     log(f"model: {model.num_params():,} parameters, {cfg.model.n_layer} layers × {cfg.model.n_head} heads × "
         f"{cfg.model.n_embd} dims, context {cfg.model.block_size}")
     return run
@@ -128,25 +133,44 @@ def compile_if_it_works(run: Run, log) -> tuple[torch.nn.Module, bool]:
     return compiled, True
 
 
+def graphed_step(run: Run, log) -> GraphedStep | None:
+    """The eager update recorded as a CUDA graph, where that can be: on a GPU, in one process (recording a step
+    that talks to other processes needs their graphs to match; DDP trains without)."""
+    if run.device.type != "cuda" or run.ddp.enabled:
+        log(f"train.cuda_graphs: off ({'not on a GPU' if run.device.type != 'cuda' else 'several processes'})")
+        return None
+    log("CUDA graphs: the training step is recorded at the second step and replayed from then on")
+    return GraphedStep(functools.partial(update, run), run.optimizer, run.device)
+
+
 def train_step(run: Run, lr: float) -> torch.Tensor:
     """One optimizer step over ``grad_accum`` micro-batches at learning rate ``lr``. Returns the mean loss as a
     tensor on the device (0-dim), without waiting for it."""
-    train, total = run.cfg.train, torch.zeros((), device=run.device)
+    train = run.cfg.train
+    batches = [get_batch(run.splits.train, train.batch_size, run.cfg.model.block_size, run.generator,
+                         run.ddp.rank, run.ddp.world_size) for _ in range(train.grad_accum)]     # (B, T) each
+    if run.graphed is not None:                         # the same update, recorded once and replayed
+        return run.graphed(batches, lr)
     for group in run.optimizer.param_groups:
         group["lr"] = lr
-    for micro in range(train.grad_accum):
-        x, y = get_batch(run.splits.train, train.batch_size, run.cfg.model.block_size, run.generator,
-                         run.ddp.rank, run.ddp.world_size)                                # (B, T) each
-        with gradients_synced(run, micro == train.grad_accum - 1):
+    loss = update(run, batches)
+    run.optimizer.zero_grad(set_to_none=True)
+    return loss
+
+
+def update(run: Run, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """Gradients of the mean loss over the micro-batches, clipped, then one AdamW update; the mean loss."""
+    total = torch.zeros((), device=run.device)
+    for micro, (x, y) in enumerate(batches):
+        with gradients_synced(run, micro == len(batches) - 1):
             with autocast(run.device, run.dtype):
                 _, loss = run.forward(x, y)                                             # mean cross-entropy
-            (loss / train.grad_accum).backward()                                        # grads += ∂loss/∂w
+            (loss / len(batches)).backward()                                            # grads += ∂loss/∂w
         total += loss.detach()
-    if train.grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(run.model.parameters(), train.grad_clip)         # ‖g‖ ≤ grad_clip
+    if run.cfg.train.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(run.model.parameters(), run.cfg.train.grad_clip)  # ‖g‖ ≤ grad_clip
     run.optimizer.step()                                                                # AdamW update
-    run.optimizer.zero_grad(set_to_none=True)
-    return total / train.grad_accum
+    return total / len(batches)
 
 
 def gradients_synced(run: Run, last_micro_batch: bool):
