@@ -1,3 +1,5 @@
+import contextlib
+import functools
 import json
 
 import pytest
@@ -287,3 +289,83 @@ def test_a_recorded_step_trains_as_the_eager_step_does(tiny_cfg, fused):
     assert losses[True] == pytest.approx(losses[False], rel=1e-5)
     for a, b in zip(runs[False].model.parameters(), runs[True].model.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+class Replayed:
+    """Stands in for a CUDA graph on the CPU: recording keeps the function, each replay runs it again and writes
+    its result into the recorded output. What it checks is the bookkeeping around a graph: that every replay
+    reads the new batches and the new learning rate from where the recorded step reads them. A real graph,
+    recorded while the gradients were None, writes them afresh at each replay; so the stand-in empties them."""
+
+    def __init__(self, fn, optimizer):
+        self.fn, self.optimizer, self.out = fn, optimizer, torch.zeros(())
+
+    def replay(self):
+        self.optimizer.zero_grad(set_to_none=True)
+        self.out.copy_(self.fn())
+
+
+def recorded_on_the_cpu(monkeypatch, optimizer, fail: bool = False):
+    from training import step_graph
+
+    def record(fn):
+        if fail:
+            raise RuntimeError("operation not permitted when stream is capturing")
+        graph = Replayed(fn, optimizer())
+        return graph, graph.out
+
+    monkeypatch.setattr(step_graph, "record", record)
+    monkeypatch.setattr(step_graph, "side_stream", lambda device: contextlib.nullcontext())
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_a_recorded_step_replays_with_each_steps_batches_and_learning_rate(tiny_cfg, monkeypatch, fail):
+    """The recorded step's bookkeeping on the CPU (a stand-in for the graph): twelve steps with dropout, two
+    micro-batches and a learning rate that changes every step give the eager step's losses and weights; where
+    recording fails, a warning, and the run goes on eagerly with the same losses."""
+    import functools
+
+    from training.loop import build, update
+    from training.schedule import lr_at
+    from training.step_graph import GraphedStep
+    cfg = tiny_cfg(**{"model.dropout": 0.1, "train.grad_accum": 2})
+    runs, losses, lines = {}, {}, []
+    recorded_on_the_cpu(monkeypatch, lambda: runs[True].optimizer, fail)
+    for graphs in (False, True):
+        run = runs[graphs] = build(cfg, log=lambda *_: None)
+        if graphs:
+            run.graphed = GraphedStep(functools.partial(update, run), run.optimizer, run.device, lines.append)
+        losses[graphs] = [train_step(run, lr_at(i, cfg.train)).item() for i in range(cfg.train.max_iters)]
+    assert (runs[True].graphed.graph is None) == fail and runs[True].graphed.eager == fail
+    assert any("recording the training step as a CUDA graph failed" in line for line in lines) == fail
+    assert losses[True] == pytest.approx(losses[False], rel=1e-5) and len(set(losses[True])) == 12
+    for a, b in zip(runs[False].model.parameters(), runs[True].model.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    state = runs[True].optimizer.state_dict()["param_groups"][0]
+    assert state["lr"] == pytest.approx(lr_at(11, cfg.train)) and state["capturable"] is False
+
+
+@pytest.mark.parametrize("stop_at", [1, 2, 5])
+def test_a_run_with_a_recorded_step_resumes_exactly(tiny_cfg, tmp_path, monkeypatch, stop_at):
+    """Stopped and resumed, a run whose step is recorded (the stand-in graph on the CPU) matches the same run never
+    stopped, bit for bit: the checkpoint holds the learning rate as a number and the resumed optimizer moves its
+    step counts to where the recorded step reads them."""
+    from training.step_graph import GraphedStep
+    holder = {}
+
+    def graphed_anywhere(run, log):
+        holder["optimizer"] = run.optimizer
+        return GraphedStep(functools.partial(loop.update, run), run.optimizer, run.device, log)
+
+    monkeypatch.setattr(loop, "graphed_step", graphed_anywhere)
+    recorded_on_the_cpu(monkeypatch, lambda: holder["optimizer"])
+    extra = {"model.dropout": 0.1, "train.grad_accum": 2, "train.cuda_graphs": True}
+    full = train(tiny_cfg(**extra, **{"train.out_dir": tmp_path / "full"}), **QUIET).run_dir
+    with monkeypatch.context() as stopping:
+        stopping.setattr(loop, "StopRequest", StopAfter)
+        StopAfter.n, StopAfter.monkeypatch = stop_at, stopping
+        stopped = train(tiny_cfg(**extra), **QUIET)
+    assert stopped.interrupted and stopped.iter == stop_at
+    assert type(load_checkpoint(stopped.run_dir / "last.pt")["optimizer"]["param_groups"][0]["lr"]) is float
+    resumed = train(resume=stopped.run_dir, **QUIET)
+    assert resumed.iter == 12 and losses(resumed.run_dir) == losses(full)

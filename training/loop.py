@@ -140,7 +140,7 @@ def graphed_step(run: Run, log) -> GraphedStep | None:
         log(f"train.cuda_graphs: off ({'not on a GPU' if run.device.type != 'cuda' else 'several processes'})")
         return None
     log("CUDA graphs: the training step is recorded at the second step and replayed from then on")
-    return GraphedStep(functools.partial(update, run), run.optimizer, run.device)
+    return GraphedStep(functools.partial(update, run), run.optimizer, run.device, log)
 
 
 def train_step(run: Run, lr: float) -> torch.Tensor:

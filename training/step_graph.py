@@ -15,6 +15,7 @@ the matmul libraries' workspaces). The second step is recorded and then replayed
 is a real one, and a run with graphs takes the same steps as one without (tested on a GPU). With ``torch.compile``
 the model gets its graphs from ``mode="reduce-overhead"`` instead (``training.loop.compile_if_it_works``).
 """
+import contextlib
 from collections.abc import Callable
 
 import torch
@@ -24,13 +25,15 @@ Batches = list[tuple[torch.Tensor, torch.Tensor]]
 
 class GraphedStep:
     """``update(batches) -> loss`` (forward and backward over the micro-batches, then the optimizer's step; it
-    leaves the gradients in place) recorded as a CUDA graph at its second call and replayed from then on."""
+    leaves the gradients in place) recorded as a CUDA graph at its second call and replayed from then on. Where
+    recording fails (an operation a graph cannot hold), the step goes on eagerly, with a warning."""
 
     def __init__(self, update: Callable[[Batches], torch.Tensor], optimizer: torch.optim.Optimizer,
-                 device: torch.device):
-        self.update, self.optimizer, self.device = update, optimizer, device
+                 device: torch.device, log=print):
+        self.update, self.optimizer, self.device, self.log = update, optimizer, device, log
         self.lr: torch.Tensor | None = None         # the learning rate the recorded update reads
-        self.graph: torch.cuda.CUDAGraph | None = None
+        self.graph = None                           # the recording, once made
+        self.eager = False                          # recording failed: every step runs eagerly
         self.batches: Batches = []                  # the recorded step's inputs, refilled before each replay
         self.loss: torch.Tensor | None = None       # the recorded step's output, rewritten by each replay
 
@@ -39,12 +42,13 @@ class GraphedStep:
         if self.lr is None:
             return self._first_step(batches, lr)
         self.lr.fill_(lr)
-        if self.graph is None:
+        if self.graph is None and not self.eager:
             self._record(batches)
-        else:
-            for (x, y), (recorded_x, recorded_y) in zip(batches, self.batches):
-                recorded_x.copy_(x)
-                recorded_y.copy_(y)
+        if self.eager:
+            return self._eager_step(batches)
+        for (x, y), (recorded_x, recorded_y) in zip(batches, self.batches):
+            recorded_x.copy_(x)
+            recorded_y.copy_(y)
         self.graph.replay()
         return self.loss
 
@@ -56,21 +60,47 @@ class GraphedStep:
             if "step" in state:
                 state["step"] = state["step"].to(self.device, torch.float32)
         self.optimizer.register_state_dict_post_hook(plain_param_groups)
-        side = torch.cuda.Stream(self.device)
-        side.wait_stream(torch.cuda.current_stream(self.device))
-        with torch.cuda.stream(side):
-            loss = self.update(batches)
-            self.optimizer.zero_grad(set_to_none=True)  # the recording then allocates the gradients in its own memory
-        torch.cuda.current_stream(self.device).wait_stream(side)
+        with side_stream(self.device):
+            return self._eager_step(batches)            # the recording then allocates the gradients in its own memory
+
+    def _eager_step(self, batches: Batches) -> torch.Tensor:
+        loss = self.update(batches)
+        self.optimizer.zero_grad(set_to_none=True)
         return loss
 
     def _record(self, batches: Batches) -> None:
-        """Record (which runs nothing) the update of copies of ``batches``; the caller then replays it."""
+        """Record the update of copies of ``batches`` (recording runs nothing: the caller replays it next)."""
         self.batches = [(x.clone(), y.clone()) for x, y in batches]
         torch.cuda.empty_cache()                        # give back the eager step's cached memory before recording
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.loss = self.update(self.batches)
+        try:
+            self.graph, self.loss = record(lambda: self.update(self.batches))
+        except torch.OutOfMemoryError:
+            raise
+        except Exception as e:
+            self.log(f"warning: recording the training step as a CUDA graph failed ({type(e).__name__}: "
+                     f"{' '.join(str(e).split())[:120]}); training without")
+            self.eager, self.graph, self.batches = True, None, []
+            self.optimizer.zero_grad(set_to_none=True)  # the gradients the failed recording left, never computed
+
+
+def record(fn: Callable[[], torch.Tensor]):
+    """``fn``'s kernels recorded as a CUDA graph, without running them; the graph and ``fn``'s output, which each
+    ``graph.replay()`` rewrites in place."""
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = fn()
+    return graph, out
+
+
+@contextlib.contextmanager
+def side_stream(device: torch.device):
+    """Work queued on a stream of its own, after the current stream's work and before its next (as recording
+    requires of the steps before it)."""
+    side = torch.cuda.Stream(device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(side):
+        yield
+    torch.cuda.current_stream(device).wait_stream(side)
 
 
 def plain_param_groups(optimizer: torch.optim.Optimizer, state: dict) -> dict:
