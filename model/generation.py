@@ -2,12 +2,15 @@
 
 With ``use_cache`` the prompt's keys and values are computed once (``KVCache``) and each later step feeds only the
 new token. That step has the same shapes at every position (the position is a tensor, attention reads the whole
-cache through a mask of the filled positions), so on a GPU it is captured once as a CUDA graph and replayed: one
-launch per token instead of one per kernel, which is what a small model's step is made of.
+cache through a mask of the filled positions). On a GPU the decoder runs ``CHUNK`` such steps in one go, each
+picking its token (argmax, or the exponential race of ``model.sampling`` on noise drawn beforehand) and feeding it
+to the next, recorded once as a CUDA graph and replayed: one launch per ``CHUNK`` tokens instead of one per kernel,
+which is what a small model's step is made of.
 
 Once the sequence is longer than the context, the model sees only the last block_size tokens; because positions are
-absolute, the window then shifts every step, so the cache is refilled from the cropped window each step. Both paths
-therefore compute the same logits as re-running the model on the last block_size tokens (tested).
+absolute, the window then shifts every step, so the cache is refilled from the cropped window each step. Every path
+therefore computes the same logits as re-running the model on the last block_size tokens, and draws the same tokens
+from the same generator (tested).
 """
 import contextlib
 import functools
@@ -20,30 +23,39 @@ import torch
 
 from model.gpt import GPT
 from model.kv_cache import KVCache
-from model.sampling import sample_next_token
+from model.sampling import check_sampling_args, filtered_probs, race, sample_next_token
+
+
+CHUNK = 16      # tokens per run of the recorded decode steps
 
 
 @torch.no_grad()
 def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
              top_k: int | None = None, top_p: float | None = None, generator: torch.Generator | None = None,
              use_cache: bool = True, compile: bool = False) -> Iterator[torch.Tensor]:
-    """idx (B, T) prompt ids → yields the next token ids (B, 1), one step at a time (so callers can stream).
+    """idx (B, T) prompt ids → yields the next token ids (B, 1), one token at a time (so callers can stream; with
+    the cache on a GPU they are made ``CHUNK`` at a time).
 
     ``compile`` (with the cache): torch.compile the one-token step first, fusing its small kernels; worth its
     seconds of compiling for long or many generations on a GPU."""
-    block_size = model.cfg.block_size
+    check_sampling_args(temperature, top_k, top_p)
+    block_size, made = model.cfg.block_size, 0
     with kept_decoder(model, idx.size(0), compile) if use_cache else contextlib.nullcontext() as decoder:
-        for _ in range(max_new_tokens):
+        while made < max_new_tokens:
             window = idx[:, -block_size:]                                               # (B, ≤ block_size)
             if decoder is None:
-                logits = model(window)[0][:, -1]
-            elif decoder.length in (0, block_size):
-                logits = decoder.fill(window)                                           # (re)fill from the window
-            else:
-                logits = decoder.step(window[:, -1:])                                   # only the new token
-            next_id = sample_next_token(logits, temperature, top_k, top_p, generator)   # (B, 1)
-            idx = torch.cat([idx, next_id], dim=1)
-            yield next_id
+                new = sample_next_token(model(window)[0][:, -1], temperature, top_k, top_p, generator)
+            elif decoder.length in (0, block_size):                                     # (re)fill from the window
+                new = sample_next_token(decoder.fill(window), temperature, top_k, top_p, generator)
+            elif (decoder.chunks and top_k is None and max_new_tokens - made >= CHUNK
+                  and decoder.length + CHUNK <= block_size):
+                new = decoder.run(window[:, -1:], temperature, top_p, generator)        # (B, CHUNK)
+            else:                                                                       # only the new token
+                new = sample_next_token(decoder.step(window[:, -1:]), temperature, top_k, top_p, generator)
+            idx = torch.cat([idx, new], dim=1)
+            made += new.size(1)
+            for i in range(new.size(1)):
+                yield new[:, i : i + 1]                                                 # (B, 1)
 
 
 _kept: "weakref.WeakKeyDictionary[GPT, dict]" = weakref.WeakKeyDictionary()
@@ -71,7 +83,8 @@ def kept_decoder(model: GPT, batch_size: int, compile: bool):
 
 
 class CachedDecoder:
-    """The model with one KV cache per block, filled from a window, then stepped one token at a time."""
+    """The model with one KV cache per block, filled from a window, then stepped one token at a time, or ``CHUNK``
+    tokens at a time with the tokens picked inside (``run``)."""
 
     def __init__(self, model: GPT, batch_size: int, compile: bool = False):
         device = model.embed.token.weight.device
@@ -79,10 +92,18 @@ class CachedDecoder:
         self.addresses = tuple(t.data_ptr() for t in itertools.chain(model.parameters(), model.buffers()))
         self.busy = threading.Lock()
         self.decode = compiled_decode_one() if compile else decode_one
-        self.token = torch.zeros(batch_size, 1, dtype=torch.long, device=device)       # the step's inputs, at fixed
-        self.position = torch.zeros((), dtype=torch.long, device=device)               # addresses for the graph
-        self.graph, self.logits = None, None
+        # the steps' inputs and outputs, at fixed addresses for the graphs that read and write them
+        self.token = torch.zeros(batch_size, 1, dtype=torch.long, device=device)       # the token fed next
+        self.position = torch.zeros((), dtype=torch.long, device=device)               # ... and its position
+        self.temperature = torch.ones((), device=device)
+        self.top_p = torch.ones((), device=device)
+        self.noise = torch.zeros(CHUNK, batch_size, model.vocab_size, device=device)  # U(0, 1), one row per token
+        self.tokens = torch.zeros(batch_size, CHUNK, dtype=torch.long, device=device)  # what ``run`` made
+        self.graphs, self.logits = {}, None       # recorded on a GPU: the one-token step, and ``run`` per way to pick
         self.capture = device.type == "cuda"
+        # runs of CHUNK tokens where the steps are recorded; elsewhere a token costs its kernels' time anyway, and
+        # going token by token stops at once when the caller stops reading (a page closing, an answer complete)
+        self.chunks = self.capture
 
     def fill(self, window: torch.Tensor) -> torch.Tensor:
         """Empty the caches and run the window (B, T) through them; the last position's logits (B, vocab)."""
@@ -98,26 +119,68 @@ class CachedDecoder:
         self.position.fill_(self.length)
         self.length += 1
         if not self.capture:
-            return self.run_step()
-        if self.graph is None:
-            self._capture()
-        self.graph.replay()
+            return self.one_step()
+        if "step" not in self.graphs:
+            self.graphs["step"], self.logits = self._record(self.one_step)
+        self.graphs["step"].replay()
         return self.logits
 
-    def run_step(self) -> torch.Tensor:
+    def one_step(self) -> torch.Tensor:
         return self.decode(self.model_ref(), self.token, self.position, self.caches)
 
-    def _capture(self) -> None:
-        """Record the step's kernels once (after a warm-up on a side stream, as CUDA graphs require). The warm-up
-        writes the same keys and values at the same position as the replay that follows, so it changes nothing."""
+    def run(self, token: torch.Tensor, temperature: float, top_p: float | None,
+            generator: torch.Generator | None) -> torch.Tensor:
+        """From token (B, 1) at position ``length``, ``CHUNK`` new tokens (B, CHUNK), each fed to the next step:
+        the argmax at τ = 0, else drawn as ``sample_next_token`` draws them (the same noise from ``generator``, in
+        the same order), so the tokens are those of ``CHUNK`` calls of ``step``."""
+        greedy, top_p = temperature == 0, top_p if top_p is not None and top_p < 1.0 else None
+        if not greedy:
+            self.temperature.fill_(max(temperature, torch.finfo(torch.float32).tiny))
+            self.top_p.fill_(1.0 if top_p is None else top_p)
+            for row in self.noise:
+                row.copy_(torch.rand(row.shape, generator=generator, device=row.device))
+        way = "greedy" if greedy else ("top-p" if top_p is not None else "sample")
+        start = self.length
+        self.length += CHUNK
+        if not self.capture:
+            self.token.copy_(token)
+            self.position.fill_(start)
+            return self.run_steps(way).clone()
+        if way not in self.graphs:
+            self.token.copy_(token)
+            self.position.fill_(start)
+            self.graphs[way], _ = self._record(lambda: self.run_steps(way))
+        self.token.copy_(token)                     # again: recording (its warm-up) moved them on
+        self.position.fill_(start)
+        self.graphs[way].replay()
+        return self.tokens.clone()
+
+    def run_steps(self, way: str) -> torch.Tensor:
+        for i in range(CHUNK):
+            logits = self.one_step()                                                    # (B, vocab)
+            if way == "greedy":
+                token = logits.argmax(dim=-1, keepdim=True)
+            else:
+                probs = filtered_probs(logits, self.temperature, top_p=self.top_p if way == "top-p" else None)
+                token = race(probs, self.noise[i])                                      # (B, 1)
+            self.tokens[:, i : i + 1].copy_(token)
+            self.token.copy_(token)
+            self.position += 1
+        return self.tokens
+
+    def _record(self, fn):
+        """Record ``fn``'s kernels once as a CUDA graph (after a warm-up on a side stream, as CUDA graphs require);
+        the graph and ``fn``'s output, which each replay rewrites. The warm-up writes the same keys and values at
+        the same positions as the replay that follows, so it changes nothing."""
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
-            self.run_step()                                      # compiles here, when compiling
+            fn()                                                 # compiles here, when compiling
         torch.cuda.current_stream().wait_stream(side)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.logits = self.run_step()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            out = fn()
+        return graph, out
 
 
 def decode_one(model: GPT, token: torch.Tensor, position: torch.Tensor, caches: list[KVCache]) -> torch.Tensor:

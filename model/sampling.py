@@ -4,7 +4,8 @@
 
 τ → 0 puts all probability on the top token (greedy, "accurate"); τ = 1 is the model's own distribution; τ > 1
 flattens it ("creative"). top-k keeps the k likeliest tokens; top-p (nucleus) keeps the smallest set whose
-probabilities add up to p. Everything that samples in the project calls ``sample_next_token``.
+probabilities add up to p. Everything that samples in the project calls ``sample_next_token``, or (a recorded
+decode step, ``model.generation``) the same two functions it calls, ``filtered_probs`` and ``race``.
 """
 import math
 
@@ -27,18 +28,25 @@ def next_token_probs(logits: torch.Tensor, temperature: float = 1.0, top_k: int 
     check_sampling_args(temperature, top_k, top_p)
     if temperature == 0:
         return F.one_hot(logits.argmax(dim=-1), logits.size(-1)).float()
-    # softmax does not change when every logit moves by the same amount: moving the largest to 0 keeps z / τ ≤ 0
-    # at any τ > 0 (unshifted, a τ of 1e-45 overflows z / τ to inf and the softmax to inf - inf = NaN). A τ below
-    # float32's smallest normal number would round to 0 on the way in; there exp(z / τ) is 0 for every token below
-    # the top already, so τ stops at that number.
-    logits = logits.float()
+    # A τ below float32's smallest normal number would round to 0 on the way in; there exp(z / τ) is 0 for every
+    # token below the top already, so τ stops at that number.
     temperature = max(temperature, torch.finfo(torch.float32).tiny)
+    return filtered_probs(logits, temperature, top_k, top_p if top_p is not None and top_p < 1.0 else None)
+
+
+def filtered_probs(logits: torch.Tensor, temperature: float | torch.Tensor, top_k: int | None = None,
+                   top_p: float | torch.Tensor | None = None) -> torch.Tensor:
+    """``next_token_probs`` for τ > 0 (checked), with τ and p numbers or 0-dim tensors: a recorded decode step reads
+    them from tensors, so that one recording serves every temperature."""
+    # softmax does not change when every logit moves by the same amount: moving the largest to 0 keeps z / τ ≤ 0
+    # at any τ > 0 (unshifted, a τ of 1e-45 overflows z / τ to inf and the softmax to inf - inf = NaN)
+    logits = logits.float()
     logits = (logits - logits.max(dim=-1, keepdim=True).values) / temperature
     if top_k is not None and top_k < logits.size(-1):
         kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]                        # (B, 1)
         logits = logits.masked_fill(logits < kth, float("-inf"))
     probs = F.softmax(logits, dim=-1)
-    if top_p is not None and top_p < 1.0:
+    if top_p is not None:
         sorted_probs, order = probs.sort(dim=-1, descending=True)
         before = sorted_probs.cumsum(dim=-1) - sorted_probs                              # mass of likelier tokens
         sorted_probs = sorted_probs.masked_fill(before >= top_p, 0.0)                   # the top token always stays
@@ -60,4 +68,15 @@ def sample_next_token(logits: torch.Tensor, temperature: float = 1.0, top_k: int
         check_sampling_args(temperature, top_k, top_p)
         return logits.argmax(dim=-1, keepdim=True)
     probs = next_token_probs(logits, temperature, top_k, top_p)
-    return torch.multinomial(probs, num_samples=1, generator=generator)
+    return race(probs, torch.rand(probs.shape, generator=generator, device=probs.device))
+
+
+def race(probs: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
+    """A token drawn from ``probs`` (B, V) with uniform noise U (B, V) in [0, 1): the exponential race
+
+        token = argmax_i p_i / E_i,    E_i = −ln U_i ~ Exp(1)
+
+    E_i / p_i is an exponential clock with rate p_i; the first of them to ring is token i with probability
+    p_i / Σ_j p_j, and a token of probability 0 never rings. The noise is an input, drawn beforehand, so that the
+    draw can sit inside a recorded decode step and still take the numbers the caller's generator gives."""
+    return (probs / -uniform.log()).argmax(dim=-1, keepdim=True)                       # (B, 1)

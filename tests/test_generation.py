@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from model import GPT, ModelConfig
-from model.generation import generate
+from model.generation import CHUNK, generate
 from tests.conftest import DEVICES
 
 CFG = ModelConfig(block_size=12, n_layer=2, n_head=2, n_embd=32)
@@ -43,7 +43,7 @@ def test_the_fixed_shape_decode_step_equals_the_full_forward(device, compile):
         decoder = CachedDecoder(model, 2, compile)
         logits = [decoder.fill(idx[:, :3]).clone()]
         logits += [decoder.step(idx[:, t : t + 1]).clone() for t in range(3, CFG.block_size)]  # graph output reused
-    assert decoder.length == CFG.block_size and (decoder.graph is not None) == (device == "cuda")
+    assert decoder.length == CFG.block_size and ("step" in decoder.graphs) == (device == "cuda")
     assert torch.allclose(torch.stack(logits, dim=1), full[:, 2:], atol=1e-4)
 
 
@@ -72,3 +72,36 @@ def test_a_kept_decoder_is_reused_emptied_and_never_shared_by_two_generations():
     model.double()                                          # new tensors: the kept decoder must not be used
     with kept_decoder(model, 1, False) as moved:
         assert moved is not first and moved.caches[0].k.dtype == torch.float64
+
+
+LONG = ModelConfig(block_size=40, n_layer=2, n_head=2, n_embd=32)
+
+
+@pytest.mark.parametrize("device, compile", [("cpu", False), *[("cuda", c) for c in (False, True) if "cuda" in DEVICES]])
+@pytest.mark.parametrize("sampling", [{"temperature": 0.0}, {"temperature": 0.8}, {"temperature": 1.3, "top_p": 0.9},
+                                      {"temperature": 0.8, "top_k": 5}])
+def test_tokens_made_a_chunk_at_a_time_are_those_of_full_recompute(device, compile, sampling):
+    """90 new tokens after a 3-token prompt with a 40-token context: filled, then runs of CHUNK tokens picked inside
+    the decoder (on a GPU one replay of the recorded steps each), single steps where a run would cross the context
+    or the end, refills past the context. Greedy or seeded sampling, the tokens are those of re-running the model on
+    the window each time and drawing from the same generator."""
+    torch.manual_seed(0)
+    model = GPT(LONG, vocab_size=23).to(device).eval()
+    idx = torch.randint(0, 23, (2, 3), device=device)
+
+    def made(use_cache):
+        generator = torch.Generator(device=device).manual_seed(5)
+        return torch.cat(list(generate(model, idx, 90, generator=generator, use_cache=use_cache, compile=compile,
+                                       **sampling)), dim=1)
+
+    from model.generation import kept_decoder
+    with kept_decoder(model, 2, compile) as decoder:
+        decoder.chunks = True           # the GPU's way on the CPU too (the kept decoder is the one generate uses)
+    cached = made(True)
+    assert cached.shape == (2, 90) and torch.equal(cached, made(False))
+    with kept_decoder(model, 2, compile) as decoder:
+        ways = set(decoder.graphs)
+    if device == "cuda":        # recorded once for the way tokens are picked, and reused by the second generation
+        expected = {"greedy"} if sampling["temperature"] == 0 else {"top-p"} if "top_p" in sampling else {"sample"}
+        assert ways == {"step"} | (set() if "top_k" in sampling else expected)
+    assert CHUNK < LONG.block_size - 3

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from model.sampling import entropy_bits, next_token_probs, sample_next_token
+from model.sampling import entropy_bits, filtered_probs, next_token_probs, race, sample_next_token
 
 LOGITS = torch.tensor([[2.0, 1.0, 0.5, -1.0, 0.0]])
 
@@ -44,6 +44,26 @@ def test_seeded_sampling_is_reproducible():
     logits = torch.randn(3, 40)
     draws = [sample_next_token(logits, 1.0, generator=torch.Generator().manual_seed(7)) for _ in range(2)]
     assert torch.equal(*draws)
+
+
+def test_the_exponential_race_draws_each_token_with_its_probability():
+    """200,000 draws from p = (0.5, 0.3, 0.15, 0.05, 0): each frequency within 4.5 standard errors of its p, and a
+    token of probability 0 never drawn, also when the noise is exactly 0 (−ln 0 = inf: that token just loses)."""
+    n, probs = 200_000, torch.tensor([0.5, 0.3, 0.15, 0.05, 0.0])
+    tokens = race(probs.expand(n, -1), torch.rand(n, 5, generator=torch.Generator().manual_seed(1)))
+    counts = torch.bincount(tokens[:, 0], minlength=5).double() / n
+    stderr = (probs * (1 - probs) / n).sqrt().double()
+    assert ((counts - probs.double()).abs() <= 4.5 * stderr).all() and counts[4] == 0
+    assert race(probs.unsqueeze(0), torch.tensor([[0.0, 0.0, 0.0, 0.5, 0.0]])).item() == 3
+
+
+def test_temperature_and_top_p_as_tensors_give_the_same_probabilities():
+    """A recorded decode step reads τ and p from tensors: the same numbers, bit for bit, as from floats."""
+    logits = torch.randn(4, 50, generator=torch.Generator().manual_seed(0))
+    for t, p in [(0.7, 0.9), (1.3, 0.5), (1.0, None)]:
+        as_floats = next_token_probs(logits, t, top_p=p)
+        as_tensors = filtered_probs(logits, torch.tensor(t), top_p=None if p is None else torch.tensor(p))
+        assert torch.equal(as_floats, as_tensors)
 
 
 @pytest.mark.parametrize("kwargs", [{"temperature": -0.1}, {"top_k": 0}, {"top_p": 0.0}, {"top_p": 1.5}])
