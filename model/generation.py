@@ -21,6 +21,7 @@ from collections.abc import Iterator
 
 import torch
 
+from model.cuda_graphs import record, side_stream
 from model.gpt import GPT
 from model.kv_cache import KVCache
 from model.sampling import check_sampling_args, filtered_probs, race, sample_next_token
@@ -169,18 +170,12 @@ class CachedDecoder:
         return self.tokens
 
     def _record(self, fn):
-        """Record ``fn``'s kernels once as a CUDA graph (after a warm-up on a side stream, as CUDA graphs require);
-        the graph and ``fn``'s output, which each replay rewrites. The warm-up writes the same keys and values at
-        the same positions as the replay that follows, so it changes nothing."""
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
+        """Record ``fn`` once (after running it once on a side stream, as CUDA graphs require); the graph and
+        ``fn``'s output. The first run writes the same keys and values at the same positions as the replay that
+        follows, so it changes nothing."""
+        with side_stream(self.token.device):
             fn()                                                 # compiles here, when compiling
-        torch.cuda.current_stream().wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            out = fn()
-        return graph, out
+        return record(fn)
 
 
 def decode_one(model: GPT, token: torch.Tensor, position: torch.Tensor, caches: list[KVCache]) -> torch.Tensor:

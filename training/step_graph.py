@@ -12,13 +12,15 @@ from the GPU's generator, whose offset each replay advances as the eager step wo
 
 The first step runs eagerly, on a side stream: recording needs the lazy set-up done first (the optimizer's moments,
 the matmul libraries' workspaces). The second step is recorded and then replayed, as is every later one: every step
-is a real one, and a run with graphs takes the same steps as one without (tested on a GPU). With ``torch.compile``
-the model gets its graphs from ``mode="reduce-overhead"`` instead (``training.loop.compile_if_it_works``).
+is a real one, and a run with graphs takes the same steps as one without (a test compares the two on a GPU; on a
+CPU a stand-in for the graph checks the bookkeeping). With ``torch.compile`` the model gets its graphs from
+``mode="reduce-overhead"`` instead (``training.loop.compile_if_it_works``).
 """
-import contextlib
 from collections.abc import Callable
 
 import torch
+
+from model.cuda_graphs import record, side_stream
 
 Batches = list[tuple[torch.Tensor, torch.Tensor]]
 
@@ -81,26 +83,6 @@ class GraphedStep:
                      f"{' '.join(str(e).split())[:120]}); training without")
             self.eager, self.graph, self.batches = True, None, []
             self.optimizer.zero_grad(set_to_none=True)  # the gradients the failed recording left, never computed
-
-
-def record(fn: Callable[[], torch.Tensor]):
-    """``fn``'s kernels recorded as a CUDA graph, without running them; the graph and ``fn``'s output, which each
-    ``graph.replay()`` rewrites in place."""
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        out = fn()
-    return graph, out
-
-
-@contextlib.contextmanager
-def side_stream(device: torch.device):
-    """Work queued on a stream of its own, after the current stream's work and before its next (as recording
-    requires of the steps before it)."""
-    side = torch.cuda.Stream(device)
-    side.wait_stream(torch.cuda.current_stream(device))
-    with torch.cuda.stream(side):
-        yield
-    torch.cuda.current_stream(device).wait_stream(side)
 
 
 def plain_param_groups(optimizer: torch.optim.Optimizer, state: dict) -> dict:
