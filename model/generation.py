@@ -16,6 +16,7 @@ import contextlib
 import functools
 import itertools
 import threading
+import warnings
 import weakref
 from collections.abc import Iterator
 
@@ -98,7 +99,7 @@ class CachedDecoder:
         self.position = torch.zeros((), dtype=torch.long, device=device)               # ... and its position
         self.temperature = torch.ones((), device=device)
         self.top_p = torch.ones((), device=device)
-        self.noise = torch.zeros(CHUNK, batch_size, model.vocab_size, device=device)  # U(0, 1), one row per token
+        self.noise = None                 # U(0, 1) noise (CHUNK, B, vocab) for ``run``'s draws, made on first use
         self.tokens = torch.zeros(batch_size, CHUNK, dtype=torch.long, device=device)  # what ``run`` made
         self.graphs, self.logits = {}, None       # recorded on a GPU: the one-token step, and ``run`` per way to pick
         self.capture = device.type == "cuda"
@@ -138,22 +139,30 @@ class CachedDecoder:
         if not greedy:
             self.temperature.fill_(max(temperature, torch.finfo(torch.float32).tiny))
             self.top_p.fill_(1.0 if top_p is None else top_p)
+            if self.noise is None:
+                self.noise = torch.zeros(CHUNK, *self.token.shape[:1], self.model_ref().vocab_size,
+                                         device=self.token.device)
             for row in self.noise:
                 row.copy_(torch.rand(row.shape, generator=generator, device=row.device))
         way = "greedy" if greedy else ("top-p" if top_p is not None else "sample")
-        start = self.length
+        self.token.copy_(token)
+        self.position.fill_(self.length)
         self.length += CHUNK
         if not self.capture:
-            self.token.copy_(token)
-            self.position.fill_(start)
             return self.run_steps(way).clone()
-        if way not in self.graphs:
-            self.token.copy_(token)
-            self.position.fill_(start)
-            self.graphs[way], _ = self._record(lambda: self.run_steps(way))
-        self.token.copy_(token)                     # again: recording (its warm-up) moved them on
-        self.position.fill_(start)
-        self.graphs[way].replay()
+        if way in self.graphs:
+            self.graphs[way].replay()
+            return self.tokens.clone()
+        with side_stream(self.token.device):    # the first run: eagerly, on a side stream, as recording requires
+            self.run_steps(way)
+        try:
+            self.graphs[way], _ = record(lambda: self.run_steps(way))     # runs nothing: the tokens stay
+        except torch.OutOfMemoryError:
+            raise
+        except Exception as e:                  # an operation a graph cannot hold: token by token from now on
+            warnings.warn(f"recording {CHUNK} decode steps as a CUDA graph failed ({type(e).__name__}: "
+                          f"{' '.join(str(e).split())[:120]}); generating token by token")
+            self.chunks = False
         return self.tokens.clone()
 
     def run_steps(self, way: str) -> torch.Tensor:

@@ -105,3 +105,47 @@ def test_tokens_made_a_chunk_at_a_time_are_those_of_full_recompute(device, compi
         expected = {"greedy"} if sampling["temperature"] == 0 else {"top-p"} if "top_p" in sampling else {"sample"}
         assert ways == {"step"} | (set() if "top_k" in sampling else expected)
     assert CHUNK < LONG.block_size - 3
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_the_recorded_decode_steps_bookkeeping_with_a_stand_in_for_the_graph(monkeypatch, fail):
+    """The GPU's path on the CPU, with a stand-in for recording that runs the steps again at each replay: every
+    run refills the noise, the token and the position the recorded steps read, so replayed runs of CHUNK tokens
+    give the tokens of full recompute. Where recording fails, a warning, and the generation goes on token by
+    token with the same tokens."""
+    import contextlib
+    import types
+
+    from model import generation
+    from model.generation import kept_decoder
+    torch.manual_seed(0)
+    model = GPT(LONG, vocab_size=23).eval()
+    idx = torch.randint(0, 23, (2, 3))
+    with kept_decoder(model, 2, False) as decoder:
+        decoder.capture = decoder.chunks = True
+
+    recordings = []
+
+    def record(fn):
+        recordings.append(fn)
+        if fail and len(recordings) == 1:           # the first recording, of a run of CHUNK tokens
+            raise RuntimeError("operation not permitted when stream is capturing")
+        inputs = decoder.token.clone(), decoder.position.clone()
+        out = fn()                                  # a real recording runs nothing: put the inputs back
+        decoder.token.copy_(inputs[0])
+        decoder.position.copy_(inputs[1])
+        return types.SimpleNamespace(replay=lambda: out.copy_(fn())), out
+
+    monkeypatch.setattr(generation, "record", record)
+    monkeypatch.setattr(generation, "side_stream", lambda device: contextlib.nullcontext())
+
+    def made(use_cache):
+        generator = torch.Generator().manual_seed(5)
+        return torch.cat(list(generate(model, idx, 90, 0.8, generator=generator, use_cache=use_cache)), dim=1)
+
+    with contextlib.ExitStack() as checks:
+        if fail:
+            checks.enter_context(pytest.warns(UserWarning, match="generating token by token"))
+        cached = made(True)
+    assert torch.equal(cached, made(False))
+    assert decoder.chunks != fail and ("sample" in decoder.graphs) != fail and "step" in decoder.graphs
