@@ -13,7 +13,7 @@ import time
 import torch
 
 from model.config import ModelConfig
-from model.generation import generate
+from model.generation import CHUNK, generate
 from model.gpt import GPT
 
 
@@ -28,7 +28,8 @@ def generation_speed(model_cfg: ModelConfig, batch_sizes=(1, 8), vocab_size: int
         prompt = torch.randint(0, vocab_size, (batch, prompt_len), device=device)
         ways = [(True, False), (False, False), *([(True, True)] if compiled_step else [])]   # (cache, compiled)
         for use_cache, compile in ways:     # compiling and capturing are paid once per process, before the clock
-            for _ in generate(model, prompt, 2, temperature=0.0, use_cache=use_cache, compile=compile):
+            # enough tokens for the one-token step and a run of CHUNK tokens to be recorded here, not in a round
+            for _ in generate(model, prompt, CHUNK + 2, temperature=0.0, use_cache=use_cache, compile=compile):
                 pass
         times = {way: [] for way in ways}
         for _ in range(rounds):

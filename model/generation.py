@@ -22,10 +22,10 @@ from collections.abc import Iterator
 
 import torch
 
-from model.cuda_graphs import record, side_stream
+from model.cuda_graphs import record, side_stream, why_recording_failed
 from model.gpt import GPT
 from model.kv_cache import KVCache
-from model.sampling import check_sampling_args, filtered_probs, race, sample_next_token
+from model.sampling import check_sampling_args, filtered_probs, inverse_temperature, race, sample_next_token
 
 
 CHUNK = 16      # tokens per run of the recorded decode steps
@@ -66,9 +66,10 @@ _kept: "weakref.WeakKeyDictionary[GPT, dict]" = weakref.WeakKeyDictionary()
 @contextlib.contextmanager
 def kept_decoder(model: GPT, batch_size: int, compile: bool):
     """A decoder kept per model, batch size and compile choice, emptied for this generation: its caches, and on a
-    GPU its captured graph, are made once instead of once per generation. It is made again when the model's
+    GPU its recorded graphs, are made once instead of once per generation. It is made again when the model's
     tensors moved (``model.to(...)``), since a graph reads them by address; a generation running beside another
-    on the same model (a server's threads) gets a decoder of its own."""
+    on the same model (a server's threads) gets a decoder of its own, which runs without recording (recording for
+    one generation would cost more than it saves)."""
     addresses = tuple(t.data_ptr() for t in itertools.chain(model.parameters(), model.buffers()))
     kept = _kept.setdefault(model, {})
     decoder = kept.get((batch_size, compile))
@@ -76,6 +77,7 @@ def kept_decoder(model: GPT, batch_size: int, compile: bool):
         decoder = kept[(batch_size, compile)] = CachedDecoder(model, batch_size, compile)
     if not decoder.busy.acquire(blocking=False):
         decoder = CachedDecoder(model, batch_size, compile)
+        decoder.capture = decoder.chunks = False
         decoder.busy.acquire()
     try:
         decoder.length = 0
@@ -97,7 +99,7 @@ class CachedDecoder:
         # the steps' inputs and outputs, at fixed addresses for the graphs that read and write them
         self.token = torch.zeros(batch_size, 1, dtype=torch.long, device=device)       # the token fed next
         self.position = torch.zeros((), dtype=torch.long, device=device)               # ... and its position
-        self.temperature = torch.ones((), device=device)
+        self.inverse_temperature = torch.ones((), device=device)
         self.top_p = torch.ones((), device=device)
         self.noise = None                 # U(0, 1) noise (CHUNK, B, vocab) for ``run``'s draws, made on first use
         self.tokens = torch.zeros(batch_size, CHUNK, dtype=torch.long, device=device)  # what ``run`` made
@@ -137,13 +139,13 @@ class CachedDecoder:
         the same order), so the tokens are those of ``CHUNK`` calls of ``step``."""
         greedy, top_p = temperature == 0, top_p if top_p is not None and top_p < 1.0 else None
         if not greedy:
-            self.temperature.fill_(max(temperature, torch.finfo(torch.float32).tiny))
+            self.inverse_temperature.fill_(inverse_temperature(temperature))
             self.top_p.fill_(1.0 if top_p is None else top_p)
             if self.noise is None:
                 self.noise = torch.zeros(CHUNK, *self.token.shape[:1], self.model_ref().vocab_size,
                                          device=self.token.device)
-            for row in self.noise:
-                row.copy_(torch.rand(row.shape, generator=generator, device=row.device))
+            for row in self.noise:                  # the numbers torch.rand(B, vocab) draws, row by row
+                row.uniform_(0, 1, generator=generator)
         way = "greedy" if greedy else ("top-p" if top_p is not None else "sample")
         self.token.copy_(token)
         self.position.fill_(self.length)
@@ -160,8 +162,8 @@ class CachedDecoder:
         except torch.OutOfMemoryError:
             raise
         except Exception as e:                  # an operation a graph cannot hold: token by token from now on
-            warnings.warn(f"recording {CHUNK} decode steps as a CUDA graph failed ({type(e).__name__}: "
-                          f"{' '.join(str(e).split())[:120]}); generating token by token")
+            warnings.warn(f"recording {CHUNK} decode steps as a CUDA graph failed ({why_recording_failed(e)}); "
+                          "generating token by token")
             self.chunks = False
         return self.tokens.clone()
 
@@ -171,7 +173,8 @@ class CachedDecoder:
             if way == "greedy":
                 token = logits.argmax(dim=-1, keepdim=True)
             else:
-                probs = filtered_probs(logits, self.temperature, top_p=self.top_p if way == "top-p" else None)
+                probs = filtered_probs(logits, self.inverse_temperature,
+                                       top_p=self.top_p if way == "top-p" else None)
                 token = race(probs, self.noise[i])                                      # (B, 1)
             self.tokens[:, i : i + 1].copy_(token)
             self.token.copy_(token)

@@ -30,18 +30,26 @@ def next_token_probs(logits: torch.Tensor, temperature: float = 1.0, top_k: int 
         return F.one_hot(logits.argmax(dim=-1), logits.size(-1)).float()
     # A τ below float32's smallest normal number would round to 0 on the way in; there exp(z / τ) is 0 for every
     # token below the top already, so τ stops at that number.
-    temperature = max(temperature, torch.finfo(torch.float32).tiny)
-    return filtered_probs(logits, temperature, top_k, top_p if top_p is not None and top_p < 1.0 else None)
+    return filtered_probs(logits, inverse_temperature(temperature), top_k,
+                          top_p if top_p is not None and top_p < 1.0 else None)
 
 
-def filtered_probs(logits: torch.Tensor, temperature: float | torch.Tensor, top_k: int | None = None,
+def inverse_temperature(temperature: float) -> float:
+    """1 / τ for τ > 0, as the number ``filtered_probs`` multiplies by (computed here once, in double precision,
+    whether it then stays a number or fills a tensor, so both give the same float32)."""
+    return 1.0 / max(temperature, torch.finfo(torch.float32).tiny)
+
+
+def filtered_probs(logits: torch.Tensor, inverse_temperature: float | torch.Tensor, top_k: int | None = None,
                    top_p: float | torch.Tensor | None = None) -> torch.Tensor:
-    """``next_token_probs`` for τ > 0 (checked), with τ and p numbers or 0-dim tensors: a recorded decode step reads
-    them from tensors, so that one recording serves every temperature."""
+    """``next_token_probs`` for τ > 0 (checked), with 1/τ and p numbers or 0-dim tensors: a recorded decode step
+    reads them from tensors, so that one recording serves every temperature. z / τ is computed as z · (1/τ): a GPU
+    divides by a number as a multiplication by its inverse but by a tensor exactly, so a division would differ
+    between the two by a bit."""
     # softmax does not change when every logit moves by the same amount: moving the largest to 0 keeps z / τ ≤ 0
     # at any τ > 0 (unshifted, a τ of 1e-45 overflows z / τ to inf and the softmax to inf - inf = NaN)
     logits = logits.float()
-    logits = (logits - logits.max(dim=-1, keepdim=True).values) / temperature
+    logits = (logits - logits.max(dim=-1, keepdim=True).values) * inverse_temperature
     if top_k is not None and top_k < logits.size(-1):
         kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]                        # (B, 1)
         logits = logits.masked_fill(logits < kth, float("-inf"))
@@ -78,5 +86,8 @@ def race(probs: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
 
     E_i / p_i is an exponential clock with rate p_i; the first of them to ring is token i with probability
     p_i / Σ_j p_j, and a token of probability 0 never rings. The noise is an input, drawn beforehand, so that the
-    draw can sit inside a recorded decode step and still take the numbers the caller's generator gives."""
-    return (probs / -uniform.log()).argmax(dim=-1, keepdim=True)                       # (B, 1)
+    draw can sit inside a recorded decode step and still take the numbers the caller's generator gives. U = 0
+    (one draw in 2²⁴) is taken as the smallest positive float: −ln 0 = inf would give p / E = 0 for a likely token,
+    and an argmax over all zeros picks token 0 whatever its probability."""
+    exponential = -uniform.clamp_min(torch.finfo(uniform.dtype).tiny).log()             # E (B, V) ~ Exp(1)
+    return (probs / exponential).argmax(dim=-1, keepdim=True)                           # (B, 1)

@@ -77,6 +77,16 @@ def test_a_kept_decoder_is_reused_emptied_and_never_shared_by_two_generations():
 LONG = ModelConfig(block_size=40, n_layer=2, n_head=2, n_embd=32)
 
 
+def peaked_model() -> GPT:
+    """Random weights with next-token distributions far from flat (a flat one lets the noise alone decide a draw,
+    so that wrong logits could still give the right tokens)."""
+    torch.manual_seed(0)
+    model = GPT(LONG, vocab_size=23).eval()
+    with torch.no_grad():
+        model.embed.token.weight.mul_(5)
+    return model
+
+
 @pytest.mark.parametrize("device, compile", [("cpu", False), *[("cuda", c) for c in (False, True) if "cuda" in DEVICES]])
 @pytest.mark.parametrize("sampling", [{"temperature": 0.0}, {"temperature": 0.8}, {"temperature": 1.3, "top_p": 0.9},
                                       {"temperature": 0.8, "top_k": 5}])
@@ -85,8 +95,7 @@ def test_tokens_made_a_chunk_at_a_time_are_those_of_full_recompute(device, compi
     the decoder (on a GPU one replay of the recorded steps each), single steps where a run would cross the context
     or the end, refills past the context. Greedy or seeded sampling, the tokens are those of re-running the model on
     the window each time and drawing from the same generator."""
-    torch.manual_seed(0)
-    model = GPT(LONG, vocab_size=23).to(device).eval()
+    model = peaked_model().to(device)
     idx = torch.randint(0, 23, (2, 3), device=device)
 
     def made(use_cache):
@@ -118,8 +127,7 @@ def test_the_recorded_decode_steps_bookkeeping_with_a_stand_in_for_the_graph(mon
 
     from model import generation
     from model.generation import kept_decoder
-    torch.manual_seed(0)
-    model = GPT(LONG, vocab_size=23).eval()
+    model = peaked_model()
     idx = torch.randint(0, 23, (2, 3))
     with kept_decoder(model, 2, False) as decoder:
         decoder.capture = decoder.chunks = True
@@ -127,14 +135,14 @@ def test_the_recorded_decode_steps_bookkeeping_with_a_stand_in_for_the_graph(mon
     recordings = []
 
     def record(fn):
+        """Runs nothing, as a recording does; a replay runs ``fn`` into the recorded output."""
         recordings.append(fn)
         if fail and len(recordings) == 1:           # the first recording, of a run of CHUNK tokens
             raise RuntimeError("operation not permitted when stream is capturing")
-        inputs = decoder.token.clone(), decoder.position.clone()
-        out = fn()                                  # a real recording runs nothing: put the inputs back
-        decoder.token.copy_(inputs[0])
-        decoder.position.copy_(inputs[1])
-        return types.SimpleNamespace(replay=lambda: out.copy_(fn())), out
+        if fn == decoder.one_step:                  # its output: logits, which a replay writes into one tensor
+            out = torch.empty(2, model.vocab_size)
+            return types.SimpleNamespace(replay=lambda: out.copy_(fn())), out
+        return types.SimpleNamespace(replay=fn), decoder.tokens
 
     monkeypatch.setattr(generation, "record", record)
     monkeypatch.setattr(generation, "side_stream", lambda device: contextlib.nullcontext())

@@ -3,7 +3,8 @@ import math
 import pytest
 import torch
 
-from model.sampling import entropy_bits, filtered_probs, next_token_probs, race, sample_next_token
+from model.sampling import (entropy_bits, filtered_probs, inverse_temperature, next_token_probs, race,
+                            sample_next_token)
 
 LOGITS = torch.tensor([[2.0, 1.0, 0.5, -1.0, 0.0]])
 
@@ -48,13 +49,14 @@ def test_seeded_sampling_is_reproducible():
 
 def test_the_exponential_race_draws_each_token_with_its_probability():
     """200,000 draws from p = (0.5, 0.3, 0.15, 0.05, 0): each frequency within 4.5 standard errors of its p, and a
-    token of probability 0 never drawn, also when the noise is exactly 0 (−ln 0 = inf: that token just loses)."""
+    token of probability 0 never drawn, also where noise of exactly 0 makes a likely token's clock ring late."""
     n, probs = 200_000, torch.tensor([0.5, 0.3, 0.15, 0.05, 0.0])
     tokens = race(probs.expand(n, -1), torch.rand(n, 5, generator=torch.Generator().manual_seed(1)))
     counts = torch.bincount(tokens[:, 0], minlength=5).double() / n
     stderr = (probs * (1 - probs) / n).sqrt().double()
     assert ((counts - probs.double()).abs() <= 4.5 * stderr).all() and counts[4] == 0
     assert race(probs.unsqueeze(0), torch.tensor([[0.0, 0.0, 0.0, 0.5, 0.0]])).item() == 3
+    assert race(torch.tensor([[0.0, 0.0, 1.0, 0.0]]), torch.tensor([[0.3, 0.5, 0.0, 0.7]])).item() == 2
 
 
 def test_temperature_and_top_p_as_tensors_give_the_same_probabilities():
@@ -62,7 +64,8 @@ def test_temperature_and_top_p_as_tensors_give_the_same_probabilities():
     logits = torch.randn(4, 50, generator=torch.Generator().manual_seed(0))
     for t, p in [(0.7, 0.9), (1.3, 0.5), (1.0, None)]:
         as_floats = next_token_probs(logits, t, top_p=p)
-        as_tensors = filtered_probs(logits, torch.tensor(t), top_p=None if p is None else torch.tensor(p))
+        as_tensors = filtered_probs(logits, torch.tensor(inverse_temperature(t)),
+                                    top_p=None if p is None else torch.tensor(p))
         assert torch.equal(as_floats, as_tensors)
 
 

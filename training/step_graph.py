@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import torch
 
-from model.cuda_graphs import record, side_stream
+from model.cuda_graphs import record, side_stream, why_recording_failed
 
 Batches = list[tuple[torch.Tensor, torch.Tensor]]
 
@@ -52,7 +52,7 @@ class GraphedStep:
             recorded_x.copy_(x)
             recorded_y.copy_(y)
         self.graph.replay()
-        return self.loss
+        return self.loss.clone()                        # the next replay rewrites self.loss
 
     def _first_step(self, batches: Batches, lr: float) -> torch.Tensor:
         self.lr = torch.tensor(lr, dtype=torch.float32, device=self.device)
@@ -79,8 +79,8 @@ class GraphedStep:
         except torch.OutOfMemoryError:
             raise
         except Exception as e:
-            self.log(f"warning: recording the training step as a CUDA graph failed ({type(e).__name__}: "
-                     f"{' '.join(str(e).split())[:120]}); training without")
+            self.log(f"warning: recording the training step as a CUDA graph failed ({why_recording_failed(e)}); "
+                     "training without")
             self.eager, self.graph, self.batches = True, None, []
             self.optimizer.zero_grad(set_to_none=True)  # the gradients the failed recording left, never computed
 
