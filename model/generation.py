@@ -103,7 +103,7 @@ class CachedDecoder:
         self.top_p = torch.ones((), device=device)
         self.noise = None                 # U(0, 1) noise (CHUNK, B, vocab) for ``run``'s draws, made on first use
         self.tokens = torch.zeros(batch_size, CHUNK, dtype=torch.long, device=device)  # what ``run`` made
-        self.graphs, self.logits = {}, None       # recorded on a GPU: the one-token step, and ``run`` per way to pick
+        self.graphs = {}            # recorded on a GPU: (graph, output) of the one-token step, and of ``run`` per way
         self.capture = device.type == "cuda"
         # runs of CHUNK tokens where the steps are recorded; elsewhere a token costs its kernels' time anyway, and
         # going token by token stops at once when the caller stops reading (a page closing, an answer complete)
@@ -125,9 +125,10 @@ class CachedDecoder:
         if not self.capture:
             return self.one_step()
         if "step" not in self.graphs:
-            self.graphs["step"], self.logits = self._record(self.one_step)
-        self.graphs["step"].replay()
-        return self.logits
+            return self._run_then_record("step", self.one_step)
+        graph, logits = self.graphs["step"]
+        graph.replay()
+        return logits
 
     def one_step(self) -> torch.Tensor:
         return self.decode(self.model_ref(), self.token, self.position, self.caches)
@@ -142,7 +143,7 @@ class CachedDecoder:
             self.inverse_temperature.fill_(inverse_temperature(temperature))
             self.top_p.fill_(1.0 if top_p is None else top_p)
             if self.noise is None:
-                self.noise = torch.zeros(CHUNK, *self.token.shape[:1], self.model_ref().vocab_size,
+                self.noise = torch.zeros(CHUNK, self.token.size(0), self.model_ref().vocab_size,
                                          device=self.token.device)
             for row in self.noise:                  # the numbers torch.rand(B, vocab) draws, row by row
                 row.uniform_(0, 1, generator=generator)
@@ -152,19 +153,9 @@ class CachedDecoder:
         self.length += CHUNK
         if not self.capture:
             return self.run_steps(way).clone()
-        if way in self.graphs:
-            self.graphs[way].replay()
-            return self.tokens.clone()
-        with side_stream(self.token.device):    # the first run: eagerly, on a side stream, as recording requires
-            self.run_steps(way)
-        try:
-            self.graphs[way], _ = record(lambda: self.run_steps(way))     # runs nothing: the tokens stay
-        except torch.OutOfMemoryError:
-            raise
-        except Exception as e:                  # an operation a graph cannot hold: token by token from now on
-            warnings.warn(f"recording {CHUNK} decode steps as a CUDA graph failed ({why_recording_failed(e)}); "
-                          "generating token by token")
-            self.chunks = False
+        if way not in self.graphs:
+            return self._run_then_record(way, lambda: self.run_steps(way)).clone()
+        self.graphs[way][0].replay()
         return self.tokens.clone()
 
     def run_steps(self, way: str) -> torch.Tensor:
@@ -181,13 +172,21 @@ class CachedDecoder:
             self.position += 1
         return self.tokens
 
-    def _record(self, fn):
-        """Record ``fn`` once (after running it once on a side stream, as CUDA graphs require); the graph and
-        ``fn``'s output. The first run writes the same keys and values at the same positions as the replay that
-        follows, so it changes nothing."""
+    def _run_then_record(self, name: str, fn) -> torch.Tensor:
+        """Run ``fn`` eagerly on a side stream (as recording requires; it compiles here, when compiling), then
+        record it as graph ``name``, which runs nothing; the eager run's output. Where recording fails (an operation
+        a graph cannot hold), a warning, and this decoder runs eagerly, token by token, from then on."""
         with side_stream(self.token.device):
-            fn()                                                 # compiles here, when compiling
-        return record(fn)
+            out = fn()
+        try:
+            self.graphs[name] = record(fn)
+        except torch.OutOfMemoryError:
+            raise
+        except Exception as e:
+            warnings.warn(f"recording decode steps as a CUDA graph failed ({why_recording_failed(e)}); "
+                          "generating without")
+            self.capture = self.chunks = False
+        return out
 
 
 def decode_one(model: GPT, token: torch.Tensor, position: torch.Tensor, caches: list[KVCache]) -> torch.Tensor:
