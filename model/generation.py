@@ -25,7 +25,8 @@ import torch
 from model.cuda_graphs import record, side_stream, why_recording_failed
 from model.gpt import GPT
 from model.kv_cache import KVCache
-from model.sampling import check_sampling_args, filtered_probs, inverse_temperature, race, sample_next_token
+from model.sampling import (check_sampling_args, filtered_probs, inverse_temperature, nucleus, race,
+                            sample_next_token)
 
 
 CHUNK = 16      # tokens per run of the recorded decode steps
@@ -138,7 +139,7 @@ class CachedDecoder:
         """From token (B, 1) at position ``length``, ``CHUNK`` new tokens (B, CHUNK), each fed to the next step:
         the argmax at τ = 0, else drawn as ``sample_next_token`` draws them (the same noise from ``generator``, in
         the same order), so the tokens are those of ``CHUNK`` calls of ``step``."""
-        greedy, top_p = temperature == 0, top_p if top_p is not None and top_p < 1.0 else None
+        greedy, top_p = temperature == 0, nucleus(top_p)
         if not greedy:
             self.inverse_temperature.fill_(inverse_temperature(temperature))
             self.top_p.fill_(1.0 if top_p is None else top_p)

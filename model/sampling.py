@@ -28,16 +28,20 @@ def next_token_probs(logits: torch.Tensor, temperature: float = 1.0, top_k: int 
     check_sampling_args(temperature, top_k, top_p)
     if temperature == 0:
         return F.one_hot(logits.argmax(dim=-1), logits.size(-1)).float()
-    # A τ below float32's smallest normal number would round to 0 on the way in; there exp(z / τ) is 0 for every
-    # token below the top already, so τ stops at that number.
-    return filtered_probs(logits, inverse_temperature(temperature), top_k,
-                          top_p if top_p is not None and top_p < 1.0 else None)
+    return filtered_probs(logits, inverse_temperature(temperature), top_k, nucleus(top_p))
 
 
 def inverse_temperature(temperature: float) -> float:
     """1 / τ for τ > 0, as the number ``filtered_probs`` multiplies by (computed here once, in double precision,
-    whether it then stays a number or fills a tensor, so both give the same float32)."""
+    whether it then stays a number or fills a tensor, so both give the same float32). A τ below float32's smallest
+    normal number would round to 0 on the way in; there exp(z / τ) is 0 for every token below the top already, so
+    τ stops at that number."""
     return 1.0 / max(temperature, torch.finfo(torch.float32).tiny)
+
+
+def nucleus(top_p: float | None) -> float | None:
+    """The p that ``filtered_probs`` restricts to: None where top-p keeps every token (none asked, or p = 1)."""
+    return top_p if top_p is not None and top_p < 1.0 else None
 
 
 def filtered_probs(logits: torch.Tensor, inverse_temperature: float | torch.Tensor, top_k: int | None = None,

@@ -45,12 +45,13 @@ class GraphedStep:
             return self._first_step(batches, lr)
         self.lr.fill_(lr)
         if self.graph is None and not self.eager:
-            self._record(batches)
+            self._record(batches)                       # on copies of these batches
+        elif not self.eager:
+            for (x, y), (recorded_x, recorded_y) in zip(batches, self.batches):
+                recorded_x.copy_(x)
+                recorded_y.copy_(y)
         if self.eager:
             return self._eager_step(batches)
-        for (x, y), (recorded_x, recorded_y) in zip(batches, self.batches):
-            recorded_x.copy_(x)
-            recorded_y.copy_(y)
         self.graph.replay()
         return self.loss.clone()                        # the next replay rewrites self.loss
 
