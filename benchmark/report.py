@@ -27,15 +27,16 @@ def format_report(results: dict) -> str:
     if results.get("side_by_side"):
         rows = results["side_by_side"]
         lines += ["", "whole command to the target val loss, side by side (fresh process, empty compile caches; ours "
-                  "stops on the whole val split, nanoGPT at its first sampled evaluation at or below the target)",
-                  f"{'command':<60} {'seconds':>8} {'step':>6} {'val':>7}  {'tokens/s':>10}"]
+                  "stops on the whole val split, nanoGPT at its first sampled evaluation at or below the target, "
+                  "or at its end when it never gets there)",
+                  f"{'command':<60} {'reached':>7} {'seconds':>8} {'step':>6} {'val':>7}  {'tokens/s':>10}"]
         for r in rows:
             name = f"{r['command']} {r.get('config', '')} {' '.join(r.get('overrides', []))}".strip()
             if "failed" in r:
                 lines.append(f"{name:<60} failed: {r['failed'][-200:]}")
                 continue
             rate = r.get("tokens_per_s") or r.get("tokens_per_s_logged")
-            lines.append(f"{name:<60} {r['seconds']:>8.1f} {r['iter']:>6} {r['val']:>7.4f}  "
+            lines.append(f"{name:<60} {str(r['reached']):>7} {r['seconds']:>8.1f} {r['iter']:>6} {r['val']:>7.4f}  "
                          f"{rate if rate is None else format(rate, ',.0f'):>10}")
     if results.get("generation"):
         g = results["generation"]

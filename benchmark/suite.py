@@ -81,8 +81,9 @@ def run_suite(config: str | Path, data: str | Path, sections=SECTIONS, overrides
             log(f"whole command to val loss ≤ {target}: train.py --config {path} {' '.join(extra)}".rstrip())
             rows.append(side_by_side.ours(path, data, target, [*overrides, *extra], log))
             done(f"side-by-side {' '.join([Path(path).stem, *extra])}", rows[-1])
-        log(f"whole command to val loss ≤ {target}: nanoGPT's train.py config/train_shakespeare_char.py")
-        rows.append(side_by_side.nanogpt(nanogpt, data, target, log))
+        log(f"whole command to val loss ≤ {target}: nanoGPT's train.py config/train_shakespeare_char.py"
+            + (" with its CPU overrides" if device.type == "cpu" else ""))
+        rows.append(side_by_side.nanogpt(nanogpt, data, target, "cpu" if device.type == "cpu" else "cuda", log))
         done("side-by-side nanoGPT", rows[-1])
     results["machine"]["torch_threads"] = torch.get_num_threads()
     return results

@@ -1,6 +1,8 @@
 """The benchmark at tiny sizes: the structure and sanity of what it reports (never how fast it is)."""
 import json
 import math
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -106,20 +108,64 @@ time.sleep(60)        # a real run goes on for 5000 steps: the benchmark must st
 '''
 
 
-def test_nanogpt_is_timed_to_its_first_evaluation_at_the_target_and_stopped(tmp_path):
-    from benchmark import side_by_side
+def fake_nanogpt(tmp_path, script: str = FAKE_NANOGPT) -> Path:
+    """A checkout shaped like nanoGPT's whose train.py writes its arguments to tmp_path/argv.txt, then runs
+    ``script``."""
     checkout = tmp_path / "nanoGPT"
     (checkout / "config").mkdir(parents=True)
     (checkout / "data" / "shakespeare_char").mkdir(parents=True)
-    (checkout / "train.py").write_text(FAKE_NANOGPT)
+    (checkout / "train.py").write_text(f"import pathlib, sys\n"
+                                       f"pathlib.Path({str(tmp_path / 'argv.txt')!r}).write_text(' '.join(sys.argv[1:]))\n"
+                                       + script)
     (checkout / "config" / "train_shakespeare_char.py").write_text("batch_size = 64\n")
     (checkout / "data" / "shakespeare_char" / "prepare.py").write_text(
         "import pathlib; assert pathlib.Path(__file__).with_name('input.txt').read_text() == 'text'\n")
     (tmp_path / "corpus.txt").write_text("text")
+    return checkout
+
+
+def test_nanogpt_is_timed_to_its_first_evaluation_at_the_target_and_stopped(tmp_path):
+    from benchmark import side_by_side
+    checkout = fake_nanogpt(tmp_path)
     result = side_by_side.nanogpt(checkout, tmp_path / "corpus.txt", 1.47, log=lambda *_: None)
     assert result["iter"] == 500 and result["val"] == 1.46 and result["seconds"] < 30     # not the whole minute
     assert result["step_ms_own"] == 2.0
     assert 16_384 * 10 / 0.02 / 3 < result["tokens_per_s"] <= 16_384 * 10 / 0.02 * 1.01   # 10 iterations per 20 ms
+    assert result["overrides"] == [] and len((tmp_path / "argv.txt").read_text().split()) == 2   # the GPU recipe as it is
+
+
+def test_nanogpt_on_a_cpu_runs_its_cpu_recipe(tmp_path):
+    """Its config file is the GPU recipe (batch 64 × 256, CUDA): on a CPU the README's overrides make it the
+    4-layer, 128-wide model with batch 12 × 64, so the tokens/s count 768 tokens a step."""
+    from benchmark import side_by_side
+    checkout = fake_nanogpt(tmp_path)
+    result = side_by_side.nanogpt(checkout, tmp_path / "corpus.txt", 1.47, device="cpu", log=lambda *_: None)
+    argv = (tmp_path / "argv.txt").read_text().split()
+    assert argv[0] == "config/train_shakespeare_char.py" and argv[2:] == side_by_side.NANOGPT_CPU
+    assert {"--device=cpu", "--batch_size=12", "--block_size=64", "--n_layer=4", "--n_embd=128"} <= set(argv)
+    assert result["overrides"] == side_by_side.NANOGPT_CPU
+    assert 768 * 10 / 0.02 / 3 < result["tokens_per_s"] <= 768 * 10 / 0.02 * 1.01
+
+
+def test_a_nanogpt_that_ends_above_the_target_is_timed_to_its_end(tmp_path):
+    """As its CPU recipe does (val 1.8857 at its last step against a target of 1.88): the row is its whole run."""
+    from benchmark import side_by_side
+    checkout = fake_nanogpt(tmp_path, FAKE_NANOGPT.replace("time.sleep(60)", "time.sleep(0.5)"))
+    result = side_by_side.nanogpt(checkout, tmp_path / "corpus.txt", 1.40, log=lambda *_: None)
+    assert (result["reached"], result["iter"], result["val"]) == (False, 500, 1.46)
+    assert 1.5 <= result["seconds"] < 30                 # 50 lines 20 ms apart, then half a second to its end
+    row = format_report({"machine": describe_machine(torch.device("cpu")), "side_by_side": [result]}).splitlines()[-1]
+    assert row.split()[-5:-1] == ["False", f"{result['seconds']:.1f}", "500", "1.4600"]
+
+
+def test_a_nanogpt_that_crashes_is_reported_with_its_last_line(tmp_path):
+    from benchmark import side_by_side
+    checkout = fake_nanogpt(tmp_path, 'print("step 0: loading", flush=True)\n'
+                                      'raise SystemExit("AssertionError: Torch not compiled with CUDA enabled")\n')
+    started = time.perf_counter()
+    result = side_by_side.nanogpt(checkout, tmp_path / "corpus.txt", 1.47, log=lambda *_: None)
+    assert result["failed"] == "exited with code 1: AssertionError: Torch not compiled with CUDA enabled"
+    assert time.perf_counter() - started < 30
 
 
 def test_nanogpt_speed_leaves_out_compilation_and_evaluations():
