@@ -31,7 +31,7 @@ def format_report(results: dict) -> str:
                   "or at its end when it never gets there)",
                   f"{'command':<60} {'reached':>7} {'seconds':>8} {'step':>6} {'val':>7}  {'tokens/s':>10}"]
         for r in rows:
-            name = f"{r['command']} {r.get('config', '')} {' '.join(r.get('overrides', []))}".strip()
+            name = r.get("label") or f"{r['command']} {r.get('config', '')} {' '.join(r.get('overrides', []))}".strip()
             if "failed" in r:
                 lines.append(f"{name:<60} failed: {r['failed'][-200:]}")
                 continue

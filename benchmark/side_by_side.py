@@ -109,7 +109,8 @@ def nanogpt(checkout: str | Path, data: str | Path, target: float, device: str =
     # a run that ends above the target (its CPU recipe reaches 1.8857 at its last step) is timed to its end
     result = evals[-1] if reached else {**evals[-1], "seconds": ended}
     return {"command": "nanoGPT train.py", "config": "config/train_shakespeare_char.py",
-            "overrides": NANOGPT_CPU if device == "cpu" else [], **result, "reached": reached,
+            "overrides": NANOGPT_CPU if device == "cpu" else [],
+            "label": "nanoGPT train.py, its CPU recipe" if device == "cpu" else None, **result, "reached": reached,
             "val_kind": f"mean of {20 if device == 'cpu' else 200} sampled val batches",
             **nanogpt_speed(iters, eval_interval=250, tokens_per_iter=NANOGPT_TOKENS_PER_ITER[device])}
 

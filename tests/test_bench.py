@@ -144,6 +144,8 @@ def test_nanogpt_on_a_cpu_runs_its_cpu_recipe(tmp_path):
     assert argv[0] == "config/train_shakespeare_char.py" and argv[2:] == side_by_side.NANOGPT_CPU
     assert {"--device=cpu", "--batch_size=12", "--block_size=64", "--n_layer=4", "--n_embd=128"} <= set(argv)
     assert result["overrides"] == side_by_side.NANOGPT_CPU
+    row = format_report({"machine": describe_machine(torch.device("cpu")), "side_by_side": [result]}).splitlines()[-1]
+    assert row.startswith("nanoGPT train.py, its CPU recipe ")
     assert 768 * 10 / 0.02 / 3 < result["tokens_per_s"] <= 768 * 10 / 0.02 * 1.01
 
 
