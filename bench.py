@@ -78,8 +78,9 @@ def run_bench(args) -> None:
                         ttl_variants=[(v[0], v[1:]) for v in args.ttl_variant],
                         target=args.target_loss, steps=args.steps, warmup=args.warmup, rounds=args.rounds,
                         log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    written = write_json(results, args.out)            # first: minutes of measuring are kept whatever the table does
     print(format_report(results))
-    print(f"\nwritten to {write_json(results, args.out)}")
+    print(f"\nwritten to {written}")
 
 
 if __name__ == "__main__":

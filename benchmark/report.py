@@ -36,7 +36,8 @@ def format_report(results: dict) -> str:
                 lines.append(f"{name:<60} failed: {r['failed'][-200:]}")
                 continue
             rate = r.get("tokens_per_s") or r.get("tokens_per_s_logged")
-            lines.append(f"{name:<60} {str(r['reached']):>7} {r['seconds']:>8.1f} {r['iter']:>6} {r['val']:>7.4f}  "
+            val = "-" if r["val"] is None else f"{r['val']:.4f}"      # ours never came near enough to check it
+            lines.append(f"{name:<60} {str(r['reached']):>7} {r['seconds']:>8.1f} {r['iter']:>6} {val:>7}  "
                          f"{rate if rate is None else format(rate, ',.0f'):>10}")
     if results.get("generation"):
         g = results["generation"]

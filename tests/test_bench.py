@@ -86,6 +86,20 @@ def test_bench_cli_without_the_text_is_a_one_line_error(tmp_path):
     assert result.returncode == 2 and result.stderr.startswith("error:") and len(result.stderr.splitlines()) == 1
 
 
+def test_the_json_is_written_before_the_table_is_formatted(tmp_path, monkeypatch):
+    """Minutes of measuring are not lost to a row the table cannot show."""
+    import bench
+    from benchmark import report, suite
+    results = {"machine": describe_machine(torch.device("cpu")), "side_by_side": [{"command": "train.py"}]}
+    monkeypatch.setattr(suite, "run_suite", lambda *a, **kw: results)
+    monkeypatch.setattr(report, "format_report", lambda r: r["side_by_side"][0]["seconds"])    # KeyError
+    (tmp_path / "text.txt").write_text("hello")
+    out = tmp_path / "results.json"
+    with pytest.raises(KeyError):
+        bench.run_bench(bench.parse_args(["--data", str(tmp_path / "text.txt"), "--out", str(out)]))
+    assert json.loads(out.read_text())["side_by_side"] == [{"command": "train.py"}]
+
+
 def test_thread_setting_and_back_to_the_default():
     from training.device import DEFAULT_THREADS, set_threads
     set_threads(1)
@@ -188,3 +202,7 @@ def test_our_whole_command_is_timed_to_the_target(tmp_path, corpus):
     assert result["reached"] and result["iter"] == 10 and result["val"] < 100 and result["seconds"] > 0
     failed = side_by_side.ours(config, tmp_path / "missing.txt", 100.0, log=lambda *_: None)
     assert "does not exist" in failed["failed"]
+    never_near = side_by_side.ours(config, corpus, 0.001, log=lambda *_: None)     # the whole split never checked
+    assert (never_near["reached"], never_near["iter"], never_near["val"]) == (False, 40, None)
+    row = format_report({"machine": describe_machine(torch.device("cpu")), "side_by_side": [never_near]}).splitlines()[-1]
+    assert row.split()[-5:-1] == ["False", f"{never_near['seconds']:.1f}", "40", "-"]
