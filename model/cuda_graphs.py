@@ -17,13 +17,27 @@ _recording = threading.Lock()       # one recording at a time in a process (a se
 def record(fn: Callable[[], torch.Tensor]) -> tuple[torch.cuda.CUDAGraph, torch.Tensor]:
     """``fn``'s kernels recorded as a CUDA graph, without running them; the graph and ``fn``'s output, which each
     ``graph.replay()`` rewrites in place. Lazy set-ups (libraries' workspaces, first allocations) must have run
-    before, on a ``side_stream``. Other threads may go on using the GPU meanwhile (their calls are not recorded)."""
+    before, on a ``side_stream``. Other threads may go on using the GPU meanwhile (their calls are not recorded),
+    except to draw from the default CUDA generator, which is in recording mode for the whole process."""
     graph = torch.cuda.CUDAGraph()
     # the outer stream context puts the thread's stream back even where a failed recording skips the inner one's
     with _recording, torch.cuda.stream(torch.cuda.current_stream()):
-        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
-            out = fn()
+        try:
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+                out = fn()
+        except Exception:
+            with contextlib.suppress(Exception):        # the failed recording's error is the one to report
+                end_the_generators_recording()
+            raise
     return graph, out
+
+
+def end_the_generators_recording() -> None:
+    """A recording puts the default CUDA generator in recording mode and only a recording that succeeds takes it
+    out (torch before 2.13): after a failed one, every eager draw (dropout, sampling) would raise "Offset increment
+    outside graph capture". Recording one small kernel, successfully, takes it out."""
+    with torch.cuda.graph(torch.cuda.CUDAGraph(), capture_error_mode="thread_local"):
+        torch.ones(1, device=torch.device("cuda", torch.cuda.current_device())).mul_(2)
 
 
 def why_recording_failed(error: Exception) -> str:

@@ -158,3 +158,29 @@ def test_the_recorded_decode_steps_bookkeeping_with_a_stand_in_for_the_graph(mon
     assert torch.equal(cached, made(False))
     assert decoder.chunks == decoder.capture == (not fail)
     assert set(decoder.graphs) == (set() if fail else {"sample", "step"})
+
+
+@pytest.mark.skipif("cuda" not in DEVICES, reason="needs a GPU")
+def test_a_failed_recording_of_decode_steps_on_cuda_leaves_sampling_working():
+    """A read-back while recording breaks the recording of the decode steps: a warning, then token by token, and
+    sampling from the default CUDA generator (no generator given) still works and draws what recompute draws."""
+    from model.generation import kept_decoder
+    model = peaked_model().to("cuda")
+    idx = torch.randint(0, 23, (2, 3), device="cuda")
+    with kept_decoder(model, 2, False) as decoder:
+        decode = decoder.decode
+
+        def reading_back(*args):
+            logits = decode(*args)
+            if torch.cuda.is_current_stream_capturing():
+                logits.sum().item()                     # not allowed while recording
+            return logits
+        decoder.decode = reading_back
+
+    def made(use_cache):
+        torch.manual_seed(5)                            # the default generators, CUDA's among them
+        return torch.cat(list(generate(model, idx, 40, 0.8, use_cache=use_cache)), dim=1)
+
+    with pytest.warns(UserWarning, match="recording decode steps as a CUDA graph failed"):
+        cached = made(True)
+    assert torch.equal(cached, made(False)) and not decoder.capture and not decoder.graphs

@@ -291,6 +291,32 @@ def test_a_recorded_step_trains_as_the_eager_step_does(tiny_cfg, fused):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.skipif("cuda" not in DEVICES, reason="needs a GPU")
+def test_a_failed_recording_on_cuda_trains_on_eagerly_as_the_eager_step_does(tiny_cfg):
+    """A read-back of the loss while recording breaks the recording, as any operation a graph cannot hold would.
+    The run warns and goes on eagerly, dropout drawing from the GPU's generator again, with the eager run's losses."""
+    from training.loop import build
+    from training.schedule import lr_at
+    losses, lines = {}, []
+    for graphs in (False, True):
+        cfg = tiny_cfg(**{"train.device": "cuda", "train.cuda_graphs": graphs, "model.dropout": 0.1})
+        run = build(cfg, log=lines.append)
+        if graphs:
+            update = run.graphed.update
+
+            def reading_back(batches):
+                loss = update(batches)
+                if torch.cuda.is_current_stream_capturing():
+                    loss.item()                         # not allowed while recording
+                return loss
+            run.graphed.update = reading_back
+        losses[graphs] = [train_step(run, lr_at(i, cfg.train)).item() for i in range(cfg.train.max_iters)]
+    assert run.graphed.eager and run.graphed.graph is None
+    assert any("recording the training step as a CUDA graph failed" in line for line in lines)
+    assert losses[True] == pytest.approx(losses[False], rel=1e-5)
+    torch.rand(4, device="cuda")                        # the default generator draws eagerly, outside training too
+
+
 class Replayed:
     """Stands in for a CUDA graph on the CPU: recording keeps the function, each replay runs it again and writes
     its result into the recorded output. What it checks is the bookkeeping around a graph: that every replay
