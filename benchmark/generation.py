@@ -13,7 +13,7 @@ import time
 import torch
 
 from model.config import ModelConfig
-from model.generation import CHUNK, generate
+from model.generation import CHUNK, generate, kept_decoder
 from model.gpt import GPT
 
 
@@ -43,5 +43,12 @@ def generation_speed(model_cfg: ModelConfig, batch_sizes=(1, 8), vocab_size: int
         for use_cache, compile in ways:
             seconds = statistics.median(times[(use_cache, compile)])
             rows.append({"batch": batch, "kv_cache": use_cache, "compiled": compile, "new_tokens": new_tokens,
-                         "tokens_per_s": round(batch * new_tokens / seconds, 1), "seconds": round(seconds, 3)})
+                         "tokens_per_s": round(batch * new_tokens / seconds, 1), "seconds": round(seconds, 3),
+                         "graphs": recorded_graphs(model, batch, compile) if use_cache else []})
     return rows
+
+
+def recorded_graphs(model: GPT, batch: int, compile: bool) -> list[str]:
+    """The decode steps the timed generations replayed as CUDA graphs (none where recording failed or off a GPU)."""
+    with kept_decoder(model, batch, compile) as decoder:
+        return sorted(decoder.graphs)

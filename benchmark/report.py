@@ -10,11 +10,11 @@ def format_report(results: dict) -> str:
     if results.get("throughput"):
         lines += ["", "training throughput (median of interleaved rounds; MFU = tokens/s × FLOPs/token ÷ measured "
                   "matmul peak; FLOPs/token = 6·N + 12·L·T·C)",
-                  f"{'run':<22} {'model':<24} {'batch':>6} {'threads':>7} {'dtype':>8} {'compiled':>8} "
+                  f"{'run':<22} {'model':<24} {'batch':>6} {'threads':>7} {'dtype':>8} {'compiled':>8} {'graphs':>15} "
                   f"{'tokens/s':>10} {'ms/step':>8} {'GFLOP/s':>8} {'peak':>7} {'MFU':>6} {'warm-up s':>9} {'GPU busy':>8}"]
         for name, r in results["throughput"].items():
             lines.append(f"{name:<22} {r['model']:<24} {r['batch']:>6} {r['threads']:>7} {r['dtype']:>8} "
-                         f"{str(r['compiled']):>8} {r['tokens_per_s']:>10,.0f} {r['step_ms']:>8.1f} {r['achieved_gflops']:>8.1f} "
+                         f"{str(r['compiled']):>8} {r.get('graphs') or '-':>15} {r['tokens_per_s']:>10,.0f} {r['step_ms']:>8.1f} {r['achieved_gflops']:>8.1f} "
                          f"{r['peak_gflops']:>7.0f} {r['mfu']:>6.1%} {r['warmup_s']:>9.1f} "
                          + (f"{r['gpu_busy']:>8.0%}" if r.get("gpu_busy") is not None else f"{'-':>8}"))
     if results.get("time_to_loss"):
@@ -42,10 +42,11 @@ def format_report(results: dict) -> str:
     if results.get("generation"):
         g = results["generation"]
         lines += ["", f"generation ({g['model']}, random weights, greedy, {g['rows'][0]['new_tokens']} new tokens "
-                  f"to fill the context)", f"{'batch':>5} {'KV cache':>8} {'compiled':>8} {'tokens/s':>10} {'seconds':>8}"]
+                  f"to fill the context)",
+                  f"{'batch':>5} {'KV cache':>8} {'compiled':>8} {'tokens/s':>10} {'seconds':>8}  CUDA graphs"]
         for r in g["rows"]:
             lines.append(f"{r['batch']:>5} {str(r['kv_cache']):>8} {str(r['compiled']):>8} {r['tokens_per_s']:>10,.0f} "
-                         f"{r['seconds']:>8.2f}")
+                         f"{r['seconds']:>8.2f}  {', '.join(r.get('graphs', [])) or '-'}")
     if results.get("peak_memory_mb"):
         lines += ["", "peak memory (MiB; CPU: the process's peak RSS so far, so it includes earlier sections): "
                   + ", ".join(f"{k} {v:,.0f}" for k, v in results["peak_memory_mb"].items())]

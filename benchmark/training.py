@@ -68,7 +68,7 @@ def measure_throughput(variants: dict[str, Config], steps: int = 50, warmup: int
         report[name] = {
             "model": f"{cfg.model.n_layer}L/{cfg.model.n_head}H/{cfg.model.n_embd}d, block {cfg.model.block_size}",
             "params": model.num_params(), "batch": f"{cfg.train.batch_size}×{cfg.train.grad_accum}",
-            "dtype": str(run.dtype).removeprefix("torch."), "compiled": run.compiled,
+            "dtype": str(run.dtype).removeprefix("torch."), "compiled": run.compiled, "graphs": graphs_in(run),
             "threads": cfg.train.threads or DEFAULT_THREADS,
             "tokens_per_s": round(tokens_per_s, 1), "tokens_per_s_best": round(max(rates), 1),
             "step_ms": round(1000 * run.tokens_per_step / tokens_per_s, 2),
@@ -77,6 +77,17 @@ def measure_throughput(variants: dict[str, Config], steps: int = 50, warmup: int
             "warmup_s": results[name]["warmup_s"], "rounds": rounds, "steps_per_round": steps, "gpu_busy": busy,
         }
     return report
+
+
+def graphs_in(run: Run) -> str | None:
+    """How the timed steps were replayed as CUDA graphs: the eager step as one recording ("step": only once a
+    recording succeeded, so a failed one, which trains eagerly, is not mistaken for it), or torch.compile's
+    ("reduce-overhead"); None for launched kernels."""
+    if run.graphed is not None and run.graphed.graph is not None:
+        return "step"
+    if run.compiled and run.cfg.train.cuda_graphs and run.device.type == "cuda":
+        return "reduce-overhead"
+    return None
 
 
 def busy_fraction(run: Run, steps: int = 20) -> float:

@@ -38,7 +38,21 @@ def test_throughput_reports_tokens_flops_and_mfu(tiny_cfg):
         assert r["flops_per_token"] == 6 * r["params"] + 12 * 2 * 16 * 32         # 6N + 12·L·T·C
         achieved = r["tokens_per_s"] * r["flops_per_token"] / 1e9
         assert math.isclose(r["achieved_gflops"], achieved, rel_tol=1e-2, abs_tol=0.01)
-        assert r["compiled"] is False and r["dtype"] == "float32"
+        assert r["compiled"] is False and r["dtype"] == "float32" and r["graphs"] is None
+
+
+def test_a_row_says_step_only_where_the_step_was_recorded(tiny_cfg):
+    """A recording that failed trains eagerly: its row must not read as a recorded step's."""
+    import types
+
+    from benchmark.training import graphs_in
+    from training.loop import build
+    run = build(tiny_cfg(), log=lambda *_: None)
+    assert graphs_in(run) is None
+    run.graphed = types.SimpleNamespace(graph=None, eager=True)          # recording failed
+    assert graphs_in(run) is None
+    run.graphed = types.SimpleNamespace(graph=object(), eager=False)     # recorded and replayed
+    assert graphs_in(run) == "step"
 
 
 def test_time_to_loss_stops_at_the_first_evaluation_below_the_target(tiny_cfg):
@@ -58,6 +72,7 @@ def test_generation_with_and_without_cache():
     rows = generation_speed(TINY_MODEL, batch_sizes=(1, 2), prompt_len=4, rounds=1)
     assert [(r["batch"], r["kv_cache"]) for r in rows] == [(1, True), (1, False), (2, True), (2, False)]
     assert all(r["tokens_per_s"] > 0 and r["new_tokens"] == 12 for r in rows)
+    assert all(r["graphs"] == [] for r in rows)                 # nothing is recorded off a GPU
 
 
 def test_whole_suite_prints_a_table_and_writes_json(tmp_path, corpus):
