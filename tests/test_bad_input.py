@@ -8,7 +8,9 @@ that pass ``--overwrite``: bad input is refused before anything is written.
 import errno
 import os
 import shutil
+import struct
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -240,7 +242,20 @@ def edited(change):
     return make
 
 
+def flipped_byte(good: Path, bad: Path):
+    """A copy of ``good`` with one byte flipped in the middle of its largest tensor, as bit rot on a disk would:
+    still a valid archive and pickle, so only the checksums tell."""
+    data = bytearray(good.read_bytes())
+    with zipfile.ZipFile(good) as archive:
+        largest = max(archive.infolist(), key=lambda info: info.file_size)
+    name_len, extra_len = struct.unpack("<HH", data[largest.header_offset + 26 : largest.header_offset + 30])
+    start = largest.header_offset + 30 + name_len + extra_len               # after the record's local header
+    data[start + largest.file_size // 2] ^= 0x10
+    bad.write_bytes(data)
+
+
 BAD_CHECKPOINTS = {
+    "a flipped byte in a weight": (flipped_byte, "no longer matches the checksum written with it"),
     "truncated": (lambda good, bad: bad.write_bytes(good.read_bytes()[: good.stat().st_size // 2]),
                   "is truncated or not a PyTorch file"),
     "random bytes": (lambda good, bad: bad.write_bytes(os.urandom(4096)), "is truncated or not a PyTorch file"),
