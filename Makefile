@@ -19,7 +19,7 @@ demo: $(VENV)/installed
 	$(PY) generate.py --checkpoint runs/toy/best.pt --prompt "He broke the" --temperature 0.8 --num-samples 3 --max-new-tokens 60
 
 test: $(VENV)/installed
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto
 
 play: $(VENV)/installed
 	$(PY) play.py
