@@ -25,7 +25,7 @@ from training.checkpoint import load_checkpoint, model_from_checkpoint
 from training.config import Config
 from training.device import DEFAULT_THREADS, resolve_device, resolve_dtype, set_threads
 from training.evaluation import whole_split_loss
-from training.loop import Run, build, train_step
+from training.loop import Run, build, compiled_with_graphs, train_step
 from training.trainer import train
 
 
@@ -85,7 +85,7 @@ def graphs_in(run: Run) -> str | None:
     ("reduce-overhead"); None for launched kernels."""
     if run.graphed is not None and run.graphed.graph is not None:
         return "step"
-    if run.compiled and run.cfg.train.cuda_graphs and run.device.type == "cuda":
+    if run.compiled and compiled_with_graphs(run):
         return "reduce-overhead"
     return None
 

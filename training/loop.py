@@ -101,7 +101,7 @@ def compile_if_it_works(run: Run, log) -> tuple[torch.nn.Module, bool]:
     trains eagerly, with a warning; running out of memory is not a compile failure and is raised. The try draws no
     random numbers and leaves no gradients, so the run is the same as one that never tried."""
     train = run.cfg.train
-    graphs = train.cuda_graphs and run.device.type == "cuda"
+    graphs = compiled_with_graphs(run)
     mode = "reduce-overhead" if graphs else None
     # shaped and laid out as get_batch's (B, T) views of (B, T + 1) windows: the compiled code is specialised
     # to its inputs' strides and to whether they overlap, and the first real step then reuses it
@@ -131,6 +131,12 @@ def compile_if_it_works(run: Run, log) -> tuple[torch.nn.Module, bool]:
     log(f"torch.compile: {'each block' if train.compile_scope == 'blocks' else 'the model'} compiled"
         + (", each step replayed as CUDA graphs" if graphs else ""))
     return compiled, True
+
+
+def compiled_with_graphs(run: Run) -> bool:
+    """Whether a compiled model replays its steps as CUDA graphs (``mode="reduce-overhead"``): on a GPU, when
+    ``train.cuda_graphs`` asks."""
+    return run.cfg.train.cuda_graphs and run.device.type == "cuda"
 
 
 def graphed_step(run: Run, log) -> GraphedStep | None:
