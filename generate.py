@@ -9,8 +9,8 @@ import json
 import math
 import sys
 
+from core.config import MAX_NEW_TOKENS, MAX_SEED
 from errors import UserError, run_command
-from training.config import MAX_NEW_TOKENS, MAX_SEED
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -70,8 +70,8 @@ def check_args(args) -> None:
 def run(args, out=sys.stdout) -> None:
     import torch
 
+    from core.memory import check_fits, generation_bytes
     from inference import complete, encode_prompt, load_for_inference, top_candidates
-    from training.memory import check_fits, generation_bytes
 
     check_args(args)
     loaded = load_for_inference(args.checkpoint, args.device)

@@ -3,24 +3,21 @@ the playground page share.
 
 Shapes: T tokens, C = n_embd, nh heads, V vocabulary.
 """
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from core.checkpoint import load_checkpoint, model_from_checkpoint
+from core.config import Config
+from core.device import resolve_device
 from data.tokenization import Tokenizer, stream_decoder
 from data.toy_facts import LINE_START
 from errors import UserError
 from model.generation import generate
 from model.gpt import GPT
 from model.sampling import check_sampling_args, next_token_probs
-from training.checkpoint import load_checkpoint, model_from_checkpoint
-from training.config import Config, load_config
-from training.device import resolve_device
-
-TOY_CONFIG = Path(__file__).resolve().parent / "configs" / "toy.yaml"
 
 
 @dataclass
@@ -38,22 +35,6 @@ def load_for_inference(path: str | Path, device: str = "cpu") -> Loaded:
     model, tokenizer, cfg = model_from_checkpoint(ckpt, path)
     device, _ = resolve_device(device)
     return Loaded(model.to(device).eval(), tokenizer, cfg, device, ckpt["iter"], ckpt["best_val"])
-
-
-def toy_checkpoint(log=print) -> Path:
-    """The toy model's best.pt, trained first (about 2 minutes on 2 CPU cores) if it is not there yet: what the
-    lessons and the playground show when no checkpoint is named."""
-    from training.trainer import train
-
-    corpus = TOY_CONFIG.parents[1] / "data" / "toy_corpus.txt"        # found from any folder the command runs in
-    cfg = load_config(TOY_CONFIG, [f"data.path={corpus}"] if corpus.is_file() else [])
-    checkpoint = Path(cfg.train.out_dir) / "best.pt"
-    if not checkpoint.exists():
-        log(f"{checkpoint} not found: training the toy model first ({os.path.relpath(TOY_CONFIG)}, "
-            "about 2 minutes on 2 CPU cores)")
-        if train(cfg, log=log).interrupted:            # never over an unfinished run there: that is an error
-            raise KeyboardInterrupt
-    return checkpoint
 
 
 def encode_prompt(loaded: Loaded, prompt: str) -> list[int]:

@@ -64,8 +64,9 @@ def run(args) -> None:
     sock = listen(args.host, args.port)
     import uvicorn
 
-    from inference import load_for_inference, toy_checkpoint
+    from inference import load_for_inference
     from playground.server import create_app
+    from training.toy import toy_checkpoint
 
     checkpoint = args.checkpoint or str(toy_checkpoint())
     loaded = load_for_inference(checkpoint, args.device)

@@ -38,7 +38,7 @@ def run_folder_for_data(data: str) -> str:
 
 
 def run_training(args) -> int:
-    from training.config import load_config, parse_overrides
+    from core.config import load_config, parse_overrides
     from training.trainer import train
 
     overrides = list(args.set)

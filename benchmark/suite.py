@@ -9,9 +9,9 @@ from benchmark import side_by_side
 from benchmark.generation import generation_speed
 from benchmark.machine import describe_machine, peak_memory_mb, reset_peak_memory
 from benchmark.training import measure_throughput, time_to_loss
+from core.config import Config, load_config
+from core.device import resolve_device, set_threads
 from model.config import ModelConfig
-from training.config import Config, load_config
-from training.device import resolve_device, set_threads
 
 SECTIONS = ("throughput", "large", "time-to-loss", "generation")     # side-by-side: only with a nanoGPT checkout
 LARGE = ModelConfig(block_size=256, n_layer=6, n_head=6, n_embd=384)       # the GPU recipe's shape, for MFU

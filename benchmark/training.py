@@ -20,10 +20,10 @@ from dataclasses import replace
 import torch
 
 from benchmark.machine import matmul_flops
+from core.checkpoint import load_checkpoint, model_from_checkpoint
+from core.config import Config
+from core.device import DEFAULT_THREADS, resolve_device, resolve_dtype, set_threads
 from data.corpus import load_corpus
-from training.checkpoint import load_checkpoint, model_from_checkpoint
-from training.config import Config
-from training.device import DEFAULT_THREADS, resolve_device, resolve_dtype, set_threads
 from training.evaluation import whole_split_loss
 from training.loop import Run, build, compiled_with_graphs, train_step
 from training.trainer import train

@@ -16,8 +16,8 @@ import torch.nn.functional as F
 
 from data.toy_facts import LINE_START
 from inference import greedy_text, trace
-from model.attention import SelfAttention
 from lessons.common import SENTENCES, Context, new_figure, show_token
+from model.attention import SelfAttention
 
 
 

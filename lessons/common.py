@@ -12,8 +12,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from data.tokenization import Tokenizer
-from inference import Loaded, load_for_inference, toy_checkpoint
+from inference import Loaded, load_for_inference
 from model.gpt import GPT
+from training.toy import toy_checkpoint
 
 # one verb, two objects, two meanings: the example pair of the attention lessons
 SENTENCES = ("He broke the glass. ", "He broke the news. ")

@@ -22,13 +22,13 @@ from pathlib import Path
 
 import torch
 
+from core.config import config_from_dict, config_to_dict, merge, parse_overrides
 from data.make_toy_corpus import order_lines
 from data.toy_facts import LINE_START, fact_known, toy_facts
 from inference import Loaded, encode_prompt, load_for_inference
 from lessons.common import Context, new_figure, write_shuffled
 from model.generation import generate
 from model.positional import sinusoidal_table
-from training.config import config_from_dict, config_to_dict, merge, parse_overrides
 from training.trainer import train
 
 ORDER = re.compile(r"The (\w+) (\w+) the (\w+)\. Who (\w+)\? the")

@@ -22,9 +22,9 @@ from errors import UserError
 from inference import Loaded, continuation_prob, greedy_text, load_for_inference, trace
 from playground.views import ORDER_PAIR, attention_rows
 from training.run_dir import read_metrics
+from training.toy import TOY_CONFIG
 
 ROOT = Path(__file__).resolve().parent.parent
-TOY_CONFIG = ROOT / "configs" / "toy.yaml"
 MAX_TEXT_BYTES = 200 * 1024
 MIN_TEXT_CHARS = 1000
 ATTENTION_SENTENCE = ORDER_PAIR[0]         # watched at every checkpoint, so heads can be seen specialising

@@ -44,11 +44,11 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
+from core.config import MAX_SEED
 from errors import UserError
 from inference import Loaded, load_for_inference
 from playground import views
 from playground.live import Busy, Knobs, LiveTraining
-from training.config import MAX_SEED
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BODY_BYTES = 256 * 1024

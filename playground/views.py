@@ -22,9 +22,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from errors import UserError
 from data.make_toy_corpus import KINDS
 from data.toy_facts import LINE_START
+from errors import UserError
 from inference import (WORD_FRAME, Loaded, Trace, complete, encode_prompt, greedy_text, neighbours, pca_2d, trace,
                        word_vectors)
 from model.sampling import entropy_bits, next_token_probs

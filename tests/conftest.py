@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.config import load_config
+from core.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 # the device tests run on: the CPU always, a GPU where there is one (CI has none; run them on a GPU by hand)

@@ -20,11 +20,11 @@ import bench
 import generate
 import learn
 import train
+from core.atomic_files import TMP_PREFIX
+from core.checkpoint import load_checkpoint
 from data.tokenization import CharTokenizer
 from tests.conftest import run_cli, tiny_overrides
 from training import atomic_files
-from training.atomic_files import TMP_PREFIX
-from training.checkpoint import load_checkpoint
 
 TINY = "<tiny>"                                         # expands to tiny_overrides() for a fresh run in {run}
 FRESH = ["--no-progress", "--overwrite", "--set", TINY]  # a new run over {run}; more --set values may follow

@@ -13,10 +13,10 @@ from benchmark.machine import describe_machine, matmul_flops, peak_memory_mb
 from benchmark.report import format_report, write_json
 from benchmark.suite import run_suite
 from benchmark.training import measure_throughput, time_to_loss
+from core.config import load_config
 from errors import UserError
 from model.config import ModelConfig
 from tests.conftest import ROOT, run_cli
-from training.config import load_config
 
 TINY_MODEL = ModelConfig(block_size=16, n_layer=2, n_head=2, n_embd=32)
 CPU = torch.device("cpu")
@@ -116,7 +116,7 @@ def test_the_json_is_written_before_the_table_is_formatted(tmp_path, monkeypatch
 
 
 def test_thread_setting_and_back_to_the_default():
-    from training.device import DEFAULT_THREADS, set_threads
+    from core.device import DEFAULT_THREADS, set_threads
     set_threads(1)
     assert torch.get_num_threads() == 1
     set_threads(0)

@@ -3,10 +3,10 @@ import os
 import pytest
 import torch
 
+from core.checkpoint import checkpoint_state, load_checkpoint, model_from_checkpoint, save_checkpoint
 from data.tokenization import CharTokenizer
 from errors import UserError
 from model import GPT
-from training.checkpoint import checkpoint_state, load_checkpoint, model_from_checkpoint, save_checkpoint
 
 
 def saved_model(tmp_path, tiny_cfg):

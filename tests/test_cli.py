@@ -7,8 +7,8 @@ import time
 
 import pytest
 
+from core.checkpoint import load_checkpoint
 from tests.conftest import ROOT, run_cli, tiny_overrides
-from training.checkpoint import load_checkpoint
 from training.run_dir import read_metrics
 
 

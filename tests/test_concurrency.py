@@ -9,8 +9,8 @@ import subprocess
 import sys
 import time
 
+from core.checkpoint import load_checkpoint, model_from_checkpoint
 from tests.conftest import ROOT, run_cli, tiny_overrides
-from training.checkpoint import load_checkpoint, model_from_checkpoint
 
 
 def start_training(run, corpus, **extra) -> subprocess.Popen:

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
+from core.config import load_config
 from errors import UserError
-from training.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,7 +59,7 @@ def test_bad_overrides(override):
 
 @pytest.mark.parametrize("hint", [typing.Optional[float], float | None])
 def test_an_optional_field_takes_its_type_or_null_however_it_is_written(hint):
-    from training.config import coerce_value
+    from core.config import coerce_value
 
     problems = []
     assert coerce_value(2, hint, "train.x", problems) == 2.0 and coerce_value(None, hint, "train.x", problems) is None
@@ -74,8 +74,8 @@ def test_the_readme_config_table_names_every_key_with_its_default():
     import dataclasses
     import re
 
+    from core.config import Config
     from tests.conftest import ROOT
-    from training.config import Config
 
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     table = text[text.index("### Config reference"):].split("\n## ")[0]

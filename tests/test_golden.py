@@ -3,8 +3,8 @@ the training loop is redesigned (2026-11-26, torch 2.13.0). Dropout and gradient
 order of random draws is pinned too. The tolerance allows for another CPU's last bits, not for a changed step."""
 import pytest
 
+from core.config import load_config
 from tests.conftest import tiny_overrides
-from training.config import load_config
 from training.run_dir import read_metrics
 from training.trainer import train
 

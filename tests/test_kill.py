@@ -1,7 +1,7 @@
 """SIGKILL at any moment loses nothing: every checkpoint on disk loads, and --resume gives the uninterrupted run.
 
 ``train.py`` is killed between two steps, in the middle of an evaluation and in the middle of a checkpoint write (the
-``GPT_PLAYGROUND_KILL_AT`` hook of ``training.fault_injection`` makes it SIGKILL itself at that exact point), each
+``GPT_PLAYGROUND_KILL_AT`` hook of ``core.fault_injection`` makes it SIGKILL itself at that exact point), each
 time resumed with ``--resume`` and killed again further on. The run finished this way must have logged the same
 losses, bit for bit, as a run that was never interrupted.
 """
@@ -10,11 +10,11 @@ import signal
 
 import torch
 
+from core.atomic_files import TMP_PREFIX
+from core.checkpoint import load_checkpoint, model_from_checkpoint
+from core.config import load_config
+from core.fault_injection import ENV
 from tests.conftest import run_cli, tiny_overrides
-from training.atomic_files import TMP_PREFIX
-from training.checkpoint import load_checkpoint, model_from_checkpoint
-from training.config import load_config
-from training.fault_injection import ENV
 from training.run_dir import MetricsLog, read_metrics
 from training.trainer import train
 

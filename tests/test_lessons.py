@@ -6,16 +6,16 @@ import pytest
 import torch
 import yaml
 
-import inference
+from core.config import load_config, parse_overrides
 from data.make_toy_corpus import BROKE
 from data.toy_facts import LINE_START, PROBES
 from inference import load_for_inference, trace
-from lessons import attend, common, embed, feedforward, heads, position, sample, tokenize, train
 from inference import continuation_prob
+from lessons import attend, common, embed, feedforward, heads, position, sample, tokenize, train
 from lessons.common import SENTENCES, Context
 from model.sampling import next_token_probs
 from tests.conftest import ROOT, run_cli, tiny_overrides
-from training.config import load_config, parse_overrides
+from training import toy
 from training.trainer import train as train_model
 
 
@@ -170,7 +170,7 @@ def test_sample_probabilities_sum_to_one_and_entropy_grows_with_temperature(ctx)
 def test_without_a_checkpoint_the_toy_model_is_trained_first(tmp_path, corpus, monkeypatch):
     config = tmp_path / "toy.yaml"
     config.write_text(yaml.safe_dump(parse_overrides(tiny_overrides(tmp_path / "run", corpus))), encoding="utf-8")
-    monkeypatch.setattr(inference, "TOY_CONFIG", config)
+    monkeypatch.setattr(toy, "TOY_CONFIG", config)
     said = []
     ctx = common.load_context(None, tmp_path / "figures", say=said.append)
     assert said[0].startswith(f"{tmp_path / 'run' / 'best.pt'} not found: training the toy model first")

@@ -6,10 +6,10 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
+from core.checkpoint import load_checkpoint
 from inference import load_for_inference
 from playground.live import probe
 from playground.server import create_app
-from training.checkpoint import load_checkpoint
 
 TINY = {"n_layer": 1, "n_head": 2, "n_embd": 16, "lr": 0.01}
 

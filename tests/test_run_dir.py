@@ -4,11 +4,11 @@ on the user's own text gets its own folder."""
 import pytest
 import yaml
 
-import inference
+from core.checkpoint import load_checkpoint
+from core.config import load_config, parse_overrides
 from errors import UserError
 from tests.conftest import ROOT, run_cli, tiny_overrides
-from training.checkpoint import load_checkpoint
-from training.config import load_config, parse_overrides
+from training import toy
 from training.run_dir import MARKER
 from training.trainer import train
 
@@ -88,9 +88,9 @@ def test_the_toy_model_is_not_trained_over_an_unfinished_run(tmp_path, corpus, m
     before = files_of(run)
     config = tmp_path / "toy.yaml"
     config.write_text(yaml.safe_dump(parse_overrides(tiny_overrides(run, corpus))), encoding="utf-8")
-    monkeypatch.setattr(inference, "TOY_CONFIG", config)
+    monkeypatch.setattr(toy, "TOY_CONFIG", config)
     with pytest.raises(UserError, match=f"run directory {run} already holds a checkpoint; continue it with --resume"):
-        inference.toy_checkpoint(log=lambda *_: None)
+        toy.toy_checkpoint(log=lambda *_: None)
     assert files_of(run) == before
 
 

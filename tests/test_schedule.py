@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from training.config import TrainConfig
+from core.config import TrainConfig
 from training.schedule import lr_at
 
 CFG = TrainConfig(lr=1e-3, min_lr=1e-4, warmup_iters=10, max_iters=110)

@@ -12,12 +12,12 @@ import torch
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from core.config import Config
 from data.tokenization import CharTokenizer, stream_decoder, tokenizer_from_dict, train_tokenizer
 from errors import UserError
 from inference import Loaded, encode_prompt
 from model.config import ModelConfig
 from tests.conftest import ROOT
-from training.config import Config
 
 TOY = (ROOT / "data" / "toy_corpus.txt").read_text(encoding="utf-8")
 FUZZ = settings(deadline=None, max_examples=200, database=None)

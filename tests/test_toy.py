@@ -32,8 +32,8 @@ def test_a_fact_is_known_only_with_a_whole_word():
 def test_the_toy_model_learns_its_facts(tmp_path):
     """What `make demo` promises: the toy config, trained from scratch, meets every target of toy_eval.py."""
     from toy_eval import TARGETS, evaluate_facts
+    from core.config import load_config
     from inference import load_for_inference
-    from training.config import load_config
     from training.trainer import train
 
     cfg = load_config(ROOT / "configs" / "toy.yaml", [f"train.out_dir={tmp_path / 'toy'}",

@@ -5,12 +5,12 @@ import json
 import pytest
 import torch
 
+from core.checkpoint import load_checkpoint
 from errors import UserError
-from training import loop
-from training.checkpoint import load_checkpoint
-from training.run_dir import RunLock, read_metrics
 from tests.conftest import DEVICES, STEPS
+from training import loop
 from training.loop import train_step
+from training.run_dir import RunLock, read_metrics
 from training.trainer import train
 
 QUIET = {"progress": False, "log": lambda *_: None}

@@ -1,1 +1,1 @@
-"""Everything around the model that makes it learn: config, device, schedule, checkpoints, the training loop."""
+"""Everything that makes the model learn: the loop, its schedule and evaluation, run folders, the trainer command."""

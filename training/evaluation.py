@@ -13,10 +13,10 @@ import math
 
 import torch
 
+from core.config import Config
+from core.device import autocast
+from core.fault_injection import kill_point
 from data.corpus import get_batch
-from training.config import Config
-from training.device import autocast
-from training.fault_injection import kill_point
 
 
 class EvaluationStopped(Exception):

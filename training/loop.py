@@ -22,18 +22,18 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from core.atomic_files import atomic_copy
+from core.checkpoint import checkpoint_state, save_checkpoint
+from core.config import Config
+from core.device import autocast, resolve_device, resolve_dtype, set_threads
+from core.fault_injection import kill_point
+from core.memory import check_fits, training_bytes
 from data.corpus import Splits, get_batch, load_corpus
 from data.tokenization import Tokenizer
 from errors import UserError
 from model.gpt import GPT
-from training.atomic_files import atomic_copy
-from training.checkpoint import checkpoint_state, save_checkpoint
-from training.config import Config
-from training.device import autocast, resolve_device, resolve_dtype, set_threads
 from training.distributed import Distributed, any_process, sum_and_any
 from training.evaluation import EvaluationStopped, evaluate, sample_near_target, whole_split_loss
-from training.fault_injection import kill_point
-from training.memory import check_fits, training_bytes
 from training.run_dir import MetricsLog
 from training.schedule import lr_at
 from training.step_graph import GraphedStep

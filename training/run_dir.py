@@ -13,8 +13,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from core.atomic_files import TMP_PREFIX, atomic_write
 from errors import UserError
-from training.atomic_files import TMP_PREFIX, atomic_write
 
 try:
     import fcntl

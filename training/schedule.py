@@ -7,7 +7,7 @@ Warm-up keeps the first, noisy Adam updates small; the decay lets the model sett
 """
 import math
 
-from training.config import TrainConfig
+from core.config import TrainConfig
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:

@@ -15,12 +15,12 @@ from pathlib import Path
 import torch
 import yaml
 
+from core.atomic_files import remove_stray_temp_files
+from core.checkpoint import load_checkpoint, model_from_checkpoint, restore_rng
+from core.config import (Config, config_from_dict, config_to_dict, config_to_yaml, merge, parse_overrides,
+                         parse_yaml)
+from core.device import resolve_device
 from errors import UserError
-from training.atomic_files import remove_stray_temp_files
-from training.checkpoint import load_checkpoint, model_from_checkpoint, restore_rng
-from training.config import (Config, config_from_dict, config_to_dict, config_to_yaml, merge, parse_overrides,
-                             parse_yaml)
-from training.device import resolve_device
 from training.distributed import Distributed, init_distributed, shutdown
 from training.loop import Run, RunResult, build, fit
 from training.run_dir import (MetricsLog, RunLock, clear_checkpoints, edited_config_text, mark_ours, prepare_run_dir,

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import torch
 
+from core.atomic_files import atomic_write
+from core.config import Config, config_from_dict, config_to_dict
+from core.memory import check_fits, inference_bytes
 from data.tokenization import Tokenizer, tokenizer_from_dict
 from errors import UserError
 from model.gpt import GPT
-from training.atomic_files import atomic_write
-from training.config import Config, config_from_dict, config_to_dict
-from training.memory import check_fits, inference_bytes
 
 FORMAT = "gpt-playground-checkpoint"
 VERSION = 1

@@ -8,8 +8,8 @@ import os
 import shutil
 from pathlib import Path
 
+from core.fault_injection import kill_point
 from errors import UserError
-from training.fault_injection import kill_point
 
 TMP_PREFIX = ".tmp-"
 

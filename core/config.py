@@ -111,7 +111,7 @@ MAX_NEW_TOKENS = 10**6
 def upper_bounds(cfg: Config) -> dict[str, tuple]:
     """The largest value each count may take: far beyond what a 2-core CPU or one GPU trains, small enough that a
     typo (an extra zero, a seed pasted as a size) is named instead of crashing the allocator or the thread pool.
-    Whether a shape fits the memory at hand is checked later, from its estimate (``training.memory``)."""
+    Whether a shape fits the memory at hand is checked later, from its estimate (``core.memory``)."""
     m, d, t, s = cfg.model, cfg.data, cfg.train, cfg.sample
     return {"model.block_size": (m.block_size, 2**20), "model.n_layer": (m.n_layer, 1024),
             "model.n_head": (m.n_head, 1024), "model.n_embd": (m.n_embd, 2**16), "model.ffn_mult": (m.ffn_mult, 64),
