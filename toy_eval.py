@@ -8,7 +8,7 @@ prompt is given after a newline, as the model saw it in training (the newline pl
 """
 import argparse
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from data.toy_facts import LINE_START, fact_known, toy_facts
 from errors import run_command
@@ -45,7 +45,11 @@ def main(argv=None) -> int:
 def report(args) -> None:
     from inference import load_for_inference
 
-    results = evaluate_facts(load_for_inference(args.checkpoint))
+    loaded, facts = load_for_inference(args.checkpoint), toy_facts()
+    counts = Counter(category for category, _, _ in facts)
+    print(f"checking {len(facts)} facts by greedy generation "
+          f"({', '.join(f'{category} {n}' for category, n in counts.items())})...", file=sys.stderr, flush=True)
+    results = evaluate_facts(loaded, facts)
     print(f"{'fact':<8} {'correct':>9} {'accuracy':>9} {'target':>7}")
     for category, entry in results.items():
         target = TARGETS.get(category, 0.0)
