@@ -1,7 +1,10 @@
 """A run folder, a checkpoint, a user's file are never overwritten: train.py writes only into folders that are
 empty or hold a run of this project, --overwrite clears the old checkpoints before the new run starts, and a run
 on the user's own text gets its own folder."""
+import io
+
 import pytest
+import torch
 import yaml
 
 from core.checkpoint import load_checkpoint
@@ -19,18 +22,51 @@ def files_of(folder):
     return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
 
 
-@pytest.mark.parametrize("contents", [{"config.yaml": b"my own notes: keep\n"},
-                                      {"photo.jpg": b"\xff\xd8", "last.pt": b"not ours"},
-                                      {"notes.txt": b"x"}])
+def plain_torch_file(data=None) -> bytes:
+    """What another tool's ``torch.save`` writes: a real PyTorch archive, but not a checkpoint of ours."""
+    buffer = io.BytesIO()
+    torch.save(data or {"state_dict": {"w": torch.zeros(3)}, "epoch": 7}, buffer)
+    return buffer.getvalue()
+
+
+OTHER_TOOLS = {     # folders other tools write, with the file names our runs use
+    "notes of the user's": {"notes.txt": b"x"},
+    "a config.yaml of the user's": {"config.yaml": b"my own notes: keep\n"},
+    "a photo and a last.pt": {"photo.jpg": b"\xff\xd8", "last.pt": b"not ours"},
+    "another trainer's best.pt and config.yaml": {"best.pt": plain_torch_file(),
+                                                  "config.yaml": b"lr: 0.1  # another trainer's settings\n"},
+    "another trainer's last.pt and metrics.jsonl": {"last.pt": plain_torch_file(), "metrics.jsonl": b'{"step": 1}\n'},
+    "a lone best.pt": {"best.pt": plain_torch_file({"weights": torch.ones(2)})},
+    "our marker beside another trainer's best.pt": {MARKER: b"", "best.pt": plain_torch_file()},
+    "our marker beside a last.pt that is not a checkpoint": {MARKER: b"", "last.pt": b"PK\x03\x04 cut"},
+}
+
+
+@pytest.mark.parametrize("contents", list(OTHER_TOOLS.values()), ids=list(OTHER_TOOLS))
 def test_a_folder_of_the_users_is_refused_and_left_as_it_was(tmp_path, corpus, contents):
     folder = tmp_path / "mine"
     folder.mkdir()
     for name, data in contents.items():
         (folder / name).write_bytes(data)
     cfg = load_config(None, tiny_overrides(folder, corpus))
+    refused = (f"run directory {folder} is marked as a run of this project, but its" if MARKER in contents
+               else f"run directory {folder} holds files that are not a run of this project")
     for overwrite in (False, True):
-        with pytest.raises(UserError, match=f"run directory {folder} holds files that are not a run of this project"):
+        with pytest.raises(UserError, match=refused):
             train(cfg, overwrite=overwrite, **QUIET)
+        assert files_of(folder) == contents and sorted(p.name for p in folder.iterdir()) == sorted(contents)
+
+
+def test_another_trainers_folder_is_refused_by_the_real_command(tmp_path, corpus):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    contents = OTHER_TOOLS["another trainer's best.pt and config.yaml"]
+    for name, data in contents.items():
+        (folder / name).write_bytes(data)
+    for flags in ([], ["--overwrite"]):
+        result = run_cli("train.py", "--no-progress", *flags, "--set", *tiny_overrides(folder, corpus))
+        assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+        assert "holds files that are not a run of this project (best.pt, config.yaml" in result.stderr
         assert files_of(folder) == contents and sorted(p.name for p in folder.iterdir()) == sorted(contents)
 
 
@@ -39,9 +75,13 @@ def test_a_run_is_marked_and_stays_ours(tmp_path, corpus):
     train(cfg, **QUIET)
     assert (tmp_path / "run" / MARKER).is_file()
     train(cfg, overwrite=True, **QUIET)                                   # our own run: --overwrite may replace it
-    (tmp_path / "run" / MARKER).unlink()                                  # a run made before the marker existed
+    (tmp_path / "run" / MARKER).unlink()                                  # a run made before the marker existed:
+    before = files_of(tmp_path / "run")                                   # refused, with the way to mark it
+    with pytest.raises(UserError, match=f"mark it: touch {tmp_path / 'run' / MARKER}"):
+        train(cfg, overwrite=True, **QUIET)
+    assert files_of(tmp_path / "run") == before
+    (tmp_path / "run" / MARKER).touch()
     train(cfg, overwrite=True, **QUIET)
-    assert (tmp_path / "run" / MARKER).is_file()
 
 
 def test_overwrite_clears_the_old_checkpoints_before_the_new_run_starts(tmp_path, corpus):

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from core.atomic_files import TMP_PREFIX, atomic_write
+from core.checkpoint import load_checkpoint
 from errors import UserError
 
 try:
@@ -77,18 +78,36 @@ def prepare_run_dir(run_dir: Path) -> Path:
 
 
 def check_ours(run_dir: Path) -> None:
-    """A run folder is ours to write into when it is empty, holds our marker, or holds our checkpoints and nothing
-    but a run's own files (a run made before the marker existed). Anything else (a folder of the user's, ``/``, a
-    config.yaml of their own) is refused before a single file is written there."""
-    entries = sorted(p.name for p in Path(run_dir).iterdir() if not p.name.startswith(TMP_PREFIX))
-    if MARKER in entries or set(entries) <= {"train.lock"}:         # new, or a run starting in another process
+    """A folder is ours to write into when it is new (empty, or only a starting run's lock), or when it carries our
+    marker *and* every checkpoint in it loads as one of ours. File names prove nothing: other tools write a
+    ``best.pt`` or a ``config.yaml`` too. Anything else (a folder of the user's, ``/``, another tool's run) is
+    refused before a single file is written there, with or without --overwrite."""
+    run_dir = Path(run_dir)
+    entries = sorted(p.name for p in run_dir.iterdir() if not p.name.startswith(TMP_PREFIX))
+    if set(entries) <= {"train.lock"}:                          # new, or a run starting in another process
         return
-    foreign = [name for name in entries if name not in RUN_FILES]
-    if foreign or not set(CHECKPOINTS) & set(entries):
-        shown = ", ".join(foreign or entries)
+    if MARKER not in entries:
+        shown = ", ".join(entries)
+        legacy = (f"; if it is a run of this project from before runs were marked, mark it: touch {run_dir / MARKER}"
+                  if any(loads_as_ours(run_dir / name) for name in CHECKPOINTS) else "")
         raise UserError(f"run directory {run_dir} holds files that are not a run of this project "
-                        f"({shown if len(shown) <= 120 else shown[:119] + '…'}); train into an empty or new folder "
-                        "(--set train.out_dir=...)")
+                        f"({shown if len(shown) <= 120 else shown[:119] + '…'}; no {MARKER} marker); train into an "
+                        f"empty or new folder (--set train.out_dir=...){legacy}")
+    for name in CHECKPOINTS:
+        if (run_dir / name).exists():
+            try:
+                load_checkpoint(run_dir / name)
+            except UserError as e:
+                raise UserError(f"run directory {run_dir} is marked as a run of this project, but its {name} is "
+                                f"not one of its checkpoints ({e}); it is left as it is: move it away, or train "
+                                "into another folder (--set train.out_dir=...)") from None
+
+
+def loads_as_ours(path: Path) -> bool:
+    try:
+        return path.is_file() and bool(load_checkpoint(path))
+    except UserError:
+        return False
 
 
 def mark_ours(run_dir: Path) -> None:
@@ -165,4 +184,14 @@ def _complete_record(line: str, keep_up_to: int) -> bool:
 
 
 def read_metrics(path: Path) -> list[dict]:
-    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    """The records of ``metrics.jsonl``, leaving out a line that does not parse: the last one, cut short by a kill or
+    still being appended while the file is read (as the page reads a run that is training)."""
+    records = []
+    for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line) if line.strip() else None
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
