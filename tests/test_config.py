@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from core.config import load_config
+from core.config import config_to_dict, load_config, parse_yaml
 from errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -11,7 +11,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_configs_load(path):
-    load_config(path)
+    """Every value a shipped YAML file sets is the value its config holds (none dropped or turned into another)."""
+    written = parse_yaml(path.read_text(encoding="utf-8"))                 # read as load_config reads it
+    loaded = config_to_dict(load_config(path))
+    assert written and set(written) <= set(loaded)
+    for section, values in written.items():
+        for key, value in values.items():
+            assert loaded[section][key] == value, (section, key, value, loaded[section][key])
 
 
 def test_overrides_are_typed():
