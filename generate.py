@@ -11,6 +11,7 @@ import sys
 
 from core.config import MAX_NEW_TOKENS, MAX_SEED
 from errors import UserError, run_command
+from model.sampling import MAX_TOP_K, MAX_TOP_P, MIN_TEMPERATURE, MIN_TOP_K, TOP_P_ABOVE
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -34,14 +35,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+MAX_PROMPT_BYTES = 1 << 20                      # read no further, as configs (core.config.MAX_CONFIG_BYTES)
+
+
 def read_prompt(args, default: str) -> str:
     if args.prompt_file is None:
         return default if args.prompt is None else args.prompt
     try:
-        with open(args.prompt_file, encoding="utf-8") as f:
-            return f.read()
+        with open(args.prompt_file, "rb") as f:
+            raw = f.read(MAX_PROMPT_BYTES + 1)          # --prompt-file /dev/zero would never end
     except OSError as e:
         raise UserError(f"cannot read prompt file {args.prompt_file}: {e.strerror}") from None
+    if len(raw) > MAX_PROMPT_BYTES:
+        raise UserError(f"prompt file {args.prompt_file} is over {MAX_PROMPT_BYTES // 1024} KiB; a prompt must fit "
+                        "the model's context, a few hundred tokens")
+    try:
+        return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise UserError(f"prompt file {args.prompt_file} is not UTF-8 text") from None
 
@@ -50,13 +59,15 @@ MAX_SAMPLES = 1024
 
 
 def check_args(args) -> None:
-    """Every number in range before any work: a typo gets one line, not a traceback or a run that never ends."""
-    if args.temperature is not None and not (math.isfinite(args.temperature) and args.temperature >= 0):
-        raise UserError(f"--temperature must be a finite number >= 0 (0 = greedy), got {args.temperature}")
-    if args.top_k is not None and not 1 <= args.top_k <= 2**24:
-        raise UserError(f"--top-k must be in 1..{2**24}, got {args.top_k}")
-    if args.top_p is not None and not 0 < args.top_p <= 1:
-        raise UserError(f"--top-p must be in (0, 1], got {args.top_p}")
+    """Every number in range before any work: a typo gets one line, not a traceback or a run that never ends. The
+    sampling limits are ``model.sampling``'s."""
+    if args.temperature is not None and not (math.isfinite(args.temperature) and args.temperature >= MIN_TEMPERATURE):
+        raise UserError(f"--temperature must be a finite number >= {MIN_TEMPERATURE:g} (0 = greedy), "
+                        f"got {args.temperature}")
+    if args.top_k is not None and not MIN_TOP_K <= args.top_k <= MAX_TOP_K:
+        raise UserError(f"--top-k must be in {MIN_TOP_K}..{MAX_TOP_K}, got {args.top_k}")
+    if args.top_p is not None and not TOP_P_ABOVE < args.top_p <= MAX_TOP_P:
+        raise UserError(f"--top-p must be in ({TOP_P_ABOVE:g}, {MAX_TOP_P:g}], got {args.top_p}")
     if args.max_new_tokens is not None and not 0 <= args.max_new_tokens <= MAX_NEW_TOKENS:
         raise UserError(f"--max-new-tokens must be in 0..{MAX_NEW_TOKENS:,}, got {args.max_new_tokens:,}")
     if not 1 <= args.num_samples <= MAX_SAMPLES:

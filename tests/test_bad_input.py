@@ -24,7 +24,7 @@ from core.atomic_files import TMP_PREFIX
 from core.checkpoint import load_checkpoint
 from data.tokenization import CharTokenizer
 from tests.conftest import run_cli, tiny_overrides
-from training import atomic_files
+from core import atomic_files
 
 TINY = "<tiny>"                                         # expands to tiny_overrides() for a fresh run in {run}
 FRESH = ["--no-progress", "--overwrite", "--set", TINY]  # a new run over {run}; more --set values may follow
@@ -150,6 +150,8 @@ ROWS = [
     row("prompt: file not UTF-8", generate, ["--prompt-file", "{latin1}"], "prompt file {latin1} is not UTF-8 text"),
     row("prompt: file is a folder", generate, ["--prompt-file", "{tmp}"],
         "cannot read prompt file {tmp}: Is a directory"),
+    row("prompt: endless file", generate, ["--prompt-file", "/dev/zero"],
+        "prompt file /dev/zero is over 1024 KiB"),
 ]
 
 
