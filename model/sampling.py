@@ -13,13 +13,23 @@ import torch
 import torch.nn.functional as F
 
 
+# The sampling arguments' limits, written once: ``check_sampling_args`` holds every sampler to the formula's own
+# (τ ≥ 0, top-k ≥ 1, 0 < top-p ≤ 1); generate.py's flags and the playground's requests are checked against these
+# numbers too, and the playground serves them to its page (GET /api/limits).
+MIN_TEMPERATURE = 0.0         # τ = 0 is greedy
+MIN_TOP_K = 1
+MAX_TOP_K = 2**24             # more than any vocabulary: generate.py takes a larger top-k for a typo
+TOP_P_ABOVE = 0.0             # top-p lies in (TOP_P_ABOVE, MAX_TOP_P]
+MAX_TOP_P = 1.0               # 1 keeps every token
+
+
 def check_sampling_args(temperature: float, top_k: int | None, top_p: float | None) -> None:
-    if not (math.isfinite(temperature) and temperature >= 0):      # NaN fails every comparison: test it first
-        raise ValueError(f"temperature must be a finite number >= 0 (0 = greedy), got {temperature}")
-    if top_k is not None and top_k < 1:
-        raise ValueError(f"top_k must be >= 1, got {top_k}")
-    if top_p is not None and not 0.0 < top_p <= 1.0:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+    if not (math.isfinite(temperature) and temperature >= MIN_TEMPERATURE):  # NaN fails every comparison: first
+        raise ValueError(f"temperature must be a finite number >= {MIN_TEMPERATURE:g} (0 = greedy), got {temperature}")
+    if top_k is not None and top_k < MIN_TOP_K:
+        raise ValueError(f"top_k must be >= {MIN_TOP_K}, got {top_k}")
+    if top_p is not None and not TOP_P_ABOVE < top_p <= MAX_TOP_P:
+        raise ValueError(f"top_p must be in ({TOP_P_ABOVE:g}, {MAX_TOP_P:g}], got {top_p}")
 
 
 def next_token_probs(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
