@@ -3,7 +3,7 @@
 The model has random weights (speed does not depend on what the weights say). Each run starts from a
 ``prompt_len``-token prompt and generates until the context is full (block_size − prompt_len new tokens), so the
 window never slides: past the context, absolute positions force the cache to be rebuilt every step
-(``model.generation``) and the two paths cost the same. Sampling is greedy, and the ways are timed in interleaved
+(``model.decoder``) and the two paths cost the same. Sampling is greedy, and the ways are timed in interleaved
 rounds after one untimed generation each (on a GPU that compiles the step, if asked, and captures it: paid once per
 process and model, not per generation); the median is reported.
 """
@@ -13,7 +13,8 @@ import time
 import torch
 
 from model.config import ModelConfig
-from model.generation import CHUNK, generate, kept_decoder
+from model.decoder import CHUNK, kept_decoder
+from model.generation import generate
 from model.gpt import GPT
 
 

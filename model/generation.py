@@ -1,203 +1,40 @@
 """Autoregressive generation: predict a token, append it, repeat.
 
-With ``use_cache`` the prompt's keys and values are computed once (``KVCache``) and each later step feeds only the
-new token. That step has the same shapes at every position (the position is a tensor, attention reads the whole
-cache through a mask of the filled positions). On a GPU the decoder runs ``CHUNK`` such steps in one go, each
-picking its token (argmax, or the exponential race of ``model.sampling`` on noise drawn beforehand) and feeding it
-to the next, recorded once as a CUDA graph and replayed: one launch per ``CHUNK`` tokens instead of one per kernel,
-which is what a small model's step is made of.
+    for each new token:
+        logits = model(the last block_size tokens)[:, -1]       (B, V): a score for every possible next token
+        token  = sample_next_token(logits, τ, top-k, top-p)     (B, 1): softmax at temperature τ, then a draw
+        append the token; it is part of the input of the next step
 
-Once the sequence is longer than the context, the model sees only the last block_size tokens; because positions are
-absolute, the window then shifts every step, so the cache is refilled from the cropped window each step. Every path
-therefore computes the same logits as re-running the model on the last block_size tokens, and draws the same tokens
-from the same generator (tested).
+The model only ever sees its context, the last block_size tokens: past that, the oldest token drops out of the
+window. Re-running the whole window for every token repeats work whose result does not change (the keys and values
+of the tokens already seen); ``model.decoder`` keeps them in a KV cache and feeds only the new token, with the same
+tokens as this loop (tested). ``generate`` takes that path unless told not to.
 """
-import contextlib
-import functools
-import itertools
-import threading
-import warnings
-import weakref
 from collections.abc import Iterator
 
 import torch
 
-from model.cuda_graphs import record, side_stream, why_recording_failed
+from model.decoder import generate_cached
 from model.gpt import GPT
-from model.kv_cache import KVCache
-from model.sampling import (check_sampling_args, filtered_probs, inverse_temperature, nucleus, race,
-                            sample_next_token)
-
-
-CHUNK = 16      # tokens per run of the recorded decode steps
+from model.sampling import sample_next_token
 
 
 @torch.no_grad()
 def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
              top_k: int | None = None, top_p: float | None = None, generator: torch.Generator | None = None,
              use_cache: bool = True, compile: bool = False) -> Iterator[torch.Tensor]:
-    """idx (B, T) prompt ids → yields the next token ids (B, 1), one token at a time (so callers can stream; with
-    the cache on a GPU they are made ``CHUNK`` at a time).
+    """idx (B, T) prompt ids → yields the next token ids (B, 1), one token at a time, so callers can stream.
 
-    ``compile`` (with the cache): torch.compile the one-token step first, fusing its small kernels; worth its
-    seconds of compiling for long or many generations on a GPU."""
-    check_sampling_args(temperature, top_k, top_p)
-    block_size, made = model.cfg.block_size, 0
-    with kept_decoder(model, idx.size(0), compile) if use_cache else contextlib.nullcontext() as decoder:
-        while made < max_new_tokens:
-            window = idx[:, -block_size:]                                               # (B, ≤ block_size)
-            if decoder is None:
-                new = sample_next_token(model(window)[0][:, -1], temperature, top_k, top_p, generator)
-            elif decoder.length in (0, block_size):                                     # (re)fill from the window
-                new = sample_next_token(decoder.fill(window), temperature, top_k, top_p, generator)
-            elif (decoder.chunks and top_k is None and max_new_tokens - made >= CHUNK
-                  and decoder.length + CHUNK <= block_size):
-                new = decoder.run(window[:, -1:], temperature, top_p, generator)        # (B, CHUNK)
-            else:                                                                       # only the new token
-                new = sample_next_token(decoder.step(window[:, -1:]), temperature, top_k, top_p, generator)
-            idx = torch.cat([idx, new], dim=1)
-            made += new.size(1)
-            for i in range(new.size(1)):
-                yield new[:, i : i + 1]                                                 # (B, 1)
-
-
-_kept: "weakref.WeakKeyDictionary[GPT, dict]" = weakref.WeakKeyDictionary()
-
-
-@contextlib.contextmanager
-def kept_decoder(model: GPT, batch_size: int, compile: bool):
-    """A decoder kept per model, batch size and compile choice, emptied for this generation: its caches, and on a
-    GPU its recorded graphs, are made once instead of once per generation. It is made again when the model's
-    tensors moved (``model.to(...)``), since a graph reads them by address; a generation running beside another
-    on the same model (a server's threads) gets a decoder of its own, which runs without recording (recording for
-    one generation would cost more than it saves)."""
-    addresses = tuple(t.data_ptr() for t in itertools.chain(model.parameters(), model.buffers()))
-    kept = _kept.setdefault(model, {})
-    decoder = kept.get((batch_size, compile))
-    if decoder is None or decoder.addresses != addresses:
-        decoder = kept[(batch_size, compile)] = CachedDecoder(model, batch_size, compile)
-    if not decoder.busy.acquire(blocking=False):
-        decoder = CachedDecoder(model, batch_size, compile)
-        decoder.capture = decoder.chunks = False
-        decoder.busy.acquire()
-    try:
-        decoder.length = 0
-        yield decoder
-    finally:
-        decoder.busy.release()
-
-
-class CachedDecoder:
-    """The model with one KV cache per block, filled from a window, then stepped one token at a time, or ``CHUNK``
-    tokens at a time with the tokens picked inside (``run``)."""
-
-    def __init__(self, model: GPT, batch_size: int, compile: bool = False):
-        device = model.embed.token.weight.device
-        self.model_ref, self.caches, self.length = weakref.ref(model), model.new_caches(batch_size), 0
-        self.addresses = tuple(t.data_ptr() for t in itertools.chain(model.parameters(), model.buffers()))
-        self.busy = threading.Lock()
-        self.decode = compiled_decode_one() if compile else decode_one
-        # the steps' inputs and outputs, at fixed addresses for the graphs that read and write them
-        self.token = torch.zeros(batch_size, 1, dtype=torch.long, device=device)       # the token fed next
-        self.position = torch.zeros((), dtype=torch.long, device=device)               # ... and its position
-        self.inverse_temperature = torch.ones((), device=device)
-        self.top_p = torch.ones((), device=device)
-        self.noise = None                 # U(0, 1) noise (CHUNK, B, vocab) for ``run``'s draws, made on first use
-        self.tokens = torch.zeros(batch_size, CHUNK, dtype=torch.long, device=device)  # what ``run`` made
-        self.graphs = {}            # recorded on a GPU: (graph, output) of the one-token step, and of ``run`` per way
-        self.capture = device.type == "cuda"
-        # runs of CHUNK tokens where the steps are recorded; elsewhere a token costs its kernels' time anyway, and
-        # going token by token stops at once when the caller stops reading (a page closing, an answer complete)
-        self.chunks = self.capture
-
-    def fill(self, window: torch.Tensor) -> torch.Tensor:
-        """Empty the caches and run the window (B, T) through them; the last position's logits (B, vocab)."""
-        for cache in self.caches:
-            cache.clear()
-        logits, _ = self.model_ref()(window, caches=self.caches)
-        self.length = window.size(1)
-        return logits[:, -1]
-
-    def step(self, token: torch.Tensor) -> torch.Tensor:
-        """token (B, 1) at position ``length`` → the next-token logits (B, vocab)."""
-        self.token.copy_(token)
-        self.position.fill_(self.length)
-        self.length += 1
-        if not self.capture:
-            return self.one_step()
-        if "step" not in self.graphs:
-            return self._run_then_record("step", self.one_step)
-        graph, logits = self.graphs["step"]
-        graph.replay()
-        return logits
-
-    def one_step(self) -> torch.Tensor:
-        return self.decode(self.model_ref(), self.token, self.position, self.caches)
-
-    def run(self, token: torch.Tensor, temperature: float, top_p: float | None,
-            generator: torch.Generator | None) -> torch.Tensor:
-        """From token (B, 1) at position ``length``, ``CHUNK`` new tokens (B, CHUNK), each fed to the next step:
-        the argmax at τ = 0, else drawn as ``sample_next_token`` draws them (the same noise from ``generator``, in
-        the same order), so the tokens are those of ``CHUNK`` calls of ``step``."""
-        greedy, top_p = temperature == 0, nucleus(top_p)
-        if not greedy:
-            self.inverse_temperature.fill_(inverse_temperature(temperature))
-            self.top_p.fill_(1.0 if top_p is None else top_p)
-            if self.noise is None:
-                self.noise = torch.zeros(CHUNK, self.token.size(0), self.model_ref().vocab_size,
-                                         device=self.token.device)
-            for row in self.noise:                  # the numbers torch.rand(B, vocab) draws, row by row
-                row.uniform_(0, 1, generator=generator)
-        way = "greedy" if greedy else ("top-p" if top_p is not None else "sample")
-        self.token.copy_(token)
-        self.position.fill_(self.length)
-        self.length += CHUNK
-        if not self.capture:
-            return self.run_steps(way).clone()
-        if way not in self.graphs:
-            return self._run_then_record(way, lambda: self.run_steps(way)).clone()
-        self.graphs[way][0].replay()
-        return self.tokens.clone()
-
-    def run_steps(self, way: str) -> torch.Tensor:
-        for i in range(CHUNK):
-            logits = self.one_step()                                                    # (B, vocab)
-            if way == "greedy":
-                token = logits.argmax(dim=-1, keepdim=True)
-            else:
-                probs = filtered_probs(logits, self.inverse_temperature,
-                                       top_p=self.top_p if way == "top-p" else None)
-                token = race(probs, self.noise[i])                                      # (B, 1)
-            self.tokens[:, i : i + 1].copy_(token)
-            self.token.copy_(token)
-            self.position += 1
-        return self.tokens
-
-    def _run_then_record(self, name: str, fn) -> torch.Tensor:
-        """Run ``fn`` eagerly on a side stream (as recording requires; it compiles here, when compiling), then
-        record it as graph ``name``, which runs nothing; the eager run's output. Where recording fails (an operation
-        a graph cannot hold), a warning, and this decoder runs eagerly, token by token, from then on."""
-        with side_stream(self.token.device):
-            out = fn()
-        try:
-            self.graphs[name] = record(fn)
-        except torch.OutOfMemoryError:
-            raise
-        except Exception as e:
-            warnings.warn(f"recording decode steps as a CUDA graph failed ({why_recording_failed(e)}); "
-                          "generating without")
-            self.capture = self.chunks = False
-        return out
-
-
-def decode_one(model: GPT, token: torch.Tensor, position: torch.Tensor, caches: list[KVCache]) -> torch.Tensor:
-    """token (B, 1) at ``position`` (0-dim) → next-token logits (B, vocab); its keys and values go into
-    ``caches``."""
-    return model(token, caches=caches, start=position)[0][:, -1]
-
-
-@functools.cache
-def compiled_decode_one():
-    """``decode_one`` compiled once per process (on first use: importing the compiler costs a second) and shared
-    by every decoder, whose tensors differ only in address, so it is not compiled again for each generation."""
-    return torch.compile(decode_one, fullgraph=True)
+    ``use_cache``: through the KV-cache decoder (``model.decoder``), which is faster and gives the same tokens.
+    ``compile`` (with the cache): torch.compile its one-token step first; worth its seconds of compiling for long or
+    many generations on a GPU."""
+    if use_cache:
+        yield from generate_cached(model, idx, max_new_tokens, temperature, top_k, top_p, generator, compile)
+        return
+    block_size = model.cfg.block_size
+    for _ in range(max_new_tokens):
+        window = idx[:, -block_size:]                                                   # (B, ≤ block_size)
+        logits = model(window)[0][:, -1]                                                # (B, V) the last position's
+        new = sample_next_token(logits, temperature, top_k, top_p, generator)           # (B, 1)
+        idx = torch.cat([idx, new], dim=1)                                              # (B, T + 1)
+        yield new

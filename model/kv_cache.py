@@ -2,7 +2,7 @@
 
 Without it, producing token t re-runs the whole prefix (O(T²) work per token); with it, the new token's query looks
 at keys and values stored from earlier steps. Absolute (sinusoidal) positions mean a cached key belongs to one
-position: when the window slides past the context length, the cache must be rebuilt (see ``model.generation``).
+position: when the window slides past the context length, the cache must be rebuilt (see ``model.decoder``).
 """
 import torch
 
@@ -29,7 +29,7 @@ class KVCache:
     def write(self, k: torch.Tensor, v: torch.Tensor, position: torch.Tensor):
         """Store one token's k, v (B, nh, 1, hs) at ``position`` (a 0-dim tensor); return the whole buffers and which
         of their positions are filled (≤ position). The shapes never change, so the step can be captured once and
-        replayed (``model.generation``); ``length`` is the caller's to keep."""
+        replayed (``model.decoder``); ``length`` is the caller's to keep."""
         self.k.index_copy_(2, position.view(1), k)
         self.v.index_copy_(2, position.view(1), v)
         visible = torch.arange(self.k.size(2), device=position.device) <= position   # (block_size,)

@@ -5,7 +5,7 @@
 τ → 0 puts all probability on the top token (greedy, "accurate"); τ = 1 is the model's own distribution; τ > 1
 flattens it ("creative"). top-k keeps the k likeliest tokens; top-p (nucleus) keeps the smallest set whose
 probabilities add up to p. Everything that samples in the project calls ``sample_next_token``, or (a recorded
-decode step, ``model.generation``) the same two functions it calls, ``filtered_probs`` and ``race``.
+decode step, ``model.decoder``) the same two functions it calls, ``filtered_probs`` and ``race``.
 """
 import math
 

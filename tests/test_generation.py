@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from model import GPT, ModelConfig
-from model.generation import CHUNK, generate
+from model.decoder import CHUNK
+from model.generation import generate
 from tests.conftest import DEVICES
 
 CFG = ModelConfig(block_size=12, n_layer=2, n_head=2, n_embd=32)
@@ -35,7 +36,7 @@ def test_cached_logits_equal_full_forward():
 def test_the_fixed_shape_decode_step_equals_the_full_forward(device, compile):
     """The one-token step (position as a tensor, attention over the whole cache through a mask; on a GPU captured
     once as a CUDA graph and replayed): its logits equal those of the full forward pass at every position."""
-    from model.generation import CachedDecoder
+    from model.decoder import CachedDecoder
     model = GPT(CFG, vocab_size=17).to(device).eval()
     idx = torch.randint(0, 17, (2, CFG.block_size), device=device)
     with torch.no_grad():
@@ -56,7 +57,7 @@ def test_seeded_sampling_reproducible_and_streams_one_token_per_step():
 
 
 def test_a_kept_decoder_is_reused_emptied_and_never_shared_by_two_generations():
-    from model.generation import kept_decoder
+    from model.decoder import kept_decoder
     model = GPT(CFG, vocab_size=17).eval()
     a, b = torch.randint(0, 17, (1, 4)), torch.randint(0, 17, (1, 6))
     expected_a, expected_b = tokens(model, a, 20, use_cache=False), tokens(model, b, 20, use_cache=False)
@@ -103,7 +104,7 @@ def test_tokens_made_a_chunk_at_a_time_are_those_of_full_recompute(device, compi
         return torch.cat(list(generate(model, idx, 90, generator=generator, use_cache=use_cache, compile=compile,
                                        **sampling)), dim=1)
 
-    from model.generation import kept_decoder
+    from model.decoder import kept_decoder
     with kept_decoder(model, 2, compile) as decoder:
         decoder.chunks = True           # the GPU's way on the CPU too (the kept decoder is the one generate uses)
     cached = made(True)
@@ -125,8 +126,8 @@ def test_the_recorded_decode_steps_bookkeeping_with_a_stand_in_for_the_graph(mon
     import contextlib
     import types
 
-    from model import generation
-    from model.generation import kept_decoder
+    from model import decoder as decoders
+    from model.decoder import kept_decoder
     model = peaked_model()
     idx = torch.randint(0, 23, (2, 3))
     with kept_decoder(model, 2, False) as decoder:
@@ -144,8 +145,8 @@ def test_the_recorded_decode_steps_bookkeeping_with_a_stand_in_for_the_graph(mon
             return types.SimpleNamespace(replay=lambda: out.copy_(fn())), out
         return types.SimpleNamespace(replay=fn), decoder.tokens
 
-    monkeypatch.setattr(generation, "record", record)
-    monkeypatch.setattr(generation, "side_stream", lambda device: contextlib.nullcontext())
+    monkeypatch.setattr(decoders, "record", record)
+    monkeypatch.setattr(decoders, "side_stream", lambda device: contextlib.nullcontext())
 
     def made(use_cache):
         generator = torch.Generator().manual_seed(5)
@@ -164,7 +165,7 @@ def test_the_recorded_decode_steps_bookkeeping_with_a_stand_in_for_the_graph(mon
 def test_a_failed_recording_of_decode_steps_on_cuda_leaves_sampling_working():
     """A read-back while recording breaks the recording of the decode steps: a warning, then token by token, and
     sampling from the default CUDA generator (no generator given) still works and draws what recompute draws."""
-    from model.generation import kept_decoder
+    from model.decoder import kept_decoder
     model = peaked_model().to("cuda")
     idx = torch.randint(0, 23, (2, 3), device="cuda")
     with kept_decoder(model, 2, False) as decoder:
