@@ -3,7 +3,8 @@ the playground page share.
 
 Shapes: T tokens, C = n_embd, nh heads, V vocabulary.
 """
-from dataclasses import dataclass, field
+import contextlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -17,7 +18,8 @@ from data.toy_facts import LINE_START
 from errors import UserError
 from model.generation import generate
 from model.gpt import GPT
-from model.sampling import check_sampling_args, next_token_probs
+from model.recorder import Recorder
+from model.sampling import check_sampling_args
 
 
 @dataclass
@@ -56,15 +58,19 @@ def encode_prompt(loaded: Loaded, prompt: str) -> list[int]:
     return ids
 
 
-def top_candidates(loaded: Loaded, ids: list[int], temperature: float, k: int = 10,
-                   top_k: int | None = None, top_p: float | None = None) -> list[tuple[str, float]]:
-    """The k likeliest next tokens after ``ids`` with their probabilities at this temperature (τ = 0 shows τ → 0:
-    all mass on the argmax)."""
-    with torch.no_grad():
-        logits, _ = loaded.model(torch.tensor([ids], device=loaded.device))
-    probs = next_token_probs(logits[:, -1, :], temperature, top_k, top_p)[0]         # (V,)
-    values, indices = probs.topk(min(k, probs.numel()))
-    return [(loaded.tokenizer.decode([i]), p) for i, p in zip(indices.tolist(), values.tolist())]
+@torch.no_grad()
+def next_logits(loaded: Loaded, ids: list[int]) -> torch.Tensor:
+    """The model's logits (V,) for the token after ``ids``: one forward pass, its last position."""
+    logits, _ = loaded.model(torch.tensor([ids], device=loaded.device))                # (1, T, V)
+    return logits[0, -1]
+
+
+def top_tokens(tokenizer: Tokenizer, scores: torch.Tensor, k: int) -> list[tuple[int, str, float]]:
+    """The k tokens with the highest ``scores`` (V,), highest first, as (id, text, score). The scores may be
+    probabilities or logits: softmax keeps the logits' order, so the k highest logits are the k likeliest tokens
+    at every temperature τ > 0."""
+    values, indices = scores.topk(min(k, scores.numel()))
+    return [(i, tokenizer.decode([i]), v) for i, v in zip(indices.tolist(), values.tolist())]
 
 
 def complete(loaded: Loaded, prompt_ids: list[int], max_new_tokens: int, temperature: float,
@@ -100,16 +106,16 @@ def greedy_text(loaded: Loaded, prompt: str, min_chars: int, max_new_tokens: int
 @dataclass
 class Trace:
     """One forward pass, kept: every block's attention weights, feed-forward activations and residual stream."""
-    ids: list[int]                                             # the token ids read
-    tokens: list[str]                                          # each token as text
-    inputs: torch.Tensor                                       # (T, C) token embedding·√C + PE: what block 0 reads
-    attention: list[torch.Tensor] = field(default_factory=list)    # per block (nh, T, T), each row sums to 1
-    after_attention: list[torch.Tensor] = field(default_factory=list)  # per block (T, C): the stream the FFN reads
-    ffn_hidden: list[torch.Tensor] = field(default_factory=list)       # per block (T, ffn_mult·C), after GELU
-    ffn_out: list[torch.Tensor] = field(default_factory=list)      # per block (T, C): what the FFN adds to the stream
-    residual: list[torch.Tensor] = field(default_factory=list)     # per block (T, C): the stream after the block
-    final: torch.Tensor | None = None                          # (T, C) the last LayerNorm's output, read by the LM head
-    logits: torch.Tensor | None = None                         # (T, V)
+    ids: list[int]                              # the token ids read
+    tokens: list[str]                           # each token as text
+    inputs: torch.Tensor                        # (T, C) token embedding·√C + PE: what block 0 reads
+    attention: list[torch.Tensor]               # per block (nh, T, T), each row sums to 1
+    after_attention: list[torch.Tensor]         # per block (T, C): the stream the FFN reads
+    ffn_hidden: list[torch.Tensor]              # per block (T, ffn_mult·C), after GELU
+    ffn_out: list[torch.Tensor]                 # per block (T, C): what the FFN adds to the stream
+    residual: list[torch.Tensor]                # per block (T, C): the stream after the block
+    final: torch.Tensor                         # (T, C) the last LayerNorm's output, read by the LM head
+    logits: torch.Tensor                        # (T, V)
 
     def attention_stack(self) -> torch.Tensor:
         return torch.stack(self.attention)                     # (n_layer, nh, T, T)
@@ -117,30 +123,23 @@ class Trace:
 
 @torch.no_grad()
 def trace(loaded: Loaded, text: str, drop_ffn: int | None = None) -> Trace:
-    """``GPT.forward`` spelled out block by block (``Block.forward``'s two lines, with the FFN's own two lines
-    opened up) so that nothing computed on the way is lost. Gives the same logits as ``loaded.model``.
+    """One pass of ``loaded.model`` on ``text``, with everything it computed on the way kept (``model.recorder``):
+    the model's own forward, so the trace's logits are the model's.
 
-    ``drop_ffn`` names a block whose feed-forward change is recorded but not added: what the model predicts
-    without it shows what that FFN contributes."""
+    ``drop_ffn`` names a block whose feed-forward change is recorded but not added (a forward hook replaces what
+    that FFN returns by zeros): what the model predicts without it shows what that FFN contributes."""
     model = loaded.model
     ids = encode_prompt(loaded, text)
-    x = model.embed(torch.tensor([ids], device=loaded.device))                         # (1, T, C)
-    t = Trace(ids, loaded.tokenizer.token_strings(ids), x[0])
-    for i, block in enumerate(model.blocks):
-        attended, weights = block.attn(block.ln1(x), return_weights=True)               # (1, T, C), (1, nh, T, T)
-        x = x + attended
-        t.attention.append(weights[0])
-        t.after_attention.append(x[0])
-        hidden = block.ffn.act(block.ffn.up(block.ln2(x)))                              # (1, T, ffn_mult·C)
-        change = block.ffn.down(hidden)                                                 # (1, T, C)
-        if i != drop_ffn:
-            x = x + change
-        t.ffn_hidden.append(hidden[0])
-        t.ffn_out.append(change[0])
-        t.residual.append(x[0])
-    t.final = model.norm(x)[0]                                                          # (T, C)
-    t.logits = model.lm_head(t.final)                                                   # (T, V)
-    return t
+    record = Recorder()
+    with contextlib.ExitStack() as hooks:
+        if drop_ffn is not None:
+            handle = model.blocks[drop_ffn].ffn.register_forward_hook(lambda ffn, args, out: torch.zeros_like(out))
+            hooks.callback(handle.remove)
+        logits, _ = model(torch.tensor([ids], device=loaded.device), record=record)     # (1, T, V)
+    kept = {name: [t[0] for t in tensors] for name, tensors in record.kept.items()}     # a batch of one: drop B
+    return Trace(ids, loaded.tokenizer.token_strings(ids), kept["inputs"][0], kept["attention"],
+                 kept["after_attention"], kept["ffn_hidden"], kept["ffn_out"], kept["residual"], kept["final"][0],
+                 logits[0])
 
 
 @torch.no_grad()

@@ -18,6 +18,7 @@ from torch import nn
 
 from model.config import ModelConfig
 from model.kv_cache import KVCache
+from model.recorder import Recorder, keep
 
 
 def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout: nn.Dropout | None = None):
@@ -77,8 +78,8 @@ class MultiHeadAttention(nn.Module):
     cricket fan watching the captain, the bowler, the batter and the score at once), then mixed by one projection.
 
     All heads' Q, K, V come from one fused (C → 3C) matmul. Training uses PyTorch's fused
-    ``scaled_dot_product_attention`` (same maths, less memory traffic); ``return_weights=True`` takes the explicit
-    path above so the weights can be looked at.
+    ``scaled_dot_product_attention`` (same maths, less memory traffic); with a ``record`` the explicit formula above
+    runs instead, so that the weights can be kept and looked at.
     """
 
     def __init__(self, cfg: ModelConfig):
@@ -91,28 +92,35 @@ class MultiHeadAttention(nn.Module):
         self.resid_dropout = nn.Dropout(cfg.dropout)
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None, start: int | torch.Tensor = 0,
-                return_weights: bool = False):
-        """x (B, T, C) at positions start..start+T-1 → (B, T, C). With a ``cache``, its stored keys and values come
-        first; a 0-dim tensor ``start`` (one new token) attends over the whole cache through a mask instead, so that
-        the shapes, and a captured decode step, stay the same at every position."""
+                record: Recorder | None = None) -> torch.Tensor:
+        """x (B, T, C) at positions start..start+T-1 → (B, T, C). With a ``cache`` (generation), the keys and values
+        of the positions before come from it (``attend_with_cache``); ``record`` keeps the weights (B, nh, T, T)."""
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)                                           # each (B, T, C)
         q, k, v = (t.view(B, T, self.n_head, self.head_size).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
-        weights = None
-        if cache is not None and isinstance(start, torch.Tensor):
-            k, v, visible = cache.write(k, v, start)             # (B, nh, block_size, hs), visible (1, block_size)
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=visible)            # positions ≤ start only
+        if cache is not None:
+            out = attend_with_cache(q, k, v, cache, start)                              # (B, nh, T, hs)
+        elif record is not None:
+            out, weights = causal_attention(q, k, v, self.attn_dropout)                 # softmax(QKᵀ/√hs + M) V
+            keep(record, "attention", weights)                                          # (B, nh, T, T)
         else:
-            if cache is not None:
-                k, v = cache.append(k, v)                                               # (B, nh, Tk, hs), Tk ≥ T
-            if return_weights:
-                out, weights = causal_attention(q, k, v, self.attn_dropout)             # weights (B, nh, T, Tk)
-            elif T == k.size(2):        # no cached prefix: the plain causal mask
-                out = fused_causal_attention(q, k, v, self.dropout_p if self.training else 0.0)
-            elif T == 1:                # one new token: it may see every cached position
-                out = F.scaled_dot_product_attention(q, k, v)
-            else:                       # several new tokens after a cached prefix: shifted causal mask
-                out, _ = causal_attention(q, k, v, self.attn_dropout)
+            out = fused_causal_attention(q, k, v, self.dropout_p if self.training else 0.0)
         out = out.transpose(1, 2).contiguous().view(B, T, C)                            # heads side by side (B, T, C)
-        out = self.resid_dropout(self.proj(out))
-        return (out, weights) if return_weights else out
+        return self.resid_dropout(self.proj(out))
+
+
+def attend_with_cache(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cache: KVCache,
+                      start: int | torch.Tensor) -> torch.Tensor:
+    """Attention for new tokens (B, nh, T, hs) whose keys and values go into ``cache`` after those of the positions
+    before them, which they may all see. A 0-dim tensor ``start`` (one new token) attends over the whole cache
+    through a mask of the filled positions instead, so that the shapes, and a recorded decode step, stay the same at
+    every position (``model.decoder``)."""
+    if isinstance(start, torch.Tensor):
+        k, v, visible = cache.write(k, v, start)                 # (B, nh, block_size, hs), visible (1, block_size)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=visible)               # positions ≤ start only
+    k, v = cache.append(k, v)                                                           # (B, nh, Tk, hs), Tk ≥ T
+    if q.size(2) == k.size(2):      # no cached prefix: the plain causal mask
+        return fused_causal_attention(q, k, v, 0.0)
+    if q.size(2) == 1:              # one new token: it may see every cached position
+        return F.scaled_dot_product_attention(q, k, v)
+    return causal_attention(q, k, v)[0]     # several new tokens after a cached prefix: shifted causal mask

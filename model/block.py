@@ -13,6 +13,7 @@ from model.attention import MultiHeadAttention
 from model.config import ModelConfig
 from model.feedforward import FeedForward
 from model.kv_cache import KVCache
+from model.recorder import Recorder, keep
 
 
 class Block(nn.Module):
@@ -23,7 +24,10 @@ class Block(nn.Module):
         self.ln2 = nn.LayerNorm(cfg.n_embd)
         self.ffn = FeedForward(cfg)
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None, start: int | torch.Tensor = 0) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x), cache, start)                                    # (B, T, C)
-        x = x + self.ffn(self.ln2(x))                                                   # (B, T, C)
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, start: int | torch.Tensor = 0,
+                record: Recorder | None = None) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), cache, start, record)                            # (B, T, C)
+        keep(record, "after_attention", x)                                              # the stream the FFN reads
+        x = x + self.ffn(self.ln2(x), record)                                           # (B, T, C)
+        keep(record, "residual", x)                                                     # the stream after the block
         return x

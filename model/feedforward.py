@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from model.config import ModelConfig
+from model.recorder import Recorder, keep
 
 
 class FeedForward(nn.Module):
@@ -19,6 +20,9 @@ class FeedForward(nn.Module):
         self.down = nn.Linear(cfg.ffn_mult * cfg.n_embd, cfg.n_embd, bias=False)
         self.dropout = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, record: Recorder | None = None) -> torch.Tensor:
         hidden = self.act(self.up(x))                                                   # (B, T, ffn_mult·C)
-        return self.dropout(self.down(hidden))                                          # (B, T, C)
+        keep(record, "ffn_hidden", hidden)
+        out = self.dropout(self.down(hidden))                                           # (B, T, C)
+        keep(record, "ffn_out", out)                                                    # what it adds to the stream
+        return out

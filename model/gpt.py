@@ -14,6 +14,7 @@ from model.block import Block
 from model.config import ModelConfig
 from model.embeddings import Embeddings
 from model.kv_cache import KVCache
+from model.recorder import Recorder, keep
 
 
 class GPT(nn.Module):
@@ -49,16 +50,20 @@ class GPT(nn.Module):
         nn.init.normal_(self.embed.token.weight, mean=0.0, std=0.02)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
-                caches: list[KVCache] | None = None, start: int | torch.Tensor = 0):
+                caches: list[KVCache] | None = None, start: int | torch.Tensor = 0, record: Recorder | None = None):
         """idx (B, T) at positions start..start+T-1 → (logits (B, T, vocab), loss or None).
 
         ``caches`` (one per block) are filled with this call's keys and values, for generation. A 0-dim tensor
-        ``start`` (with caches, one token) runs at fixed shapes, whatever the position (``model.generation``).
+        ``start`` (with caches, one token) runs at fixed shapes, whatever the position (``model.decoder``).
+        ``record`` keeps what the pass computes on its way, for the views (``model.recorder``).
         """
         x = self.embed(idx, start)                                                      # (B, T, C)
+        keep(record, "inputs", x)                                                       # what block 0 reads
         for i, block in enumerate(self.blocks):
-            x = block(x, caches[i] if caches is not None else None, start)              # (B, T, C)
-        logits = self.lm_head(self.norm(x))                                             # (B, T, vocab)
+            x = block(x, caches[i] if caches is not None else None, start, record)      # (B, T, C)
+        x = self.norm(x)
+        keep(record, "final", x)                                                        # what the LM head reads
+        logits = self.lm_head(x)                                                        # (B, T, vocab)
         loss = None
         if targets is not None:
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.reshape(-1))

@@ -4,8 +4,15 @@ import torch.nn.functional as F
 from model.attention import MultiHeadAttention, SelfAttention, causal_attention, fused_causal_attention
 from model.config import ModelConfig
 from model.gpt import GPT
+from model.recorder import Recorder
 
 CFG = ModelConfig(block_size=16, n_layer=2, n_head=4, n_embd=32)
+
+
+def with_weights(mha: MultiHeadAttention, x: torch.Tensor):
+    """The output and the attention weights (B, nh, T, T) that a recorder keeps."""
+    record = Recorder()
+    return mha(x, record=record), record["attention"][0]
 
 
 def test_multi_head_equals_torch_multiheadattention_with_copied_weights():
@@ -17,7 +24,7 @@ def test_multi_head_equals_torch_multiheadattention_with_copied_weights():
     x = torch.randn(3, 10, CFG.n_embd)
     mask = torch.ones(10, 10, dtype=torch.bool).triu(1)   # True = may not attend
     expected, expected_weights = ref(x, x, x, attn_mask=mask, need_weights=True, average_attn_weights=False)
-    out, weights = mha(x, return_weights=True)
+    out, weights = with_weights(mha, x)
     assert torch.allclose(out, expected, atol=1e-5)
     assert torch.allclose(weights, expected_weights, atol=1e-6)
     assert torch.allclose(mha(x), expected, atol=1e-5)   # the fast SDPA path too
@@ -27,7 +34,7 @@ def test_a_head_taken_out_of_multi_head_attention_gives_that_heads_weights():
     torch.manual_seed(0)
     mha = MultiHeadAttention(CFG).eval()
     x = torch.randn(2, 12, CFG.n_embd)
-    _, weights = mha(x, return_weights=True)                                            # (B, nh, T, T)
+    _, weights = with_weights(mha, x)                                            # (B, nh, T, T)
     for h in range(CFG.n_head):
         _, single = SelfAttention.from_head(mha, h)(x, return_weights=True)
         assert torch.allclose(single, weights[:, h], atol=1e-6)
@@ -46,7 +53,7 @@ def test_explicit_single_head_equals_sdpa():
 def test_explicit_and_fast_multi_head_paths_agree():
     mha = MultiHeadAttention(CFG).eval()
     x = torch.randn(2, 9, CFG.n_embd)
-    assert torch.allclose(mha(x), mha(x, return_weights=True)[0], atol=1e-6)
+    assert torch.allclose(mha(x), with_weights(mha, x)[0], atol=1e-6)
 
 
 def test_shifted_mask_for_queries_after_a_cached_prefix():

@@ -38,8 +38,9 @@ def post(client, path, **body):
 
 
 def attention_by_hooks(loaded, text):
-    """The model's own forward pass, with each block's attention input caught by a hook and its weights taken
-    from ``MultiHeadAttention(return_weights=True)``: (n_layer, nh, T, T). Also the final LayerNorm's output."""
+    """The model's own forward pass, with each block's attention input caught by a hook and its weights computed
+    from that input by the formula, softmax(q·kᵀ/√hs + causal mask), with the block's own Q and K weights:
+    (n_layer, nh, T, T). Also the final LayerNorm's output."""
     inputs, final = [], []
     hooks = [block.attn.register_forward_hook(lambda m, args, out: inputs.append((m, args[0])))
              for block in loaded.model.blocks]
@@ -49,8 +50,18 @@ def attention_by_hooks(loaded, text):
         loaded.model(torch.tensor([ids]))
         for hook in hooks:
             hook.remove()
-        weights = torch.stack([m(x, return_weights=True)[1][0] for m, x in inputs])
+        weights = torch.stack([weights_by_formula(m, x[0]) for m, x in inputs])
     return weights, final[0]
+
+
+def weights_by_formula(attn, x):
+    """x (T, C) → (nh, T, T)."""
+    T, C = x.shape
+    q, k, _ = attn.qkv(x).split(C, dim=-1)                                              # (T, C) each
+    q, k = (t.view(T, attn.n_head, attn.head_size).transpose(0, 1) for t in (q, k))     # (nh, T, hs)
+    scores = q @ k.transpose(1, 2) / attn.head_size ** 0.5                              # (nh, T, T)
+    future = torch.ones(T, T, dtype=torch.bool).triu(1)
+    return scores.masked_fill(future, float("-inf")).softmax(dim=-1)
 
 
 def sse_events(text: str) -> list[tuple[str, dict]]:
@@ -94,7 +105,7 @@ def test_tokens_are_the_tokenizers_own(which, play_checkpoint, play_bpe_checkpoi
         assert len(ids) < len(text)                        # merges: fewer tokens than characters
 
 
-def test_attention_equals_the_models_return_weights_path(client, loaded):
+def test_attention_equals_the_formula_on_the_models_own_attention_inputs(client, loaded):
     got = post(client, "/api/attention", text=SENTENCE)
     reference, _ = attention_by_hooks(loaded, SENTENCE)                                  # (n_layer, nh, T, T)
     T = len(SENTENCE)
