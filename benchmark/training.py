@@ -25,7 +25,8 @@ from core.config import Config
 from core.device import DEFAULT_THREADS, resolve_device, resolve_dtype, set_threads
 from data.corpus import load_corpus
 from training.evaluation import whole_split_loss
-from training.loop import Run, build, compiled_with_graphs, train_step
+from training.loop import Run, build, train_step
+from training.speed import compiled_with_graphs
 from training.trainer import train
 
 

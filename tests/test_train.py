@@ -148,7 +148,7 @@ def test_metrics_lines_are_json(tiny_cfg):
 def test_auto_precision_is_bf16_only_where_it_was_measured_to_pay(monkeypatch):
     import torch
 
-    from training import device
+    from core import device
 
     cpu = torch.device("cpu")
     monkeypatch.setattr(device, "cpu_has_amx", lambda: True)
@@ -379,9 +379,9 @@ def test_a_run_with_a_recorded_step_resumes_exactly(tiny_cfg, tmp_path, monkeypa
     from training.step_graph import GraphedStep
     holder = {}
 
-    def graphed_anywhere(run, log):
+    def graphed_anywhere(run, update, log):
         holder["optimizer"] = run.optimizer
-        return GraphedStep(functools.partial(loop.update, run), run.optimizer, run.device, log)
+        return GraphedStep(functools.partial(update, run), run.optimizer, run.device, log)
 
     monkeypatch.setattr(loop, "graphed_step", graphed_anywhere)
     recorded_on_the_cpu(monkeypatch, lambda: holder["optimizer"])

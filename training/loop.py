@@ -1,5 +1,6 @@
 """One optimizer step, and the loop that repeats it, read top to bottom: ``build`` sets a run up once,
-``train_step`` takes one step, ``fit`` repeats it between evaluations and checkpoints.
+``train_step`` takes one step (``update`` is its maths), ``fit`` repeats it between evaluations and checkpoints;
+what ``fit`` calls by name (stop requests, the loss window, evaluate-and-save) follows it.
 
     x, y = random windows of the corpus (y is x shifted by one token)
     loss = cross_entropy(model(x), y)         how surprised the model is by the true next tokens
@@ -7,10 +8,10 @@
     optimizer.step()                          move every weight a little against its gradient
 
 The loss stays on the device until the loop logs it: reading a number off a GPU (``loss.item()``) makes the CPU
-wait until the GPU has finished, and the GPU then idles while the CPU prepares the next step.
+wait until the GPU has finished, and the GPU then idles while the CPU prepares the next step. Making the step
+faster (torch.compile, CUDA graphs) is set up in ``training.speed``, beside this module.
 """
 import contextlib
-import functools
 import math
 import signal
 import threading
@@ -36,6 +37,7 @@ from training.distributed import Distributed, any_process, sum_and_any
 from training.evaluation import EvaluationStopped, evaluate, sample_near_target, whole_split_loss
 from training.run_dir import MetricsLog
 from training.schedule import lr_at
+from training.speed import compile_if_it_works, graphed_step
 from training.step_graph import GraphedStep
 
 
@@ -84,69 +86,15 @@ def build(cfg: Config, *, tokenizer: Tokenizer | None = None, weights: dict | No
     run = Run(cfg, model, model, optimizer, tokenizer, splits.to(device), torch.Generator().manual_seed(train.seed),
               device, dtype, ddp)
     model.train()
-    if train.compile:
+    if train.compile:                   # speed: training.speed, beside this module
         run.forward, run.compiled = compile_if_it_works(run, log)
     if ddp.enabled:
         run.forward = DistributedDataParallel(run.forward, device_ids=[device.index] if device.type == "cuda" else None)
     if train.cuda_graphs and not run.compiled:
-        run.graphed = graphed_step(run, log)
+        run.graphed = graphed_step(run, update, log)
     log(f"model: {model.num_params():,} parameters, {cfg.model.n_layer} layers × {cfg.model.n_head} heads × "
         f"{cfg.model.n_embd} dims, context {cfg.model.block_size}")
     return run
-
-
-def compile_if_it_works(run: Run, log) -> tuple[torch.nn.Module, bool]:
-    """``torch.compile`` the model (or each of its blocks) and try it once, forward and backward on a batch of the
-    run's shape (compiling happens then). Where compiling fails (no C++ compiler, an unsupported platform) the run
-    trains eagerly, with a warning; running out of memory is not a compile failure and is raised. The try draws no
-    random numbers and leaves no gradients, so the run is the same as one that never tried."""
-    train = run.cfg.train
-    graphs = compiled_with_graphs(run)
-    mode = "reduce-overhead" if graphs else None
-    # shaped and laid out as get_batch's (B, T) views of (B, T + 1) windows: the compiled code is specialised
-    # to its inputs' strides and to whether they overlap, and the first real step then reuses it
-    windows = torch.zeros(train.batch_size, run.cfg.model.block_size + 1, dtype=torch.long, device=run.device)
-    x, y = windows[:, :-1], windows[:, 1:]
-    try:
-        if train.compile_scope == "blocks":     # the blocks share their code, so one compilation serves them all
-            compiled = run.model
-            for block in run.model.blocks:
-                block.compile(mode=mode)
-        else:
-            compiled = torch.compile(run.model, mode=mode)
-        with torch.random.fork_rng(devices=[run.device] if run.device.type == "cuda" else []):
-            with autocast(run.device, run.dtype):
-                _, loss = compiled(x, y)
-            loss.backward()
-    except torch.OutOfMemoryError:
-        raise
-    except Exception as e:
-        log(f"warning: torch.compile failed ({type(e).__name__}: {' '.join(str(e).split())[:120]}); "
-            "training without it")
-        if train.compile_scope == "blocks":
-            torch.compiler.set_stance("force_eager")     # the compiled blocks run their eager code from now on
-        return run.model, False
-    finally:
-        run.model.zero_grad(set_to_none=True)
-    log(f"torch.compile: {'each block' if train.compile_scope == 'blocks' else 'the model'} compiled"
-        + (", each step replayed as CUDA graphs" if graphs else ""))
-    return compiled, True
-
-
-def compiled_with_graphs(run: Run) -> bool:
-    """Whether a compiled model replays its steps as CUDA graphs (``mode="reduce-overhead"``): on a GPU, when
-    ``train.cuda_graphs`` asks."""
-    return run.cfg.train.cuda_graphs and run.device.type == "cuda"
-
-
-def graphed_step(run: Run, log) -> GraphedStep | None:
-    """The eager update recorded as a CUDA graph, where that can be: on a GPU, in one process (recording a step
-    that talks to other processes needs their graphs to match; DDP trains without)."""
-    if run.device.type != "cuda" or run.ddp.enabled:
-        log(f"train.cuda_graphs: off ({'not on a GPU' if run.device.type != 'cuda' else 'several processes'})")
-        return None
-    log("CUDA graphs: the training step is recorded at the second step and replayed from then on")
-    return GraphedStep(functools.partial(update, run), run.optimizer, run.device, log)
 
 
 def train_step(run: Run, lr: float) -> torch.Tensor:
@@ -155,7 +103,7 @@ def train_step(run: Run, lr: float) -> torch.Tensor:
     train = run.cfg.train
     batches = [get_batch(run.splits.train, train.batch_size, run.cfg.model.block_size, run.generator,
                          run.ddp.rank, run.ddp.world_size) for _ in range(train.grad_accum)]     # (B, T) each
-    if run.graphed is not None:                         # the same update, recorded once and replayed
+    if run.graphed is not None:                         # the same update, recorded once and replayed (speed)
         return run.graphed(batches, lr)
     for group in run.optimizer.param_groups:
         group["lr"] = lr
@@ -196,30 +144,6 @@ class RunResult:
     evals: list[dict] = field(default_factory=list)
     target_reached: bool = False        # the whole val split reached train.target_val_loss
     val_whole: float | None = None      # the last whole-val-split loss measured (only with a target)
-
-
-class StopRequest:
-    """Turns Ctrl-C (SIGINT) and SIGTERM into a flag checked between steps and between evaluation batches, so a
-    stop never lands mid-update and never waits for a long evaluation. A second request stops at once."""
-
-    def __init__(self):
-        self.requested = False
-        self.previous = {}
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():   # signals can only be caught there
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self.previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.requested:          # asked twice: stop at once (checkpoints are replaced atomically, never half)
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc):
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
 
 
 def fit(run: Run, run_dir: Path, metrics: MetricsLog | None, start: int = 0, best_val: float = math.inf,
@@ -277,6 +201,30 @@ def fit(run: Run, run_dir: Path, metrics: MetricsLog | None, start: int = 0, bes
                 result.interrupted = True
                 break
     return result
+
+
+class StopRequest:
+    """Turns Ctrl-C (SIGINT) and SIGTERM into a flag checked between steps and between evaluation batches, so a
+    stop never lands mid-update and never waits for a long evaluation. A second request stops at once."""
+
+    def __init__(self):
+        self.requested = False
+        self.previous = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():   # signals can only be caught there
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:          # asked twice: stop at once (checkpoints are replaced atomically, never half)
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
 
 
 class LossWindow:

@@ -14,7 +14,7 @@ The first step runs eagerly, on a side stream: recording needs the lazy set-up d
 the matmul libraries' workspaces). The second step is recorded and then replayed, as is every later one: every step
 is a real one, and a run with graphs takes the same steps as one without (a test compares the two on a GPU; on a
 CPU a stand-in for the graph checks the bookkeeping). With ``torch.compile`` the model gets its graphs from
-``mode="reduce-overhead"`` instead (``training.loop.compile_if_it_works``).
+``mode="reduce-overhead"`` instead (``training.speed.compile_if_it_works``).
 """
 from collections.abc import Callable
 
