@@ -82,11 +82,15 @@ def complete(loaded: Loaded, prompt_ids: list[int], max_new_tokens: int, tempera
         raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
     idx = torch.tensor([prompt_ids] * num_samples, device=loaded.device)              # (S, T)
     decoders = [stream_decoder(loaded.tokenizer) for _ in range(num_samples)]
-    for next_ids in generate(loaded.model, idx, max_new_tokens, temperature, top_k, top_p, generator, use_cache):
-        for s, token in enumerate(next_ids[:, 0].tolist()):
-            piece = decoders[s]([token])
-            if piece:
-                yield s, piece
+    # closed here when a caller stops early, not later by the garbage collector, which would swallow a Ctrl-C
+    # arriving during the close ("Exception ignored in ...") and let the program go on
+    with contextlib.closing(generate(loaded.model, idx, max_new_tokens, temperature, top_k, top_p, generator,
+                                     use_cache)) as steps:
+        for next_ids in steps:
+            for s, token in enumerate(next_ids[:, 0].tolist()):
+                piece = decoders[s]([token])
+                if piece:
+                    yield s, piece
     for s, decode in enumerate(decoders):          # bytes of a character the last token left unfinished
         piece = decode([], final=True)
         if piece:
@@ -96,10 +100,12 @@ def complete(loaded: Loaded, prompt_ids: list[int], max_new_tokens: int, tempera
 def greedy_text(loaded: Loaded, prompt: str, min_chars: int, max_new_tokens: int = 64) -> str:
     """The greedy continuation of ``prompt``, at least ``min_chars`` characters long (or max_new_tokens tokens)."""
     text = ""
-    for _, piece in complete(loaded, encode_prompt(loaded, prompt), max_new_tokens, temperature=0.0):
-        text += piece
-        if len(text) >= min_chars:
-            break
+    pieces = complete(loaded, encode_prompt(loaded, prompt), max_new_tokens, temperature=0.0)
+    with contextlib.closing(pieces):            # closed on leaving, as in complete: a Ctrl-C is never swallowed
+        for _, piece in pieces:
+            text += piece
+            if len(text) >= min_chars:
+                break
     return text
 
 

@@ -4,8 +4,10 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
+import torch
 
 from core.checkpoint import load_checkpoint
 from tests.conftest import ROOT, run_cli, tiny_overrides
@@ -106,3 +108,73 @@ def test_ctrl_c_in_the_toy_evaluation_is_exit_130_without_a_traceback(play_check
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "Traceback" not in err, err
     assert out == ""                                         # stopped before the table: inside the generation
+
+
+def test_a_ctrl_c_while_a_generation_cut_short_closes_reaches_the_caller(play_checkpoint, monkeypatch):
+    """greedy_text stops its generation as soon as it has enough text. A Ctrl-C that lands while that generation
+    closes must reach the command (exit 130); closed by the garbage collector, it was printed as "Exception
+    ignored" and toy_eval.py went on to exit 0."""
+    import inference
+
+    def generation_interrupted_while_closing(model, idx, *args, **kwargs):
+        try:
+            while True:
+                yield torch.zeros(idx.size(0), 1, dtype=torch.long)                  # (B, 1) token 0
+        finally:
+            raise KeyboardInterrupt
+
+    loaded = inference.load_for_inference(play_checkpoint)
+    monkeypatch.setattr(inference, "generate", generation_interrupted_while_closing)
+    with pytest.raises(KeyboardInterrupt):
+        inference.greedy_text(loaded, "\n2+2=", min_chars=3)
+
+
+def test_any_console_encoding_gets_its_output_without_a_traceback(cli_run, tmp_path, corpus):
+    """A console (or a redirect on Windows) in cp1252 cannot show '→' or '█': they are replaced, never a crash."""
+    cp1252 = {"PYTHONIOENCODING": "cp1252"}
+    trained = run_cli("train.py", "--set", *tiny_overrides(tmp_path / "run", corpus), env=cp1252)   # progress bar on
+    assert trained.returncode == 0 and "Traceback" not in trained.stderr, trained.stderr
+    assert "characters ? " in trained.stdout and "done: step 12" in trained.stdout
+    sampled = run_cli("generate.py", "--checkpoint", cli_run / "best.pt", "--prompt", "This", "--show-probs", "3",
+                      "--max-new-tokens", "5", env=cp1252)
+    assert sampled.returncode == 0 and sampled.stderr == "", sampled.stderr
+    assert "%  ?" in sampled.stdout                                                   # the bars, replaced
+
+
+def test_a_reader_that_leaves_ends_generation_quietly(cli_run):
+    """``generate.py | head -1``: exit 0, nothing on stderr, however much was still to come."""
+    proc = subprocess.Popen([sys.executable, "generate.py", "--checkpoint", cli_run / "best.pt", "--prompt", "This",
+                             "--max-new-tokens", "1000000", "--show-probs", "3"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().startswith("next-token probabilities")
+    proc.stdout.close()                                                   # as head does after its line
+    assert proc.wait(timeout=120) == 0
+    assert proc.stderr.read() == ""
+
+
+def test_a_reader_that_leaves_stops_training_with_the_reported_step_saved(tmp_path, corpus):
+    """``train.py | head``: each step's line comes after its checkpoint is written; when the reader goes, the run
+    stops as Ctrl-C would (it saves, --resume continues) and says nothing more."""
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "train.py", "--no-progress", "--set",
+                             *tiny_overrides(run, corpus, **{"train.max_iters": 100000, "train.eval_interval": 1})],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = ""
+    while not line.startswith("step "):                                  # the first step reported (stdout is a
+        line = proc.stdout.readline()                                    # pipe: it comes with a full buffer)
+        assert line, proc.communicate()[1]
+    reported = int(line.split()[1].rstrip(":"))
+    proc.stdout.close()
+    assert proc.wait(timeout=120) == 130
+    assert proc.stderr.read() == ""
+    assert load_checkpoint(run / "last.pt")["iter"] > reported and (run / "best.pt").is_file()
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full on this system")
+def test_output_to_a_full_device_is_a_one_line_error(cli_run):
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "generate.py", "--checkpoint", cli_run / "best.pt", "--prompt",
+                                 "This", "--max-new-tokens", "5"], cwd=ROOT, stdout=full, stderr=subprocess.PIPE,
+                                text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == "error: cannot write the output to stdout: No space left on device\n"
