@@ -33,13 +33,21 @@ def say_once(e: UserError) -> None:
 
 def run_command(command) -> int:
     """The exit code of ``command()`` as every command line reports it: 0 (or what it returns) on success,
-    ``error: <message>`` on stderr and 2 for bad input, 130 for Ctrl-C."""
-    try:
-        return command() or 0
-    except UserError as e:
-        say_once(e)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print(file=sys.stderr)
-        return 130
+    ``error: <message>`` on stderr and 2 for bad input, 130 for Ctrl-C. Its output follows ``console``'s rules:
+    any encoding, a reader that leaves early stops it quietly, a full disk under stdout is a one-line error."""
+    from console import attached
+
+    with attached() as out:
+        try:
+            code = command() or 0
+            sys.stdout.flush()                  # a full disk shows here, while it can still be reported
+            return code
+        except UserError as e:
+            say_once(e)
+            return e.exit_code
+        except KeyboardInterrupt:
+            if out.reader_left:                 # stopped because the reader left (``| head``): nothing to say
+                return 0
+            print(file=sys.stderr)
+            return 130
 

@@ -78,12 +78,14 @@ def check_args(args) -> None:
         raise UserError(f"--seed must be in 0..{MAX_SEED} (64 bits), got {args.seed}")
 
 
-def run(args, out=sys.stdout) -> None:
+def run(args, out=None) -> None:
     import torch
 
     from core.memory import check_fits, generation_bytes
-    from inference import complete, encode_prompt, load_for_inference, top_candidates
+    from inference import complete, encode_prompt, load_for_inference, next_logits, top_tokens
+    from model.sampling import next_token_probs
 
+    out = out or sys.stdout
     check_args(args)
     loaded = load_for_inference(args.checkpoint, args.device)
     s = loaded.cfg.sample
@@ -97,7 +99,10 @@ def run(args, out=sys.stdout) -> None:
                f"generating {args.num_samples:,} samples of {max_new:,} tokens", loaded.device)
     generator = torch.Generator(device=loaded.device).manual_seed(s.seed if args.seed is None else args.seed)
 
-    probs = top_candidates(loaded, ids, temperature, args.show_probs, top_k, top_p) if args.show_probs else None
+    probs = None
+    if args.show_probs:
+        distribution = next_token_probs(next_logits(loaded, ids)[None], temperature, top_k, top_p)[0]   # (V,)
+        probs = [(token, p) for _, token, p in top_tokens(loaded.tokenizer, distribution, args.show_probs)]
     if probs and args.format == "text":
         print(f"next-token probabilities at temperature {temperature}:", file=out)
         for token, p in probs:

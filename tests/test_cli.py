@@ -1,5 +1,6 @@
 """The real command lines, as a user runs them: train → checkpoint → generate (bad input: test_bad_input.py)."""
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -131,12 +132,15 @@ def test_a_ctrl_c_while_a_generation_cut_short_closes_reaches_the_caller(play_ch
 
 def test_any_console_encoding_gets_its_output_without_a_traceback(cli_run, tmp_path, corpus):
     """A console (or a redirect on Windows) in cp1252 cannot show '→' or '█': they are replaced, never a crash."""
-    cp1252 = {"PYTHONIOENCODING": "cp1252"}
-    trained = run_cli("train.py", "--set", *tiny_overrides(tmp_path / "run", corpus), env=cp1252)   # progress bar on
+    def run_cp1252(*args):
+        return subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, capture_output=True, encoding="cp1252",
+                              env={**os.environ, "PYTHONIOENCODING": "cp1252"}, timeout=120)
+
+    trained = run_cp1252("train.py", "--set", *tiny_overrides(tmp_path / "run", corpus))     # progress bar on
     assert trained.returncode == 0 and "Traceback" not in trained.stderr, trained.stderr
     assert "characters ? " in trained.stdout and "done: step 12" in trained.stdout
-    sampled = run_cli("generate.py", "--checkpoint", cli_run / "best.pt", "--prompt", "This", "--show-probs", "3",
-                      "--max-new-tokens", "5", env=cp1252)
+    sampled = run_cp1252("generate.py", "--checkpoint", cli_run / "best.pt", "--prompt", "This", "--show-probs", "3",
+                         "--max-new-tokens", "5")
     assert sampled.returncode == 0 and sampled.stderr == "", sampled.stderr
     assert "%  ?" in sampled.stdout                                                   # the bars, replaced
 
