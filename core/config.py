@@ -16,7 +16,7 @@ import yaml
 from data.config import DataConfig
 from data.tokenization import check_tokenizer_spec
 from errors import UserError
-from model.config import ModelConfig
+from model.config import ACTIVATIONS, POSITIONALS, ModelConfig
 
 
 @dataclass
@@ -69,7 +69,8 @@ class Config:
 
 
 SECTIONS = {f.name: f.default_factory for f in dataclasses.fields(Config)}
-CHOICES = {("model", "positional"): ("sinusoidal", "none"),
+CHOICES = {("model", "positional"): POSITIONALS,
+           ("model", "activation"): ACTIVATIONS,
            ("train", "device"): ("auto", "cpu", "cuda", "mps"),
            ("train", "dtype"): ("auto", "float32", "bfloat16"),
            ("train", "compile_scope"): ("model", "blocks")}
@@ -141,7 +142,7 @@ def _check_values(cfg: Config, problems: list[str]) -> None:
             problems.append(f"{key} must be in 0..{MAX_SEED} (64 bits), got {seed}")
     if m.n_embd > 0 and m.n_head > 0 and m.n_embd % m.n_head:
         problems.append(f"model.n_embd ({m.n_embd}) must be divisible by model.n_head ({m.n_head})")
-    if m.n_embd % 2:
+    if m.positional == "sinusoidal" and m.n_embd % 2:
         problems.append(f"model.n_embd must be even (sin/cos pairs of the positional encoding), got {m.n_embd}")
     if not 0.0 <= m.dropout < 1.0:
         problems.append(f"model.dropout must be in [0, 1), got {m.dropout}")

@@ -37,11 +37,11 @@ def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout:
 class SelfAttention(nn.Module):
     """One attention head, every step spelled out: the version to read first."""
 
-    def __init__(self, n_embd: int, head_size: int, dropout: float = 0.0):
+    def __init__(self, n_embd: int, head_size: int, dropout: float = 0.0, bias: bool = False):
         super().__init__()
-        self.query = nn.Linear(n_embd, head_size, bias=False)
-        self.key = nn.Linear(n_embd, head_size, bias=False)
-        self.value = nn.Linear(n_embd, head_size, bias=False)
+        self.query = nn.Linear(n_embd, head_size, bias=bias)
+        self.key = nn.Linear(n_embd, head_size, bias=bias)
+        self.value = nn.Linear(n_embd, head_size, bias=bias)
         self.dropout = nn.Dropout(dropout)
 
     @classmethod
@@ -49,11 +49,14 @@ class SelfAttention(nn.Module):
         """Head ``head`` of a trained ``MultiHeadAttention``, as its own module: the rows of the fused Q, K, V
         projection that belong to it. It computes exactly what that head computes inside the model."""
         C, hs = attention.qkv.in_features, attention.head_size
-        single = cls(C, hs)
+        fused_bias = attention.qkv.bias
+        single = cls(C, hs, bias=fused_bias is not None)
         rows = slice(head * hs, (head + 1) * hs)
         with torch.no_grad():
             for i, linear in enumerate((single.query, single.key, single.value)):       # Q, K, V blocks of (3C, C)
                 linear.weight.copy_(attention.qkv.weight[i * C :][rows])
+                if fused_bias is not None:
+                    linear.bias.copy_(fused_bias[i * C :][rows])
         return single.to(attention.qkv.weight.device)
 
     def forward(self, x: torch.Tensor, return_weights: bool = False):
@@ -85,8 +88,8 @@ class MultiHeadAttention(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.n_head, self.head_size = cfg.n_head, cfg.head_size
-        self.qkv = nn.Linear(cfg.n_embd, 3 * cfg.n_embd, bias=False)
-        self.proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=False)
+        self.qkv = nn.Linear(cfg.n_embd, 3 * cfg.n_embd, bias=cfg.bias)                 # [q k v] = W_qkv x (+ b_qkv)
+        self.proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias)                    # W_o · heads (+ b_o)
         self.dropout_p = cfg.dropout
         self.attn_dropout = nn.Dropout(cfg.dropout)
         self.resid_dropout = nn.Dropout(cfg.dropout)

@@ -3,6 +3,9 @@
     idx (B, T) → Embeddings (token·√C + PE) → n_layer × Block → LayerNorm → LM head (tied to the token embedding)
     → logits (B, T, vocab): for every position, a score per possible next token.
 
+GPT-2 is the same network with four switches of ``ModelConfig`` set (learned positions, biases, tanh GELU, no √C):
+``core.gpt2`` loads its published weights into this class.
+
 Training is next-token prediction: the target at position t is the token at t+1, and the loss is the
 cross-entropy between softmax(logits) and that target.
 """
@@ -14,6 +17,7 @@ from model.block import Block
 from model.config import ModelConfig
 from model.embeddings import Embeddings
 from model.kv_cache import KVCache
+from model.positional import LearnedPositionalEmbedding
 from model.recorder import Recorder, keep
 
 
@@ -38,6 +42,9 @@ class GPT(nn.Module):
         - every other Linear: N(0, 0.02²), GPT-2's choice, small enough that the blocks start near the identity.
         - the two residual output projections (attention ``proj``, FFN ``down``): N(0, (0.02/√(2·n_layer))²), GPT-2's
           scaling, so the residual stream's variance does not grow with depth (2 additions per block).
+        - the projections' biases (``bias``): 0, so a new model starts as the bias-free one would (GPT-2's choice).
+        - the learned position table (``positional="learned"``): N(0, 0.01²), GPT-2's ``wpe`` init: half the token
+          embedding's size, so at the start a token's vector says mostly which token it is.
         - LayerNorm: weight 1, bias 0 (PyTorch's default).
         """
         residual_std = 0.02 / (2 * self.cfg.n_layer) ** 0.5
@@ -45,9 +52,13 @@ class GPT(nn.Module):
             if isinstance(module, nn.Linear) and module is not self.lm_head:
                 std = residual_std if name.endswith(("attn.proj", "ffn.down")) else 0.02
                 nn.init.normal_(module.weight, mean=0.0, std=std)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
             elif isinstance(module, nn.LayerNorm):
                 module.reset_parameters()
         nn.init.normal_(self.embed.token.weight, mean=0.0, std=0.02)
+        if isinstance(self.embed.position, LearnedPositionalEmbedding):
+            nn.init.normal_(self.embed.position.table, mean=0.0, std=0.01)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
                 caches: list[KVCache] | None = None, start: int | torch.Tensor = 0, record: Recorder | None = None):
@@ -76,16 +87,20 @@ class GPT(nn.Module):
                         device or weight.device, dtype or weight.dtype) for _ in self.blocks]
 
     def num_params(self) -> int:
-        """Trainable parameters, counting the tied embedding once (the sinusoidal table is a buffer, not a parameter)."""
+        """Trainable parameters, counting the tied embedding once (the sinusoidal table is a buffer, not a parameter;
+        a learned one is a parameter)."""
         return sum(p.numel() for p in self.parameters())
 
     @staticmethod
     def params_for(cfg: ModelConfig, vocab_size: int) -> int:
         """``num_params`` from the config alone, before anything is allocated (so a shape that cannot fit in memory
-        is refused instead of crashing the allocator): the tied embedding V·C, per block two LayerNorms (2·2C),
-        Q, K, V and the output projection (4C²) and the feed-forward network (2·ffn_mult·C²), the final LayerNorm."""
-        C = cfg.n_embd
-        return vocab_size * C + cfg.n_layer * (4 * C + 4 * C * C + 2 * cfg.ffn_mult * C * C) + 2 * C
+        is refused instead of crashing the allocator): the tied embedding V·C, a learned position table T·C, per
+        block two LayerNorms (2·2C), Q, K, V and the output projection (4C², biases 4C) and the feed-forward network
+        (2·ffn_mult·C², biases ffn_mult·C + C), the final LayerNorm (2C)."""
+        C, H = cfg.n_embd, cfg.ffn_mult * cfg.n_embd
+        per_block = 4 * C + 4 * C * C + 2 * H * C + (4 * C + H + C if cfg.bias else 0)
+        positions = cfg.block_size * C if cfg.positional == "learned" else 0
+        return vocab_size * C + positions + cfg.n_layer * per_block + 2 * C
 
     def flops_per_token(self) -> int:
         """Training FLOPs per token: 6·N (forward 2·N, backward 4·N) for the weight matmuls, plus attention's

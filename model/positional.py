@@ -1,4 +1,6 @@
-"""Sinusoidal positional encoding (Vaswani et al., 2017, "Attention Is All You Need", §3.5).
+"""Positional encodings: where a token stands, added to its vector. ``ModelConfig.positional`` picks one.
+
+Sinusoidal (Vaswani et al., 2017, "Attention Is All You Need", §3.5), the default, and learned (GPT-2) below it.
 
 Attention alone is order-blind: "The dog chased the cat" and "The cat chased the dog" hold the same tokens.
 Adding a different, fixed vector to each position makes the order visible to the model:
@@ -38,3 +40,29 @@ class SinusoidalPositionalEncoding(nn.Module):
         if isinstance(start, torch.Tensor):
             return self.table.index_select(0, start + torch.arange(T, device=start.device))  # (T, C)
         return self.table[start : start + T]                                           # (T, C)
+
+
+class LearnedPositionalEmbedding(nn.Module):
+    """GPT-2's choice (its ``wpe``): a trained table W_pos (block_size, C), row ``pos`` added to the token at ``pos``.
+    Nothing makes nearby rows alike or ties the rows to a formula: training finds whatever helps, and a model never
+    sees positions beyond its table."""
+
+    def __init__(self, block_size: int, d_model: int):
+        super().__init__()
+        self.table = nn.Parameter(torch.zeros(block_size, d_model))                    # W_pos, init in GPT.init_weights
+
+    def forward(self, T: int, start: int | torch.Tensor = 0) -> torch.Tensor:
+        if isinstance(start, torch.Tensor):
+            return self.table.index_select(0, start + torch.arange(T, device=start.device))  # (T, C)
+        return self.table[start : start + T]                                           # (T, C)
+
+
+def positional_encoding(kind: str, block_size: int, d_model: int) -> nn.Module | None:
+    """The module for ``ModelConfig.positional``: (T, start) → the (T, C) vectors added to the tokens, or None."""
+    if kind == "sinusoidal":
+        return SinusoidalPositionalEncoding(block_size, d_model)
+    if kind == "learned":
+        return LearnedPositionalEmbedding(block_size, d_model)
+    if kind == "none":
+        return None
+    raise ValueError(f"unknown positional encoding {kind!r}")

@@ -37,7 +37,8 @@ def test_overrides_are_typed():
     ("train:\n  lr: 0\n", "train.lr must be > 0"),
     ("data:\n  tokenizer: words\n", "tokenizer must be 'char', 'bpe' or 'tiktoken:<name>'"),
     ("data:\n  val_fraction: 1.5\n", "data.val_fraction must be in (0, 1)"),
-    ("model:\n  positional: learned\n", "model.positional must be one of sinusoidal, none"),
+    ("model:\n  positional: alibi\n", "model.positional must be one of sinusoidal, learned, none"),
+    ("model:\n  activation: relu\n", "model.activation must be one of gelu, gelu_tanh"),
     ("- 1\n- 2\n", "expected a mapping"),
     ("model: [\n", "not valid YAML"),
 ])

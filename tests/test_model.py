@@ -49,3 +49,39 @@ def test_tiny_model_overfits_one_batch():
         loss.backward()
         optimizer.step()
     assert loss.item() < 0.05
+
+
+GPT2_SWITCHES = {"positional": "learned", "bias": True, "activation": "gelu_tanh", "embed_scale": False}
+
+
+def test_parameters_are_counted_for_every_option():
+    """Learned positions and biases are parameters too: params_for must count them as num_params does."""
+    import itertools
+
+    for positional, bias, activation, embed_scale in itertools.product(("sinusoidal", "learned", "none"), (False, True),
+                                                                        ("gelu", "gelu_tanh"), (True, False)):
+        cfg = ModelConfig(block_size=8, n_layer=2, n_head=2, n_embd=16, ffn_mult=3, positional=positional, bias=bias,
+                          activation=activation, embed_scale=embed_scale)
+        assert GPT.params_for(cfg, 37) == GPT(cfg, 37).num_params(), cfg
+
+
+def test_gpt2_switches_do_what_their_formulas_say():
+    cfg = ModelConfig(block_size=8, n_layer=1, n_head=2, n_embd=16, **GPT2_SWITCHES)
+    model = GPT(cfg, 20)
+    idx = torch.tensor([[1, 2, 3]])
+    table = model.embed.position.table                                                  # (block_size, C), trained
+    assert torch.equal(model.embed(idx)[0], model.embed.token.weight[[1, 2, 3]] + table[:3])   # no √C
+    assert table.requires_grad and abs(table.std().item() - 0.01) < 0.004                # N(0, 0.01²) at init
+    ffn, attn = model.blocks[0].ffn, model.blocks[0].attn
+    assert all(b is not None and not b.any() for b in (ffn.up.bias, ffn.down.bias, attn.qkv.bias, attn.proj.bias))
+    x = torch.linspace(-4, 4, 101)
+    tanh_form = 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+    assert torch.allclose(ffn.act(x), tanh_form, atol=1e-6)
+    assert not torch.allclose(ffn.act(x), torch.nn.functional.gelu(x), atol=1e-5)       # not the exact GELU
+
+
+def test_the_default_model_has_none_of_gpt2s_switches():
+    model = GPT(CFG, 20)
+    assert model.embed.scale == math.sqrt(CFG.n_embd)
+    assert all(m.bias is None for m in model.modules() if isinstance(m, torch.nn.Linear))
+    assert not any("position" in name for name, _ in model.named_parameters())

@@ -91,7 +91,7 @@ def test_stop_saves_and_resume_continues_the_same_run(client, tmp_path):
     ({"n_layer": 99}, 422, "n_layer"),
     ({"lr": -1}, 422, "lr"),
     ({"corpus": "../etc/passwd"}, 422, "corpus"),
-    ({"positional": "learned"}, 422, "positional"),
+    ({"positional": "alibi"}, 422, "positional"),
 ])
 def test_bad_training_requests_are_refused_with_one_line(client, body, status, message):
     # ASCII JSON, so that a lone surrogate travels as the escape "\ud800", as a browser could send it

@@ -39,3 +39,26 @@ def test_word_order_changes_the_input_only_with_positions():
         a = model.embed(idx)[0]
         b = model.embed(swapped)[0][[0, 3, 2, 1]]     # put the swapped tokens back in place
         assert torch.allclose(a, b) != order_visible
+
+
+def test_learned_table_is_a_parameter_saved_in_checkpoints_and_read_by_position():
+    from model.positional import LearnedPositionalEmbedding
+
+    pe = LearnedPositionalEmbedding(16, 4)
+    with torch.no_grad():
+        pe.table.copy_(torch.arange(64, dtype=torch.float32).view(16, 4))
+    assert [name for name, _ in pe.named_parameters()] == ["table"] and "table" in pe.state_dict()
+    assert torch.equal(pe(3, start=5), pe.table[5:8])
+    assert torch.equal(pe(3, start=torch.tensor(5)), pe.table[5:8])                     # a captured decode step
+
+
+def test_decoding_with_learned_positions_equals_the_whole_window():
+    cfg = ModelConfig(block_size=12, n_layer=2, n_head=2, n_embd=16, positional="learned", bias=True)
+    model = GPT(cfg, 11).eval()
+    idx = torch.randint(0, 11, (2, 9))
+    with torch.no_grad():
+        full, _ = model(idx)
+        caches = model.new_caches(2)
+        prefix, _ = model(idx[:, :5], caches=caches)
+        steps = [model(idx[:, t : t + 1], caches=caches, start=t)[0] for t in range(5, 9)]
+    assert torch.allclose(torch.cat([prefix, *steps], dim=1), full, atol=1e-5)
