@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 .PHONY: demo test play bench bench-gpu clean
 
 demo: $(VENV)/installed
-	$(PY) train.py --config configs/toy.yaml --overwrite
+	$(PY) train.py --config configs/toy.yaml --overwrite $(ARGS)
 	$(PY) toy_eval.py --checkpoint runs/toy/best.pt
 	$(PY) generate.py --checkpoint runs/toy/best.pt --prompt "This animal barks. This animal is a" --temperature 0 --max-new-tokens 6 --show-probs 5
 	$(PY) generate.py --checkpoint runs/toy/best.pt --prompt "The dog chased the cat. Who chased? the" --temperature 0 --max-new-tokens 6

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 import yaml
+from tqdm import tqdm
 
 from core.atomic_files import remove_stray_temp_files
 from core.checkpoint import load_checkpoint, model_from_checkpoint, restore_rng
@@ -21,6 +22,7 @@ from core.config import (Config, config_from_dict, config_to_dict, config_to_yam
                          parse_yaml)
 from core.device import resolve_device
 from errors import UserError
+from training import busy
 from training.distributed import Distributed, init_distributed, shutdown
 from training.loop import Run, RunResult, build, fit
 from training.run_dir import (MetricsLog, RunLock, clear_checkpoints, edited_config_text, mark_ours, prepare_run_dir,
@@ -129,8 +131,9 @@ def start_run(cfg: Config, run_dir: Path, ckpt: dict | None, tokenizer, init_wei
         write_config_file(run_dir / "config.yaml", config_to_yaml(cfg))
         record_command(run_dir / "command.txt", resumed=ckpt is not None)
         metrics = MetricsLog(run_dir / "metrics.jsonl", keep_up_to=start if ckpt is not None else None)
-    return fit(run, run_dir, metrics, start, best_val, eval_pending=ckpt is not None and ckpt.get("eval_pending"),
-               progress=progress, log=log)
+    with busy.watch(torch.get_num_threads(), tqdm.write if progress else log):   # says once if other programs slow it
+        return fit(run, run_dir, metrics, start, best_val, eval_pending=ckpt is not None and ckpt.get("eval_pending"),
+                   progress=progress, log=log)
 
 
 def restore_state(run: Run, ckpt: dict, path: Path) -> None:
