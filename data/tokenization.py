@@ -49,6 +49,14 @@ class Tokenizer:
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
+def show_token(token: str) -> str:
+    """A token as a learner reads it, on a lesson's axis or on the playground page: the newline and spaces made
+    visible, other characters that print nothing (a byte-level tokenizer's control bytes) written as \\xNN, which
+    every font can draw."""
+    token = token.replace("\n", "⏎").replace(" ", "␣")
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in token)
+
+
 class CharTokenizer(Tokenizer):
     kind = "char"
 

@@ -1,4 +1,5 @@
-"""What every lesson shares: the checkpoint it looks at, where its figure goes, how a token is shown on an axis.
+"""What every lesson shares: the checkpoint it looks at, where its figure goes, how a token is shown on an axis
+(``data.tokenization.show_token``, which the playground page shows too).
 
 The forward pass that keeps every intermediate result is ``inference.trace``: the playground page shows the same.
 """
@@ -11,7 +12,7 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from data.tokenization import Tokenizer
+from data.tokenization import Tokenizer, show_token
 from inference import Loaded, load_for_inference
 from model.gpt import GPT
 from training.toy import toy_checkpoint
@@ -51,10 +52,3 @@ def new_figure(width: float, height: float) -> Figure:
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
-
-
-def show_token(token: str) -> str:
-    """A token as it can be read on an axis: the newline and spaces made visible, other characters that print
-    nothing (a byte-level tokenizer's control bytes) written as \\xNN, which every font can draw."""
-    token = token.replace("\n", "⏎").replace(" ", "␣")
-    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in token)
