@@ -7,6 +7,7 @@ trainer's error output beside it (``runs/playground/texts/<id>.txt``, ``logs/<id
 anywhere else. While it trains, the server reads the metrics as they grow and asks the newest checkpoint the probe questions (``data.toy_facts.PROBES``):
 the greedy answer and the probability of the expected one.
 """
+import functools
 import os
 import re
 import signal
@@ -17,6 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.config import load_config
+from data.tokenization import show_token
 from data.toy_facts import LINE_START, PROBES
 from errors import UserError
 from inference import Loaded, continuation_prob, greedy_text, load_for_inference, trace
@@ -37,15 +40,29 @@ class Busy(UserError):
 
 @dataclass
 class Knobs:
-    """What the Train panel lets a learner choose (checked by the server's request model); the defaults are the
-    toy config's (``make demo``), and everything not chosen here comes from that config."""
-    n_layer: int = 4
-    n_head: int = 4
-    n_embd: int = 128
-    max_iters: int = 1500
-    lr: float = 3e-3
-    positional: str = "sinusoidal"
+    """What the Train panel lets a learner choose, within ``KNOB_LIMITS``; everything not chosen here comes from
+    the toy config (``make demo``), which also gives the panel's starting values (``default_knobs``)."""
+    n_layer: int
+    n_head: int
+    n_embd: int
+    max_iters: int
+    lr: float
+    positional: str
     eval_interval: int = 50
+
+
+# each number's range on the Train panel and in POST /api/train, (lowest, highest), both allowed except a learning
+# rate of 0: models a 2-core CPU trains while the learner watches
+KNOB_LIMITS = {"n_layer": (1, 6), "n_head": (1, 8), "n_embd": (8, 256), "max_iters": (10, 5000), "lr": (0.0, 0.05)}
+POSITIONAL = ("sinusoidal", "none")          # the panel's checkbox: the paper's positions, or none at all
+
+
+@functools.cache
+def default_knobs() -> Knobs:
+    """The toy config's model and schedule: where the Train panel starts."""
+    cfg = load_config(TOY_CONFIG)
+    return Knobs(cfg.model.n_layer, cfg.model.n_head, cfg.model.n_embd, cfg.train.max_iters, cfg.train.lr,
+                 cfg.model.positional)
 
 
 def overrides(knobs: Knobs, run_dir: Path, corpus: Path) -> list[str]:
@@ -68,7 +85,8 @@ def probe(loaded: Loaded) -> list[dict]:
             p = continuation_prob(loaded.model, loaded.tokenizer, LINE_START + prompt, expected)
         except (UserError, ValueError) as e:    # a char model trained on other text cannot read the question
             answer, p = f"(cannot ask: {e})", None
-        answers.append({"prompt": prompt, "expected": expected, "answer": answer, "p_expected": p})
+        answers.append({"prompt": prompt, "expected": expected, "answer": answer, "p_expected": p,
+                        "shown_expected": show_token(expected), "shown_answer": show_token(answer)})
     return answers
 
 

@@ -112,7 +112,7 @@ def main(argv=None) -> int:
         port = int(url.rstrip("/").rsplit(":", 1)[1])
         text = text_of(port, args.tokens)
         attention = {"/api/attention": json.dumps({"text": text})}
-        keystroke = {"/api/page": json.dumps({"text": text, "temperature": 1.0, "k": 10})}
+        keystroke = {"/api/page": json.dumps({"text": text})}
         print(f"text: {text!r} ({len(text)} characters)", flush=True)
         runs = {"1 client, attention": run_clients(port, attention, 1, min(10.0, args.seconds)),
                 f"{args.clients} clients, attention": run_clients(port, attention, args.clients, args.seconds),

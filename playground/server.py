@@ -10,13 +10,16 @@ API (described by /openapi.json; FastAPI's /docs page is turned off, since it lo
 page must work offline):
 
     GET  /api/model        the model card
+    GET  /api/limits       every input's range and starting value (sampling, generation, the Train panel)
     POST /api/tokens       {"text"} → tokens with their ids
     POST /api/attention    {"text"} → every block's and head's attention weights
     POST /api/compare      {"text_a", "text_b"} → both attention stacks and the per-position cosine
     POST /api/next         {"text", "temperature", "top_k", "top_p", "k"} → next-token distribution and logits
-    POST /api/page         the fields of /api/next and "compare_with" → all three above from one forward pass
-                           (what the page asks on every keystroke)
+    POST /api/page         {"text", "compare_with", "ffn_off"} → what one keystroke shows, from one forward pass:
+                           the tokens, the attention (or the comparison), the next token's logits (the page applies
+                           its temperature, top-k and top-p itself) and the feed-forward view
     POST /api/feedforward  {"text", "off"} → each FFN's change per token; the next token with block "off"'s FFN out
+                           (what the page asks when a block's FFN is switched off or on)
     POST /api/embeddings   {"token", "word_a", "word_b"} → the embedding table in 2-D, neighbours, two words' cosine
     GET  /api/positions    the sinusoidal table and the word-order pair's answers
     POST /api/generate     {"text", "max_new_tokens", "temperature", "top_k", "top_p", "seed"} → Server-Sent Events
@@ -47,13 +50,14 @@ from starlette.exceptions import HTTPException
 from core.config import MAX_SEED
 from errors import UserError
 from inference import Loaded, load_for_inference
+from model.sampling import MAX_TOP_P, MIN_TEMPERATURE, MIN_TOP_K, TOP_P_ABOVE
 from playground import views
-from playground.live import Busy, Knobs, LiveTraining
+from playground.limits import MAX_LISTED, MAX_NEW_TOKENS, MAX_TEMPERATURE, NEW_TOKENS, SEED, limits_view
+from playground.live import KNOB_LIMITS, POSITIONAL, Busy, Knobs, LiveTraining, default_knobs
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BODY_BYTES = 256 * 1024
 MAX_TEXT_CHARS = 20_000
-MAX_NEW_TOKENS = 500
 
 
 class Strict(BaseModel):
@@ -74,25 +78,35 @@ class CompareRequest(Strict):
 
 
 class Sampling(Strict):
+    """The sampling arguments, in the ranges of ``model.sampling`` and ``playground.limits``."""
     text: str = Text
-    temperature: float = Field(1.0, ge=0, le=2, allow_inf_nan=False, description="0 = greedy (argmax)")
-    top_k: int | None = Field(None, ge=1, description="keep only the k likeliest tokens")
-    top_p: float | None = Field(None, gt=0, le=1, allow_inf_nan=False, description="keep the likeliest tokens "
-                                                                                   "holding this much probability")
+    temperature: float = Field(1.0, ge=MIN_TEMPERATURE, le=MAX_TEMPERATURE, allow_inf_nan=False,
+                               description="0 = greedy (argmax)")
+    top_k: int | None = Field(None, ge=MIN_TOP_K, description="keep only the k likeliest tokens")
+    top_p: float | None = Field(None, gt=TOP_P_ABOVE, le=MAX_TOP_P, allow_inf_nan=False,
+                                description="keep the likeliest tokens holding this much probability")
 
 
 class NextRequest(Sampling):
-    k: int = Field(10, ge=1, le=50, description="how many of the likeliest tokens to list")
+    k: int = Field(views.LISTED, ge=1, le=MAX_LISTED, description="how many of the likeliest tokens to list")
 
 
-class PageRequest(NextRequest):
+def block_left_out():
+    return Field(None, ge=0, description="a block whose feed-forward network is left out")
+
+
+class PageRequest(Strict):
+    """One keystroke: the text, and what the page's switches add. No sampling arguments: the page applies them to
+    the logits itself."""
+    text: str = Text
     compare_with: str | None = Field(None, min_length=1, max_length=MAX_TEXT_CHARS,
                                      description="a second text to compare with (attention and cosine)")
+    ffn_off: int | None = block_left_out()
 
 
 class FeedForwardRequest(Strict):
     text: str = Text
-    off: int | None = Field(None, ge=0, description="a block whose feed-forward network is left out")
+    off: int | None = block_left_out()
 
 
 class EmbeddingsRequest(Strict):
@@ -101,15 +115,22 @@ class EmbeddingsRequest(Strict):
     word_b: str = Field("cat", min_length=1, max_length=40)
 
 
+def knob(name: str, **more):
+    """A Train panel number: its range ``KNOB_LIMITS``'s, its default the toy config's (read when first needed)."""
+    low, high = KNOB_LIMITS[name]
+    bounds = {"gt": low} if name == "lr" else {"ge": low}           # a learning rate of 0 would learn nothing
+    return Field(default_factory=lambda: getattr(default_knobs(), name), **bounds, le=high, **more)
+
+
 class TrainRequest(Strict):
     corpus: str = Field("toy", pattern="^(toy|text)$", description="the toy corpus, or the text given here")
     text: str | None = Field(None, max_length=MAX_BODY_BYTES, description="with corpus \"text\": what to train on")
-    n_layer: int = Field(4, ge=1, le=6)
-    n_head: int = Field(4, ge=1, le=8)
-    n_embd: int = Field(128, ge=8, le=256)
-    max_iters: int = Field(1500, ge=10, le=5000)
-    lr: float = Field(3e-3, gt=0, le=0.05, allow_inf_nan=False)
-    positional: str = Field("sinusoidal", pattern="^(sinusoidal|none)$")
+    n_layer: int = knob("n_layer")
+    n_head: int = knob("n_head")
+    n_embd: int = knob("n_embd")
+    max_iters: int = knob("max_iters")
+    lr: float = knob("lr", allow_inf_nan=False)
+    positional: str = Field(default_factory=lambda: default_knobs().positional, pattern=f"^({'|'.join(POSITIONAL)})$")
 
 
 class RunRequest(Strict):
@@ -122,8 +143,8 @@ class CheckpointRequest(Strict):
 
 
 class GenerateRequest(Sampling):
-    max_new_tokens: int = Field(60, ge=1, le=MAX_NEW_TOKENS)
-    seed: int = Field(1337, ge=0, le=MAX_SEED, description="the same seed gives the same text")
+    max_new_tokens: int = Field(NEW_TOKENS, ge=1, le=MAX_NEW_TOKENS)
+    seed: int = Field(SEED, ge=0, le=MAX_SEED, description="the same seed gives the same text")
 
 
 class FastJSON(JSONResponse):
@@ -282,6 +303,10 @@ def create_app(loaded: Loaded, checkpoint: str, runs_root: str | Path = "runs") 
     def model():
         return current.card
 
+    @app.get("/api/limits", summary="Every input's range and starting value: sampling, generation, the Train panel")
+    def limits():
+        return limits_view(current.loaded.tokenizer.vocab_size)
+
     @app.get("/api/health", summary="Liveness, and the generations running now")
     def health():
         return {"status": "ok", "generations": generations.snapshot()}
@@ -304,13 +329,10 @@ def create_app(loaded: Loaded, checkpoint: str, runs_root: str | Path = "runs") 
         check_top_k(loaded, body.top_k)
         return FastJSON(views.next_token_view(loaded, body.text, body.temperature, body.top_k, body.top_p, body.k))
 
-    @app.post("/api/page", summary="What one keystroke on the page shows: tokens, attention (or the comparison) and "
-                                    "the next token, from one forward pass")
+    @app.post("/api/page", summary="What one keystroke on the page shows, from one forward pass: tokens, attention "
+                                    "(or the comparison), the next token's logits and the feed-forward view")
     def page_data(body: PageRequest):
-        loaded = current.loaded
-        check_top_k(loaded, body.top_k)
-        return FastJSON(views.page_view(loaded, body.text, body.temperature, body.top_k, body.top_p, body.k,
-                                        body.compare_with))
+        return FastJSON(views.page_view(current.loaded, body.text, body.compare_with, body.ffn_off))
 
     @app.post("/api/feedforward", summary="Each block's feed-forward change per token, and the next token with one "
                                          "block's feed-forward network left out")

@@ -8,8 +8,15 @@ call the same code as the command lines and the lessons: ``encode_prompt`` (so t
 sampler's softmax) and ``complete`` (generation with the KV cache).
 
 Numbers are rounded for the wire: attention weights and probabilities to ``WEIGHT_DECIMALS`` places, logits to
-``LOGIT_DECIMALS`` (the page re-applies the temperature to them, so they keep more). Attention rows are sent
+``LOGIT_DECIMALS`` (the page applies the temperature to them, so they keep more). Attention rows are sent
 without their future part: row i holds the weights of query i on keys 0..i (the causal mask makes the rest 0).
+Every token goes with its text as a learner reads it, ``shown`` (``data.tokenization.show_token``: ␣ for a space,
+⏎ for a newline), the way the lessons label their figures.
+
+Who computes what for one keystroke (``page_view``): the server runs the model once and sends the logits; the page
+turns them into probabilities and their entropy itself (``static/sampling.js``, the formula of
+``model.sampling.next_token_probs``, tested equal), so moving the temperature, top-k or top-p asks nothing of the
+server. ``next_token_view`` (POST /api/next) computes them on the server, for scripts.
 
 Shapes: T tokens, C = n_embd, nh heads, V vocabulary.
 """
@@ -23,14 +30,16 @@ import torch
 import torch.nn.functional as F
 
 from data.make_toy_corpus import KINDS
+from data.tokenization import show_token
 from data.toy_facts import LINE_START
 from errors import UserError
-from inference import (WORD_FRAME, Loaded, Trace, complete, encode_prompt, greedy_text, neighbours, pca_2d, trace,
-                       word_vectors)
+from inference import (WORD_FRAME, Loaded, Trace, complete, encode_prompt, greedy_text, neighbours, next_logits,
+                       pca_2d, top_tokens, trace, word_vectors)
 from model.sampling import entropy_bits, next_token_probs
 
 WEIGHT_DECIMALS = 4
 LOGIT_DECIMALS = 6
+LISTED = 10              # the likeliest next tokens one keystroke lists (the bars)
 
 
 def rounded(values: torch.Tensor, decimals: int = WEIGHT_DECIMALS) -> np.ndarray:
@@ -53,8 +62,13 @@ def model_card(loaded: Loaded, checkpoint: str) -> dict:
             "sample": asdict(cfg.sample)}
 
 
+def token_entry(token: int, text: str, **numbers) -> dict:
+    """One token as the page gets it: its id, its text, the text as shown (``show_token``) and any ``numbers``."""
+    return {"id": token, "text": text, "shown": show_token(text), **numbers}
+
+
 def token_list(loaded: Loaded, ids: list[int]) -> list[dict]:
-    return [{"id": i, "text": s} for i, s in zip(ids, loaded.tokenizer.token_strings(ids))]
+    return [token_entry(i, s) for i, s in zip(ids, loaded.tokenizer.token_strings(ids))]
 
 
 def tokens_of(loaded: Loaded, ids: list[int]) -> dict:
@@ -75,7 +89,8 @@ def attention_rows(t: Trace) -> list:
 
 def attention_of(loaded: Loaded, t: Trace) -> dict:
     cfg = loaded.cfg.model
-    return {"tokens": t.tokens, "n_layer": cfg.n_layer, "n_head": cfg.n_head, "attention": attention_rows(t)}
+    return {"tokens": t.tokens, "shown": [show_token(s) for s in t.tokens], "n_layer": cfg.n_layer,
+            "n_head": cfg.n_head, "attention": attention_rows(t)}
 
 
 def attention_view(loaded: Loaded, text: str) -> dict:
@@ -94,8 +109,8 @@ def compare_of(loaded: Loaded, ta: Trace, tb: Trace) -> dict:
     same_prefix = next((i for i in range(n) if ta.ids[i] != tb.ids[i]), n)
     cfg = loaded.cfg.model
     return {"n_layer": cfg.n_layer, "n_head": cfg.n_head,
-            "a": {"tokens": ta.tokens, "attention": attention_rows(ta)},
-            "b": {"tokens": tb.tokens, "attention": attention_rows(tb)},
+            "a": {"tokens": ta.tokens, "shown": [show_token(s) for s in ta.tokens], "attention": attention_rows(ta)},
+            "b": {"tokens": tb.tokens, "shown": [show_token(s) for s in tb.tokens], "attention": attention_rows(tb)},
             "cosine": rounded(cosine), "first_difference": same_prefix}
 
 
@@ -103,39 +118,41 @@ def compare_view(loaded: Loaded, text_a: str, text_b: str) -> dict:
     return compare_of(loaded, trace(loaded, text_a), trace(loaded, text_b))
 
 
-def next_token_of(loaded: Loaded, last: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None,
-                  k: int) -> dict:
-    """From the last position's logits (V,): the distribution at temperature τ (with top-k / top-p), its entropy,
-    the k likeliest tokens, and all V logits, so that the page can re-apply another τ itself (the same formula,
-    ``nextTokenProbs`` in app.js)."""
+def logits_of(loaded: Loaded, last: torch.Tensor, k: int) -> dict:
+    """The last position's logits (V,), all of them, and the k tokens with the highest: softmax keeps their order,
+    so they are the k likeliest tokens at any temperature the page applies."""
     last = last.float()
-    probs = next_token_probs(last[None], temperature, top_k, top_p)[0]                  # (V,)
-    # the k highest logits: softmax keeps their order at every τ > 0, so these are the k likeliest tokens at any τ
-    top = last.topk(min(k, last.numel())).indices.tolist()
-    return {"temperature": temperature, "top_k": top_k, "top_p": top_p, "entropy_bits": entropy_bits(probs),
-            "logits": rounded(last, LOGIT_DECIMALS),
-            "top": [{"id": i, "text": loaded.tokenizer.decode([i]), "logit": round(last[i].item(), LOGIT_DECIMALS),
-                     "prob": round(probs[i].item(), WEIGHT_DECIMALS)} for i in top]}
+    return {"logits": rounded(last, LOGIT_DECIMALS),
+            "top": [token_entry(i, s, logit=round(z, LOGIT_DECIMALS)) for i, s, z in
+                    top_tokens(loaded.tokenizer, last, k)]}
 
 
-@torch.no_grad()
 def next_token_view(loaded: Loaded, text: str, temperature: float, top_k: int | None = None,
-                    top_p: float | None = None, k: int = 10) -> dict:
-    """The next-token distribution after ``text``, from the model's own forward pass."""
+                    top_p: float | None = None, k: int = LISTED) -> dict:
+    """The next-token distribution after ``text`` at temperature τ (with top-k / top-p), from the model's own
+    forward pass: its entropy, the k likeliest tokens with their probabilities, and all V logits."""
     ids = encode_prompt(loaded, text)
-    logits, _ = loaded.model(torch.tensor([ids], device=loaded.device))                # (1, T, V)
-    return {"tokens": token_list(loaded, ids), **next_token_of(loaded, logits[0, -1], temperature, top_k, top_p, k)}
+    last = next_logits(loaded, ids)                                                     # (V,)
+    view = logits_of(loaded, last, k)
+    probs = next_token_probs(last[None].float(), temperature, top_k, top_p)[0]          # (V,)
+    for entry in view["top"]:
+        entry["prob"] = round(probs[entry["id"]].item(), WEIGHT_DECIMALS)
+    return {"tokens": token_list(loaded, ids), "temperature": temperature, "top_k": top_k, "top_p": top_p,
+            "entropy_bits": entropy_bits(probs), **view}
 
 
-def page_view(loaded: Loaded, text: str, temperature: float, top_k: int | None = None, top_p: float | None = None,
-              k: int = 10, compare_with: str | None = None) -> dict:
-    """Everything one keystroke on the page shows, from one traced forward pass (two when comparing): the tokens,
-    the attention of every head (or the comparison with ``compare_with``) and the next-token distribution."""
+def page_view(loaded: Loaded, text: str, compare_with: str | None = None, ffn_off: int | None = None) -> dict:
+    """Everything one keystroke on the page shows, from one traced forward pass: the tokens, the attention of
+    every head, the next token's logits (the page applies its temperature, top-k and top-p to them) and the
+    feed-forward view. Comparing with ``compare_with``, or leaving block ``ffn_off``'s FFN out, asks one more pass
+    each, of the other sentence and of the text without that FFN."""
+    check_block(loaded, ffn_off, "ffn_off")
     t = trace(loaded, text)
     attention = (compare_of(loaded, t, trace(loaded, compare_with)) if compare_with is not None else
                  attention_of(loaded, t))
-    return {"tokens": tokens_of(loaded, t.ids), "attention": attention,
-            "next": next_token_of(loaded, t.logits[-1], temperature, top_k, top_p, k)}
+    without = trace(loaded, text, drop_ffn=ffn_off) if ffn_off is not None else None
+    return {"tokens": tokens_of(loaded, t.ids), "attention": attention, "next": logits_of(loaded, t.logits[-1], LISTED),
+            "feedforward": feedforward_of(loaded, t, ffn_off, without)}
 
 
 def generation_events(loaded: Loaded, text: str, max_new_tokens: int, temperature: float, top_k: int | None,
@@ -168,30 +185,37 @@ def stream_pieces(pieces, max_new_tokens: int, on_start, on_finish) -> Iterator[
             on_finish(count, finished)
 
 
-def feedforward_view(loaded: Loaded, text: str, off: int | None = None, k: int = 5) -> dict:
-    """What each block's feed-forward network adds to each token: ‖FFN(x)‖, and that size relative to the vector it
-    is added to; and the next-token distribution with every FFN, and with block ``off``'s FFN left out
-    (``inference.trace(drop_ffn=)``, as the feed-forward lesson does)."""
+FFN_LISTED = 5           # the likeliest next tokens the feed-forward view lists, with and without one FFN
+
+
+def check_block(loaded: Loaded, off: int | None, field: str = "off") -> None:
     n_layer = loaded.cfg.model.n_layer
     if off is not None and not 0 <= off < n_layer:
-        raise UserError(f"off: this model has blocks 0..{n_layer - 1}, so there is no block {off}")
-    t = trace(loaded, text)
+        raise UserError(f"{field}: this model has blocks 0..{n_layer - 1}, so there is no block {off}")
+
+
+def likeliest(loaded: Loaded, last: torch.Tensor, k: int = FFN_LISTED) -> list[dict]:
+    """The k likeliest next tokens at τ = 1 from the last position's logits (V,), with their probabilities."""
+    return [token_entry(i, s, prob=round(p, WEIGHT_DECIMALS))
+            for i, s, p in top_tokens(loaded.tokenizer, last.float().softmax(-1), k)]
+
+
+def feedforward_of(loaded: Loaded, t: Trace, off: int | None, without: Trace | None) -> dict:
+    """What each block's feed-forward network adds to each token: ‖FFN(x)‖, and that size relative to the vector it
+    is added to; and the next token with every FFN, and with block ``off``'s FFN left out (``without``, the trace
+    of ``inference.trace(drop_ffn=off)``, as the feed-forward lesson does)."""
     change = torch.stack([out.norm(dim=-1) for out in t.ffn_out])                      # (n_layer, T)
     stream = torch.stack([x.norm(dim=-1) for x in t.after_attention])                   # (n_layer, T)
-    view = {"tokens": token_list(loaded, t.ids), "change": rounded(change), "relative": rounded(change / stream),
-            "hidden_units": t.ffn_hidden[0].size(-1), "off": off,
-            "with_all": top_tokens(loaded, t.logits[-1], k), "without": None}
-    if off is not None:
-        view["without"] = top_tokens(loaded, trace(loaded, text, drop_ffn=off).logits[-1], k)
-    return view
+    return {"tokens": token_list(loaded, t.ids), "change": rounded(change), "relative": rounded(change / stream),
+            "hidden_units": t.ffn_hidden[0].size(-1), "off": off, "with_all": likeliest(loaded, t.logits[-1]),
+            "without": likeliest(loaded, without.logits[-1]) if without is not None else None}
 
 
-def top_tokens(loaded: Loaded, last: torch.Tensor, k: int) -> list[dict]:
-    """The k likeliest next tokens at τ = 1 from the last position's logits (V,)."""
-    probs = last.float().softmax(-1)
-    values, indices = probs.topk(min(k, probs.numel()))
-    return [{"id": i, "text": loaded.tokenizer.decode([i]), "prob": round(p, WEIGHT_DECIMALS)}
-            for i, p in zip(indices.tolist(), values.tolist())]
+def feedforward_view(loaded: Loaded, text: str, off: int | None = None) -> dict:
+    """The feed-forward view of ``text`` alone: what the page asks when a block's FFN is switched off or on."""
+    check_block(loaded, off)
+    without = trace(loaded, text, drop_ffn=off) if off is not None else None
+    return feedforward_of(loaded, trace(loaded, text), off, without)
 
 
 MAX_POINTS = 1000        # token ids drawn in the embedding map (a char or small BPE vocabulary fits whole)
@@ -205,12 +229,13 @@ def embeddings_view(loaded: Loaded, token: int | None = None, word_a: str = "dog
     table = loaded.model.embed.token.weight.detach().float().cpu()                      # (V, C)
     if token is not None and not 0 <= token < len(table):
         raise UserError(f"token: ids run 0..{len(table) - 1}, got {token}")
-    shown = min(len(table), MAX_POINTS)
+    drawn = min(len(table), MAX_POINTS)
     points, explained = pca_2d(table)                                                   # (V, 2)
-    view = {"points": rounded(points[:shown], 3), "labels": [loaded.tokenizer.decode([i]) for i in range(shown)],
+    labels = loaded.tokenizer.token_strings(list(range(drawn)))
+    view = {"points": rounded(points[:drawn], 3), "labels": labels, "shown": [show_token(s) for s in labels],
             "vocab_size": len(table), "explained": round(explained, 4), "token": token, "neighbours": None}
     if token is not None:
-        view["neighbours"] = [{"id": i, "text": loaded.tokenizer.decode([i]), "cosine": round(c, WEIGHT_DECIMALS)}
+        view["neighbours"] = [token_entry(i, loaded.tokenizer.decode([i]), cosine=round(c, WEIGHT_DECIMALS))
                               for i, c in neighbours(table, token, k)]
     view["words_map"] = words_map(loaded)
     a, b = word_vectors(loaded, word_a), word_vectors(loaded, word_b)
@@ -250,4 +275,5 @@ def positions_view(loaded: Loaded, pair: tuple[str, str] = ORDER_PAIR) -> dict:
             answers.append(f"(cannot ask: {e})")
     return {"positional": loaded.cfg.model.positional,
             "table": rounded(position.table, 3) if position is not None else None,
-            "pair": [{"prompt": prompt, "answer": answer} for prompt, answer in zip(pair, answers)]}
+            "pair": [{"prompt": prompt, "answer": answer, "shown": show_token(answer)}
+                     for prompt, answer in zip(pair, answers)]}

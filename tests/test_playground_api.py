@@ -10,12 +10,15 @@ import torch
 import torch.nn.functional as F
 from fastapi.testclient import TestClient
 
+from core.config import load_config
+from data.tokenization import show_token
 from inference import load_for_inference, trace
 from model.sampling import next_token_probs
 from play import is_loopback
 from playground import views
 from playground.load import start_server
-from playground.server import MAX_BODY_BYTES, MAX_NEW_TOKENS, create_app
+from playground.server import MAX_BODY_BYTES, MAX_NEW_TOKENS, STATIC, create_app
+from training.toy import TOY_CONFIG
 from tests.conftest import run_cli
 
 SENTENCE = "He broke the glass."
@@ -152,20 +155,70 @@ def test_next_token_probabilities_equal_the_samplers(client, loaded, temperature
         assert got["entropy_bits"] == 0 and got["top"][0]["prob"] == 1
 
 
-def test_one_keystroke_of_the_page_equals_the_three_endpoints(client):
-    """/api/page answers tokens, attention (or the comparison) and next token from one traced forward pass: the
-    same numbers as asking each endpoint (logits within float error of the model's own forward)."""
-    settings = dict(temperature=0.7, top_k=12, top_p=0.9, k=8)
-    page = post(client, "/api/page", text=SENTENCE, **settings)
+def test_one_keystroke_of_the_page_equals_the_four_endpoints_from_one_forward_pass(client, loaded):
+    """/api/page answers tokens, attention (or the comparison), the next token's logits and the feed-forward view
+    from one traced forward pass: the same numbers as asking each endpoint (logits within float error of the
+    model's own forward). It computes no probabilities: the page applies its sampling settings to the logits."""
+    passes = []
+    hook = loaded.model.register_forward_hook(lambda *_: passes.append(1))
+    try:
+        page = post(client, "/api/page", text=SENTENCE)
+    finally:
+        hook.remove()
+    assert len(passes) == 1
+    assert page.keys() == {"tokens", "attention", "next", "feedforward"}
     assert page["tokens"] == post(client, "/api/tokens", text=SENTENCE)
     assert page["attention"] == post(client, "/api/attention", text=SENTENCE)
-    alone = post(client, "/api/next", text=SENTENCE, **settings)
+    alone = post(client, "/api/next", text=SENTENCE, temperature=0.7, top_k=12, k=10)
     assert page["next"]["logits"] == pytest.approx(alone["logits"], abs=1e-5)
     assert [t["id"] for t in page["next"]["top"]] == [t["id"] for t in alone["top"]]
-    assert [t["prob"] for t in page["next"]["top"]] == pytest.approx([t["prob"] for t in alone["top"]], abs=2e-4)
-    assert page["next"]["entropy_bits"] == pytest.approx(alone["entropy_bits"], abs=1e-4)
-    compared = post(client, "/api/page", text=SENTENCE, compare_with="He broke the news.", **settings)
+    assert all("prob" not in t for t in page["next"]["top"]) and "entropy_bits" not in page["next"]
+    ffn = post(client, "/api/feedforward", text=SENTENCE)
+    assert page["feedforward"]["with_all"] == ffn["with_all"] and page["feedforward"]["without"] is None
+    assert torch.allclose(torch.tensor(page["feedforward"]["change"]), torch.tensor(ffn["change"]), atol=1e-4)
+    compared = post(client, "/api/page", text=SENTENCE, compare_with="He broke the news.")
     assert compared["attention"] == post(client, "/api/compare", text_a=SENTENCE, text_b="He broke the news.")
+    off = post(client, "/api/page", text=SENTENCE, ffn_off=1)["feedforward"]
+    assert off["off"] == 1 and off["without"] == post(client, "/api/feedforward", text=SENTENCE, off=1)["without"]
+
+
+def test_every_token_is_sent_with_the_text_the_lessons_show(client):
+    """``shown`` is ``data.tokenization.show_token`` of the token's text (␣, ⏎, \\xNN), the lessons' labels."""
+    text = "2+2=4\nHe broke"
+    page = post(client, "/api/page", text=text)
+    assert [t["shown"] for t in page["tokens"]["tokens"]] == [show_token(c) for c in text]
+    assert page["attention"]["shown"] == [show_token(c) for c in text] and "␣" in page["attention"]["shown"]
+    assert all(t["shown"] == show_token(t["text"]) for t in page["next"]["top"] + page["feedforward"]["with_all"])
+    embeddings = post(client, "/api/embeddings", token=0)
+    assert embeddings["shown"] == [show_token(s) for s in embeddings["labels"]]
+    assert all(n["shown"] == show_token(n["text"]) for n in embeddings["neighbours"])
+    assert all(p["shown"] == show_token(p["answer"]) for p in client.get("/api/positions").json()["pair"])
+
+
+def test_the_limits_the_page_is_served_are_the_ones_the_server_checks(client, loaded):
+    """GET /api/limits: a request at each limit is taken, one just past it is refused; the Train panel starts from
+    the toy config."""
+    limits = client.get("/api/limits").json()
+    sampling, train = limits["sampling"], limits["train"]
+    vocab = loaded.tokenizer.vocab_size
+    assert sampling["top_k"] == {"min": 1, "max": vocab} and sampling["top_p"] == {"above": 0, "max": 1}
+    for field, edge, past in [("temperature", sampling["temperature"]["max"], sampling["temperature"]["max"] + 0.01),
+                              ("temperature", sampling["temperature"]["min"], -0.01),
+                              ("top_k", vocab, vocab + 1), ("top_k", 1, 0), ("top_p", 1.0, 1.01)]:
+        assert client.post("/api/next", json={"text": "a", field: edge}).status_code == 200, (field, edge)
+        assert client.post("/api/next", json={"text": "a", field: past}).status_code in (400, 422), (field, past)
+    tokens = sampling["max_new_tokens"]
+    assert tokens == {"min": 1, "max": MAX_NEW_TOKENS, "default": 60} and sampling["seed"]["max"] == 2**64 - 1
+    cfg = load_config(TOY_CONFIG)
+    assert {name: train[name]["default"] for name in ("n_layer", "n_head", "n_embd", "max_iters", "lr")} == {
+        "n_layer": cfg.model.n_layer, "n_head": cfg.model.n_head, "n_embd": cfg.model.n_embd,
+        "max_iters": cfg.train.max_iters, "lr": cfg.train.lr}
+    assert train["positional"] == {"choices": ["sinusoidal", "none"], "default": cfg.model.positional}
+    assert train["text"] == {"min_chars": 1000, "max_bytes": 200 * 1024}
+    for name in ("n_layer", "n_head", "n_embd", "max_iters"):
+        past = client.post("/api/train", json={name: train[name]["max"] + 1})
+        assert past.status_code == 422 and name in past.json()["error"], name
+    assert client.post("/api/train", json={"lr": train["lr"]["above"]}).status_code == 422
 
 
 def test_greedy_generation_equals_the_command_line(client, play_checkpoint):
@@ -224,7 +277,9 @@ BAD_REQUESTS = [
     ("/api/next", {"text": "a", "k": 51}, 422, "k: Input should be less than or equal to 50"),
     ("/api/page", {"text": "a", "compare_with": ""}, 422, "compare_with: String should have at least 1 character"),
     ("/api/page", {"text": "a", "compare_with": "Zoo"}, 400, "character 'Z' is not in this model's vocabulary"),
-    ("/api/page", {"text": "a", "temperature": 3}, 422, "temperature: Input should be less than or equal to 2"),
+    ("/api/page", {"text": "a", "temperature": 1}, 422, "unknown field 'temperature'"),   # the page applies it
+    ("/api/page", {"text": "a", "ffn_off": 9}, 400, "ffn_off: this model has blocks 0..1, so there is no block 9"),
+    ("/api/page", {"text": "a", "ffn_off": -1}, 422, "ffn_off: Input should be greater than or equal to 0"),
     ("/api/generate", {"text": "a", "max_new_tokens": MAX_NEW_TOKENS + 1}, 422,
      f"max_new_tokens: Input should be less than or equal to {MAX_NEW_TOKENS}"),
     ("/api/generate", {"text": "a", "max_new_tokens": 0}, 422, "max_new_tokens: Input should be greater than or equal to 1"),
@@ -266,13 +321,18 @@ def test_a_body_over_the_limit_is_refused_before_parsing(client):
 
 def test_the_page_and_its_files_are_served_from_this_server_only(client):
     page = client.get("/")
-    assert page.status_code == 200 and "<script src=\"/static/app.js\">" in page.text
-    for name in ("app.js", "style.css"):
-        assert client.get(f"/static/{name}").status_code == 200
+    assert page.status_code == 200 and '<script type="module" src="/static/main.js">' in page.text
+    scripts = sorted(p.relative_to(STATIC).as_posix() for p in STATIC.rglob("*.js"))
+    assert "main.js" in scripts and "panels/4-attention.js" in scripts
+    for name in ["style.css", *scripts]:
+        assert client.get(f"/static/{name}").status_code == 200, name
     sources = re.findall(r'(?:src|href)="([^"]+)"', page.text) + re.findall(r"url\(([^)]+)\)",
                                                                            client.get("/static/style.css").text)
     assert sources and all(s.startswith(("/", "data:", "#")) for s in sources), sources   # nothing from the network
-    assert "http" not in client.get("/static/app.js").text.replace("http://www.w3.org/2000/svg", "")
+    for name in scripts:                                  # modules import each other by relative path only
+        code = client.get(f"/static/{name}").text
+        assert "http" not in code.replace("http://www.w3.org/2000/svg", ""), name
+        assert all(m.startswith(("./", "../")) for m in re.findall(r'from "([^"]+)"', code)), name
     assert client.get("/static/../play.py").status_code == 404
     assert client.get("/openapi.json").json()["paths"].keys() >= {"/api/tokens", "/api/generate", "/api/model"}
 

@@ -2,11 +2,14 @@
 
 Playwright's own browser download is not used: the test launches ``chromium`` from the OS packages (``apt-get
 install chromium``; another binary with PLAYGROUND_CHROMIUM=/path). Without it the test is skipped and says why,
-except under CI (CI=true), where it must run. The screenshot is saved in the test's temporary folder.
+except under CI (CI=true), where it must run. The screenshots are saved in the tests' temporary folders
+(PLAYGROUND_SCREENSHOTS=/folder keeps a copy there, to look at).
 """
 import contextlib
 import os
 import shutil
+from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 import torch
@@ -37,15 +40,24 @@ def browser():
         browser.close()
 
 
+def screenshot(page, path: Path):
+    page.screenshot(path=path, full_page=True)
+    if os.environ.get("PLAYGROUND_SCREENSHOTS"):
+        shutil.copy(path, Path(os.environ["PLAYGROUND_SCREENSHOTS"]) / path.name)
+
+
 @contextlib.contextmanager
-def browser_page(browser, *server_args, height: int):
-    """``play.py`` started with ``server_args`` and the page opened in Chromium; errors on the page collected."""
+def browser_page(browser, *server_args, height: int, before_load=None):
+    """``play.py`` started with ``server_args`` and the page opened in Chromium (``before_load(page)`` first, to
+    route requests); errors on the page collected."""
     server, url = start_server(*server_args)
     try:
         page = browser.new_page(viewport={"width": 1400, "height": height})
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url} {r.failure}"))
+        if before_load is not None:
+            before_load(page)
         page.goto(url)
         page.errors = errors
         yield page
@@ -124,7 +136,7 @@ def test_the_page_shows_tokens_attention_next_token_and_generation(page, play_ch
     values = [float(v) for v in page.eval_on_selector_all("#cosine .cos-cell b", "n => n.map(b => b.textContent)")]
     assert values[: SENTENCE.index("g")] == [1.0] * SENTENCE.index("g")              # same prefix, same vector
 
-    page.screenshot(path=tmp_path / "playground.png", full_page=True)
+    screenshot(page, tmp_path / "playground.png")
     assert (tmp_path / "playground.png").stat().st_size > 10_000
     assert page.errors == []
 
@@ -141,18 +153,76 @@ def test_errors_are_shown_on_the_page_not_thrown(page):
     assert page.errors == []
 
 
+SAMPLING_JS = "async (args) => (await import('/static/sampling.js'))"
+
+
 def test_the_pages_softmax_equals_the_samplers(page, play_checkpoint):
-    """``nextTokenProbs`` in app.js against ``model.sampling.next_token_probs`` on the model's own logits."""
+    """``nextTokenProbs`` in static/sampling.js against ``model.sampling.next_token_probs`` on the model's own
+    logits."""
     loaded = load_for_inference(play_checkpoint)
     with torch.no_grad():
         logits = loaded.model(torch.tensor([loaded.tokenizer.encode(SENTENCE)]))[0][0, -1]
     for temperature, top_k, top_p in [(1.0, None, None), (0.25, None, None), (1.7, None, None), (0.0, None, None),
                                       (1.0, 3, None), (0.9, None, 0.5), (1.4, 10, 0.8), (1.0, 1, None),
                                       (1e-45, None, None)]:
-        got = page.evaluate("([l, t, k, p]) => nextTokenProbs(l, t, k, p)", [logits.tolist(), temperature, top_k, top_p])
+        got = page.evaluate(f"{SAMPLING_JS}.nextTokenProbs(...args)", [logits.tolist(), temperature, top_k, top_p])
         expected = next_token_probs(logits[None], temperature, top_k, top_p)[0]
         assert got == pytest.approx(expected.tolist(), abs=1e-6), (temperature, top_k, top_p)
-    assert page.evaluate("entropyBits([0.5, 0.25, 0.25, 0])") == 1.5
+    assert page.evaluate(f"{SAMPLING_JS}.entropyBits(args)", [0.5, 0.25, 0.25, 0]) == 1.5
+
+
+def test_one_keystroke_is_one_request(page, play_checkpoint):
+    """A key typed into the text box asks the server once (POST /api/page), and every panel of the text shows its
+    answer: the tokens, the attention grid, the bars and the feed-forward grid, with a block's FFN left out too."""
+    n_layer = load_for_inference(play_checkpoint).cfg.model.n_layer
+    page.uncheck("#compare-toggle")
+    for off in ("", str(n_layer - 1)):                      # every FFN on, then one block's left out
+        page.fill("#text", "2+2")
+        page.check(f"input[name=ffn-off][value='{off}']")
+        listed = 5 if off else 0
+        page.wait_for_function(f"document.querySelectorAll('#tokens .chip').length === 3 && "
+                               f"document.querySelectorAll('#ffn-without li').length === {listed}")
+        bars = page.eval_on_selector_all("#bars rect.bar", "n => n.map(b => b.dataset.prob).join()")
+        requests = []
+
+        def record(request):
+            requests.append((request.method, urlparse(request.url).path))
+
+        page.on("request", record)
+        try:
+            page.press("#text", "End")
+            page.press("#text", "=")                               # one key
+            page.wait_for_function("document.querySelectorAll('#tokens .chip').length === 4")
+            page.wait_for_function("document.querySelectorAll('#attention-grid canvas')[0].width === 4")
+            page.wait_for_function(f"[...document.querySelectorAll('#bars rect.bar')].map(b => b.dataset.prob)"
+                                   f".join() !== {bars!r}")
+            page.wait_for_function(f"document.querySelectorAll('#ffn-grid td.ffn-cell').length === {4 * n_layer} "
+                                   f"&& document.querySelectorAll('#ffn-without li').length === {listed}")
+        finally:
+            page.remove_listener("request", record)
+        assert requests == [("POST", "/api/page")], requests
+    page.check("input[name=ffn-off][value='']")
+    assert page.errors == []
+
+
+def test_a_failing_train_panel_leaves_the_other_views_working(browser, play_checkpoint, tmp_path):
+    """GET /api/train answered with a 500 at start: the Train panel says so under its heading, and the text's
+    panels fill as usual."""
+    def fail_train(page):
+        page.route("**/api/train", lambda route: route.fulfill(status=500, content_type="application/json",
+                                                              body='{"error": "internal error (the test said so)"}'))
+
+    with browser_page(browser, "--checkpoint", play_checkpoint, height=1000, before_load=fail_train) as page:
+        page.wait_for_selector("#train-section .panel-error:not([hidden])")
+        assert page.inner_text("#train-section .panel-error") == "internal error (the test said so)"
+        page.wait_for_selector("#tokens .chip")
+        page.wait_for_selector("#attention-grid .cell")
+        page.wait_for_selector("#bars rect.bar")
+        page.wait_for_selector("#ffn-grid td.ffn-cell")
+        assert page.is_hidden("#error")
+        assert page.eval_on_selector_all(".panel-error:not([hidden])", "n => n.length") == 1
+        screenshot(page, tmp_path / "train-panel-failed.png")
+        assert page.errors == []
 
 
 def test_stop_ends_a_generation(page):
@@ -217,7 +287,7 @@ def test_train_from_the_page_watch_it_learn_stop_resume_and_use_the_model(traini
     page.fill("#history-step", "0")
     page.dispatch_event("#history-step", "input")
     assert page.inner_text("#history-label") == "step 50"
-    page.screenshot(path=str(tmp_path / "training.png"), full_page=True)
+    screenshot(page, tmp_path / "training.png")
     page.click("#train-use-btn")
     page.wait_for_function(f"document.querySelector('#card-summary').textContent.includes({run!r})")
     assert "1 blocks × 4 heads, width 32" in page.inner_text("#card-summary")

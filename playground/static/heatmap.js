@@ -1,0 +1,57 @@
+// Heatmaps: one colour ramp, one way to paint a table of numbers, one drawing of an attention matrix and one
+// grid of heads (panel 4's, and the Train panel's attention over training).
+
+// A perceptual colour ramp (dark violet → blue → green → yellow, like viridis) for values in [0, 1].
+const RAMP = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+export function colour(w) {
+  const x = Math.min(Math.max(w, 0), 1) * (RAMP.length - 1);
+  const i = Math.min(Math.floor(x), RAMP.length - 2);
+  const f = x - i;
+  return RAMP[i].map((c, k) => Math.round(c + f * (RAMP[i + 1][k] - c)));
+}
+export const MASKED = [230, 232, 238];                     // the future a causal head cannot see: grey
+
+// A table of `rows` × `columns` cells painted one pixel each on `canvas`; colourAt(i, j) gives [r, g, b].
+export function paint(canvas, rows, columns, colourAt) {
+  Object.assign(canvas, { width: columns, height: rows });
+  const context = canvas.getContext("2d");
+  const image = context.createImageData(columns, rows);
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < columns; j++) image.data.set([...colourAt(i, j), 255], 4 * (i * columns + j));
+  }
+  context.putImageData(image, 0, 0);
+  return canvas;
+}
+
+// One head's attention as a T × T canvas, one pixel per (query i, key j); rows[i] holds query i's weights on keys
+// 0..i, the masked future is grey. The one drawing of attention: shown small in the grids, enlarged in panel 4.
+export function attentionCanvas(rows) {
+  const T = rows.length;
+  return paint(document.createElement("canvas"), T, T, (i, j) => (j <= i ? colour(rows[i][j]) : MASKED));
+}
+
+// One small heatmap per block (grid rows) and head (grid columns) of attention[block][head]. With onPick, a
+// click picks a head and `selected` ({layer, head}) is outlined.
+export function headGrid(grid, attention, { selected = null, onPick = null } = {}) {
+  grid.style.gridTemplateColumns = `auto repeat(${attention[0].length}, auto)`;
+  const cells = attention.flatMap((heads, layer) => {
+    const label = document.createElement("span");
+    label.className = "layer-label";
+    label.textContent = `block ${layer}`;
+    return [label, ...heads.map((rows, head) => {
+      const cell = document.createElement("div");
+      cell.className = "cell";
+      Object.assign(cell.dataset, { layer, head });
+      const caption = document.createElement("span");
+      caption.textContent = `head ${head}`;
+      cell.append(attentionCanvas(rows), caption);
+      if (onPick) {
+        cell.classList.add("pickable");
+        cell.classList.toggle("selected", layer === selected.layer && head === selected.head);
+        cell.addEventListener("click", () => onPick({ layer, head }));
+      }
+      return cell;
+    })];
+  });
+  grid.replaceChildren(...cells);
+}

@@ -1,0 +1,87 @@
+// The playground page: the text box, and the panels numbered as the page numbers them (panels/). Each keystroke is
+// one request, POST /api/page, whose answer every panel of the typed text draws; the other panels ask for their
+// own data when they start. A panel that fails shows its own error and leaves the others working.
+import { getJSON, postJSON } from "./api.js";
+import { $, guarded } from "./dom.js";
+import { state } from "./state.js";
+import * as tokens from "./panels/1-tokens.js";
+import * as embeddings from "./panels/2-embeddings.js";
+import * as positions from "./panels/3-positions.js";
+import * as attention from "./panels/4-attention.js";
+import * as nextToken from "./panels/5-next-token.js";
+import * as feedForward from "./panels/6-feed-forward.js";
+import * as generate from "./panels/7-generate.js";
+import * as modelCard from "./panels/8-model-card.js";
+import * as train from "./panels/9-train.js";
+
+const DEBOUNCE_MS = 200;
+const OF_THE_TEXT = [tokens, attention, nextToken, feedForward];    // the panels each keystroke redraws
+
+// The input panel's own error (an unreadable text, a server that is gone): the text's panels fade until it is fixed.
+function showError(message) {
+  $("#error").hidden = !message;
+  $("#error").textContent = message || "";
+  for (const panel of OF_THE_TEXT) $(panel.section).classList.toggle("stale", Boolean(message));
+}
+
+async function keystroke() {
+  const number = ++state.keystroke;
+  const text = $("#text").value;
+  const second = $("#compare-toggle").checked ? $("#text-b").value : "";
+  try {
+    if (!text) throw new Error("type some text above: the model needs at least one token to look at");
+    const page = await postJSON("/api/page", { text, compare_with: second || null, ffn_off: feedForward.blockOff() });
+    if (number !== state.keystroke) return;                // a newer text is already on its way
+    state.page = page;
+    showError(null);
+  } catch (error) {
+    if (number === state.keystroke) showError(error.message);
+    return;
+  }
+  for (const panel of OF_THE_TEXT) guarded(panel.section, () => panel.show(state.page));
+}
+
+let timer = null;
+function typed() {
+  clearTimeout(timer);
+  timer = setTimeout(keystroke, DEBOUNCE_MS);
+}
+
+// After "Show this model in every view": the new model's limits (its vocabulary), card, and every view.
+async function modelChanged() {
+  state.limits = await getJSON("/api/limits");
+  nextToken.setRanges();
+  guarded(modelCard.section, modelCard.start);
+  guarded(embeddings.section, () => embeddings.load(null));
+  guarded(positions.section, positions.load);
+  keystroke();
+}
+
+async function start() {
+  try {
+    [state.card, state.limits] = await Promise.all([getJSON("/api/model"), getJSON("/api/limits")]);
+  } catch (error) {
+    showError(`cannot reach the model: ${error.message}`);
+    return;
+  }
+  $("#text").value = state.card.sample.prompt;
+  $("#text").addEventListener("input", typed);
+  $("#text-b").addEventListener("input", typed);
+  $("#compare-toggle").addEventListener("change", () => {
+    const compare = $("#compare-toggle").checked;
+    $("#compare-input").hidden = !compare;
+    $(attention.section).classList.toggle("wide", compare);       // two heatmaps side by side
+    if (compare && !$("#text").value.trim()) $("#text").value = "He broke the glass.";
+    keystroke();
+  });
+  for (const button of document.querySelectorAll(".example")) {
+    button.addEventListener("click", () => { $("#text").value = button.textContent; keystroke(); });
+  }
+  document.addEventListener("modelchange", () => modelChanged().catch((error) => showError(error.message)));
+  for (const panel of [embeddings, positions, nextToken, generate, modelCard, train]) {
+    guarded(panel.section, () => panel.start());
+  }
+  keystroke();
+}
+
+start();

@@ -1,0 +1,20 @@
+// Panel 3, Positions: the sinusoidal table as a heatmap, and the model's answers to one sentence in two orders.
+import { getJSON } from "../api.js";
+import { $, el } from "../dom.js";
+import { colour, paint } from "../heatmap.js";
+
+export const section = "#positions-section";
+
+export const start = () => load();
+
+export async function load() {
+  const view = await getJSON("/api/positions");
+  const canvas = $("#pe-table");
+  canvas.hidden = !view.table;
+  if (view.table) {                                        // rows: positions, columns: dimensions; values in [-1, 1]
+    paint(canvas, view.table.length, view.table[0].length, (p, i) => colour((view.table[p][i] + 1) / 2));
+  }
+  const items = view.pair.map((p) => el("li", {}, `${p.prompt} → ${p.shown}`));
+  if (!view.table) items.push(el("li", {}, "this model has no positions: both orders are the same bag of tokens to it"));
+  $("#order-pair").replaceChildren(...items);
+}

@@ -1,0 +1,104 @@
+// Panel 4, Attention: every block's and head's weights as a grid of small heatmaps; the picked head enlarged with
+// every token on both axes and BertViz's head view under it; in compare mode, both sentences and the cosine of
+// their last-layer vectors at each position.
+import { $, chip, el, hideTooltip, showTooltip, svg } from "../dom.js";
+import { attentionCanvas, headGrid } from "../heatmap.js";
+import { state } from "../state.js";
+
+export const section = "#attention-section";
+
+// the sentences shown: one, or two in compare mode ({shown, attention} each)
+const sentences = (attention) => (attention.a ? [attention.a, attention.b] : [attention]);
+
+export function show(page) {
+  const { n_layer: layers, n_head: heads } = page.attention;
+  if (state.selected.layer >= layers || state.selected.head >= heads) state.selected = { layer: 0, head: 0 };
+  headGrid($("#attention-grid"), sentences(page.attention)[0].attention, {
+    selected: state.selected,
+    onPick: (picked) => { state.selected = picked; show(state.page); },
+  });
+  showDetail(page.attention);
+  showCosine(page.attention);
+}
+
+function showDetail(attention) {
+  const { layer, head } = state.selected;
+  $("#attention-detail").replaceChildren(...sentences(attention).map((s) => {
+    const rows = s.attention[layer][head];
+    const view = headView(s.shown, rows);
+    const caption = el("figcaption", {}, `block ${layer}, head ${head}: ${JSON.stringify(s.tokens.join(""))}`);
+    return el("figure", {}, [caption, enlarged(s.shown, rows, view.show), view.box]);
+  }));
+}
+
+// One head enlarged: rows are the tokens looking (queries), columns the tokens looked at (keys). The cells are
+// the grid's own canvas, scaled up; hovering a row outlines it and calls onRow(i).
+function enlarged(shown, rows, onRow) {
+  const T = shown.length;
+  const cell = Math.max(8, Math.min(22, Math.floor(420 / T)));
+  const margin = 14 + 7.5 * Math.min(6, Math.max(...shown.map((s) => s.length)));    // room for the labels
+  const size = margin + T * cell + 4;
+  const root = svg("svg", { class: "heatmap", width: size, height: size, viewBox: `0 0 ${size} ${size}` });
+  root.append(svg("image", { href: attentionCanvas(rows).toDataURL(), x: margin, y: margin, width: T * cell,
+    height: T * cell, preserveAspectRatio: "none" }));
+  shown.forEach((s, i) => {
+    const label = s.slice(0, 6);
+    root.append(svg("text", { x: margin - 4, y: margin + i * cell + cell * 0.72, "text-anchor": "end",
+      class: "query-label" }, label));
+    root.append(svg("text", { x: 0, y: 0, "text-anchor": "start", class: "key-label",
+      transform: `translate(${margin + i * cell + cell * 0.72}, ${margin - 4}) rotate(-90)` }, label));
+  });
+  const outline = svg("rect", { class: "row-hover", x: margin, width: T * cell, height: cell, visibility: "hidden" });
+  root.append(outline);
+  const leave = () => { hideTooltip(); outline.setAttribute("visibility", "hidden"); onRow(null); };
+  root.addEventListener("mousemove", (event) => {
+    const box = root.getBoundingClientRect();
+    const i = Math.floor((event.clientY - box.top - margin) / cell);
+    const j = Math.floor((event.clientX - box.left - margin) / cell);
+    if (!(i >= 0 && i < T && j >= 0 && j < T)) return leave();
+    showTooltip(event, `${shown[i]} looks at ${shown[j]}: ` + (j <= i ? rows[i][j].toFixed(3) : "masked (future)"));
+    outline.setAttribute("y", margin + i * cell);
+    outline.setAttribute("visibility", "visible");
+    onRow(i);
+  });
+  root.addEventListener("mouseleave", leave);
+  return root;
+}
+
+// BertViz's head view, as shading: hover a token and every token it looks at lights up by its weight.
+function headView(shown, rows) {
+  const chips = shown.map((s) => chip(s));
+  const show = (i) => {
+    const strongest = i === null ? 1 : Math.max(...rows[i]);
+    chips.forEach((c, j) => {
+      c.classList.toggle("query", i === j);
+      const w = i === null || j > i ? 0 : rows[i][j];
+      const shade = w / strongest;                         // the most looked-at token gets the full colour
+      c.style.background = `rgba(59, 91, 219, ${shade.toFixed(3)})`;
+      c.style.color = shade > 0.5 ? "#fff" : "";
+      c.title = i === null ? "" : j <= i ? `weight ${w.toFixed(3)}` : "masked (future)";
+    });
+  };
+  chips.forEach((c, i) => {
+    c.addEventListener("mouseenter", () => show(i));
+    c.addEventListener("mouseleave", () => show(null));
+  });
+  return { box: el("div", { class: "chips headview" }, chips), show };
+}
+
+function showCosine(attention) {
+  const compare = attention.cosine !== undefined;
+  $("#cosine-view").hidden = !compare;
+  if (!compare) return;
+  const { a, b, cosine, first_difference: firstDifference } = attention;
+  $("#cosine").replaceChildren(...cosine.map((c, i) => {
+    const shade = Math.max(0, Math.min(1, (1 - c) * 1.5));    // 1 → white, lower → darker red
+    const cell = el("div", { class: "cos-cell" },
+      [el("span", {}, a.shown[i]), el("span", {}, b.shown[i]), el("b", {}, c.toFixed(2))]);
+    cell.style.background = `rgba(201, 42, 42, ${shade.toFixed(3)})`;
+    cell.style.color = shade > 0.55 ? "#fff" : "";
+    cell.title = `position ${i}: ${a.shown[i]} / ${b.shown[i]}` +
+      (i < firstDifference ? " (the texts agree up to here)" : "");
+    return cell;
+  }));
+}
