@@ -70,6 +70,19 @@ def run_cli(*args, cwd=ROOT, timeout=120, env=None) -> subprocess.CompletedProce
                           timeout=timeout)
 
 
+# The fast tier, `make test-fast` (pytest -m fast): the model, tokenizer, config and API tests, well under a minute
+# on 2 cores, for a quick check while changing them. `make test` runs these and every other test.
+FAST = {"test_model.py", "test_attention.py", "test_positional.py", "test_sampling.py", "test_generation.py",
+        "test_checkpoint.py", "test_schedule.py", "test_tokenization.py", "test_tokenizer_fuzz.py", "test_corpus.py",
+        "test_config.py", "test_imports.py", "test_playground_api.py"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.path.name in FAST:
+            item.add_marker(pytest.mark.fast)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
