@@ -1,6 +1,7 @@
 # Two commands set everything up on a fresh machine:
 #   make demo   virtual environment + install, train the toy model, check its facts, sample from it
-#   make test   virtual environment + install, run the test suite
+#   make test   virtual environment + install (with the test tools), run the test suite
+#   make test-fast  the model, tokenizer, config and API tests only (under a minute)
 #   make play   the playground page on the toy model (trained first if runs/toy/best.pt is missing)
 #   make bench  training/generation speed, MFU and time-to-loss on tinyshakespeare (expects ../shared/data/tinyshakespeare.txt)
 #   make bench-gpu  on one GPU: our GPU recipes beside nanoGPT's own (NANOGPT=path, PY=a python with CUDA torch)
@@ -8,7 +9,7 @@ PYTHON ?= python3
 VENV ?= venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test play bench bench-gpu clean
+.PHONY: demo test test-fast play bench bench-gpu clean
 
 demo: $(VENV)/installed
 	$(PY) train.py --config configs/toy.yaml --overwrite $(ARGS)
@@ -18,8 +19,11 @@ demo: $(VENV)/installed
 	$(PY) generate.py --checkpoint runs/toy/best.pt --prompt "2+2=" --temperature 0 --max-new-tokens 2
 	$(PY) generate.py --checkpoint runs/toy/best.pt --prompt "He broke the" --temperature 0.8 --num-samples 3 --max-new-tokens 60
 
-test: $(VENV)/installed
+test: $(VENV)/installed-dev
 	$(PY) -m pytest -q -n auto
+
+test-fast: $(VENV)/installed-dev
+	$(PY) -m pytest -q -n auto -m "fast and not slow"
 
 play: $(VENV)/installed
 	$(PY) play.py
@@ -27,9 +31,15 @@ play: $(VENV)/installed
 bench: $(VENV)/installed
 	$(PY) bench.py --config configs/shakespeare_char.yaml --ttl-config configs/shakespeare_char.yaml configs/shakespeare_char_fast.yaml
 
+# Two stamps: what running needs (demo, play, bench), then the test tools on top (test); `make test` after
+# `make demo` installs only the test tools, and either file changing reinstalls what follows from it.
 $(VENV)/installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/installed-dev: $(VENV)/installed requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
 clean:
