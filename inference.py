@@ -10,9 +10,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from core.checkpoint import load_checkpoint, model_from_checkpoint
+from core.checkpoint import model_from_checkpoint
 from core.config import Config
 from core.device import resolve_device
+from core.hub import load_model_source
 from data.tokenization import Tokenizer, stream_decoder
 from data.toy_facts import LINE_START
 from errors import UserError
@@ -33,7 +34,9 @@ class Loaded:
 
 
 def load_for_inference(path: str | Path, device: str = "cpu") -> Loaded:
-    ckpt = load_checkpoint(path)
+    """The model of ``path``: a checkpoint written by train.py, a folder holding a Hugging Face GPT-2 (or a model
+    exported by export.py), or ``hf:<repo id>``, downloaded once (``core.hub``)."""
+    ckpt = load_model_source(path)
     model, tokenizer, cfg = model_from_checkpoint(ckpt, path)
     device, _ = resolve_device(device)
     return Loaded(model.to(device).eval(), tokenizer, cfg, device, ckpt["iter"], ckpt["best_val"])

@@ -8,6 +8,8 @@ Three kinds behind one interface (encode, decode, vocab_size, to_dict / from_dic
   UTF-8 text can be encoded, and repeatedly merges the most frequent adjacent pair into a new token until the
   vocabulary has the requested size. Trained with ``rustbpe`` (Rust), applied with ``tiktoken``.
 - ``tiktoken:<name>`` (e.g. ``tiktoken:gpt2``): a published encoding, if tiktoken has it cached on this machine.
+- ``gpt2-bpe``: GPT-2's byte-level BPE read from a Hugging Face folder's ``vocab.json`` and ``merges.txt`` (it comes
+  with GPT-2's weights, ``core.hub``), applied with ``tiktoken``.
 """
 import codecs
 import hashlib
@@ -155,11 +157,114 @@ class NamedTiktokenTokenizer(TiktokenTokenizer):
         return {"kind": self.kind}
 
 
+# GPT-2's pre-split: contractions, words, numbers and runs of other marks (each with the space before it), spaces.
+# Merges never cross these boundaries.
+GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+
+
+def gpt2_byte_alphabet() -> dict[int, str]:
+    """GPT-2's files write each byte as one printable character: the printable Latin-1 bytes as themselves, the
+    others (control bytes, space, 0x7f-0xa0, 0xad) as the characters from U+0100 on, in byte order. So a space is
+    'Ġ' (U+0120) and a newline 'Ċ' (U+010A) in vocab.json and merges.txt."""
+    printable = [*range(0x21, 0x7F), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
+    alphabet, extra = {}, 0
+    for byte in range(256):
+        if byte in printable:
+            alphabet[byte] = chr(byte)
+        else:
+            alphabet[byte] = chr(0x100 + extra)
+            extra += 1
+    return alphabet
+
+
+class GPT2Tokenizer(TiktokenTokenizer):
+    """GPT-2's byte-level BPE, read from a Hugging Face folder's ``vocab.json`` (token → id) and ``merges.txt`` (the
+    merges in the order they were learned), applied by tiktoken. Byte-pair encoding merges, inside each pre-split
+    piece, the adjacent pair that was merged earliest in training, until no learned merge applies; tiktoken does the
+    same by merging the pair whose merged token has the lowest id, which is the same rule because GPT-2 numbered
+    its tokens in merge order (checked on reading). Tokens that are neither a byte nor a merge (``<|endoftext|>``)
+    are special: they have ids, but ``encode`` never makes them from text."""
+
+    kind = "gpt2-bpe"
+
+    def __init__(self, ranks: dict[bytes, int], special: dict[str, int]):
+        self.ranks, self.special = ranks, special
+        super().__init__(self.kind, tiktoken.Encoding(name="gpt2-files", pat_str=GPT2_PATTERN, mergeable_ranks=ranks,
+                                                      special_tokens=special))
+
+    @classmethod
+    def from_vocab_and_merges(cls, vocab, merges: str) -> "GPT2Tokenizer":
+        """``vocab``: vocab.json's content; ``merges``: merges.txt's text. A one-line UserError names what is wrong."""
+        if not isinstance(vocab, dict) or not all(isinstance(k, str) and type(v) is int for k, v in vocab.items()):
+            raise UserError("vocab.json is not a JSON object of token → id")
+        if sorted(vocab.values()) != list(range(len(vocab))):
+            raise UserError(f"vocab.json's ids are not 0..{len(vocab) - 1}, each once")
+        to_byte = {c: b for b, c in gpt2_byte_alphabet().items()}
+        missing = [c for c in to_byte if c not in vocab]
+        if missing:
+            raise UserError(f"vocab.json lacks {len(missing)} of the 256 byte tokens (e.g. {missing[0]!r}); "
+                            "it is not a byte-level BPE vocabulary like GPT-2's")
+        ranks = {bytes([to_byte[c]]): vocab[c] for c in to_byte}
+        last = -1
+        lines = merges.splitlines()
+        for number, line in enumerate(lines, start=1):
+            if not line.strip() or (number == 1 and line.startswith("#version")):
+                continue
+            pair = line.split(" ")
+            if len(pair) != 2 or not all(pair):
+                raise UserError(f"merges.txt line {number} is not two tokens separated by a space: {line[:40]!r}")
+            merged = pair[0] + pair[1]
+            if merged not in vocab:
+                raise UserError(f"merges.txt line {number} makes {merged!r}, which vocab.json does not have")
+            if vocab[merged] <= last:
+                raise UserError(f"merges.txt line {number} makes {merged!r} (id {vocab[merged]}) after id {last}: "
+                                "vocab.json must number merged tokens in merge order")
+            try:
+                ranks[bytes(to_byte[c] for c in merged)] = last = vocab[merged]
+            except KeyError as e:
+                raise UserError(f"merges.txt line {number} holds {e.args[0]!r}, not one of GPT-2's byte "
+                                "characters") from None
+        if len(ranks) != len(set(ranks.values())):
+            raise UserError("merges.txt makes the same token twice")
+        mergeable = set(ranks.values())
+        special = {token: i for token, i in vocab.items() if i not in mergeable}
+        return cls(ranks, special)
+
+    def vocab_and_merges(self) -> tuple[dict[str, int], str]:
+        """The inverse of ``from_vocab_and_merges``: vocab.json's content and merges.txt's text. Each merged token's
+        pair is found by encoding its bytes with the merges made before it (the last merge that made it)."""
+        alphabet = gpt2_byte_alphabet()
+        shown = lambda token: "".join(alphabet[b] for b in token)                             # noqa: E731
+        vocab = {shown(token): i for token, i in self.ranks.items()}
+        merges = ["#version: 0.2"]
+        for token, i in sorted(self.ranks.items(), key=lambda kv: kv[1]):
+            if len(token) > 1:
+                left, right = bpe_pair(token, self.ranks, below=i)
+                merges.append(f"{shown(left)} {shown(right)}")
+        return {**vocab, **self.special}, "\n".join(merges) + "\n"
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "ranks": [token for token, _ in sorted(self.ranks.items(), key=lambda kv: kv[1])],
+                "special": dict(self.special)}
+
+
+def bpe_pair(token: bytes, ranks: dict[bytes, int], below: int) -> tuple[bytes, bytes]:
+    """The two tokens byte-pair encoding joins last to make ``token``, using only merges of rank < ``below``."""
+    parts = [bytes([b]) for b in token]
+    while len(parts) > 2:
+        candidates = [(ranks.get(parts[j] + parts[j + 1], below), j) for j in range(len(parts) - 1)]
+        rank, j = min(candidates)
+        if rank >= below:
+            raise ValueError(f"{token!r} cannot be made from merges ranked below {below}")
+        parts[j : j + 2] = [parts[j] + parts[j + 1]]
+    return parts[0], parts[1]
+
 def check_tokenizer_spec(spec: str) -> str | None:
     """None if ``spec`` names a tokenizer kind, else the problem (used by config validation)."""
-    if spec in ("char", "bpe") or (spec.startswith("tiktoken:") and len(spec) > len("tiktoken:")):
+    named = spec.startswith("tiktoken:") and len(spec) > len("tiktoken:")
+    if spec in ("char", "bpe", GPT2Tokenizer.kind) or named:
         return None
-    return f"tokenizer must be 'char', 'bpe' or 'tiktoken:<name>', got {spec!r}"
+    return f"tokenizer must be 'char', 'bpe' or 'tiktoken:<name>' ('gpt2-bpe' comes with GPT-2), got {spec!r}"
 
 
 def train_tokenizer(spec: str, text: str, bpe_vocab_size: int) -> Tokenizer:
@@ -168,6 +273,9 @@ def train_tokenizer(spec: str, text: str, bpe_vocab_size: int) -> Tokenizer:
         return CharTokenizer.train(text)
     if spec == "bpe":
         return BPETokenizer.train(text.splitlines(keepends=True), bpe_vocab_size)
+    if spec == GPT2Tokenizer.kind:
+        raise UserError("the gpt2-bpe tokenizer is read with GPT-2's weights, not learned from a corpus: fine-tune "
+                        "GPT-2 with train.py --init-from hf:openai-community/gpt2 (or a folder holding it)")
     return NamedTiktokenTokenizer(spec.removeprefix("tiktoken:"))
 
 
@@ -179,6 +287,8 @@ def tokenizer_from_dict(data: dict) -> Tokenizer:
         return BPETokenizer(data["pattern"], {bytes(token): rank for rank, token in enumerate(data["ranks"])})
     if kind.startswith("tiktoken:"):
         return NamedTiktokenTokenizer(kind.removeprefix("tiktoken:"))
+    if kind == GPT2Tokenizer.kind:
+        return GPT2Tokenizer({bytes(token): rank for rank, token in enumerate(data["ranks"])}, dict(data["special"]))
     raise UserError(f"unknown tokenizer kind {kind!r}")
 
 

@@ -21,6 +21,7 @@ from core.checkpoint import load_checkpoint, model_from_checkpoint, restore_rng
 from core.config import (Config, config_from_dict, config_to_dict, config_to_yaml, merge, parse_overrides,
                          parse_yaml)
 from core.device import resolve_device
+from core.hub import load_model_source
 from errors import UserError
 from training import busy
 from training.distributed import Distributed, init_distributed, shutdown
@@ -62,7 +63,8 @@ def check_unedited(config_file: Path, resumed: Config) -> None:
 
 def train(cfg: Config | None = None, *, resume: str | Path | None = None, init_from: str | Path | None = None,
           overrides: list[str] = (), overwrite: bool = False, progress: bool = True, log=print) -> RunResult:
-    """Train from ``cfg``, continue ``resume`` (a run directory), or fine-tune from ``init_from`` (a checkpoint).
+    """Train from ``cfg``, continue ``resume`` (a run directory), or fine-tune from ``init_from`` (a checkpoint, a
+    folder holding a Hugging Face GPT-2, or ``hf:<repo id>``).
 
     Under torchrun every process calls this; rank 0 alone logs, locks the run directory and writes to it.
     """
@@ -82,7 +84,7 @@ def train(cfg: Config | None = None, *, resume: str | Path | None = None, init_f
         cfg = replace(cfg, train=replace(cfg.train, out_dir=str(run_dir)))
         tokenizer = model_from_checkpoint(ckpt, run_dir / "last.pt")[1]
     elif init_from is not None:
-        source = load_checkpoint(init_from)
+        source = load_model_source(init_from)                   # a checkpoint, a model folder or hf:...
         _, tokenizer, source_cfg = model_from_checkpoint(source, init_from)
         init_weights = source["model"]
         if cfg.model != source_cfg.model:
