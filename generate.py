@@ -95,6 +95,9 @@ def run(args, out=None) -> None:
     top_p = s.top_p if args.top_p is None else args.top_p
     max_new = s.max_new_tokens if args.max_new_tokens is None else args.max_new_tokens
     ids = encode_prompt(loaded, prompt)
+    if unknown := loaded.tokenizer.unknown(prompt):
+        print(f"warning: not in this model's vocabulary, read as {loaded.tokenizer.decode([loaded.tokenizer.unk_id])}: "
+              + ", ".join(repr(w) for w in unknown), file=sys.stderr)
     check_fits(generation_bytes(loaded.cfg.model, loaded.tokenizer.vocab_size, args.num_samples, max_new),
                f"generating {args.num_samples:,} samples of {max_new:,} tokens", loaded.device)
     generator = torch.Generator(device=loaded.device).manual_seed(s.seed if args.seed is None else args.seed)

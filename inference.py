@@ -116,7 +116,7 @@ def greedy_text(loaded: Loaded, prompt: str, min_chars: int, max_new_tokens: int
 class Trace:
     """One forward pass, kept: every block's attention weights, feed-forward activations and residual stream."""
     ids: list[int]                              # the token ids read
-    tokens: list[str]                           # each token as text
+    tokens: list[str]                           # each token as text (as typed, where it is read as unknown)
     inputs: torch.Tensor                        # (T, C) token embedding·√C + PE: what block 0 reads
     attention: list[torch.Tensor]               # per block (nh, T, T), each row sums to 1
     after_attention: list[torch.Tensor]         # per block (T, C): the stream the FFN reads
@@ -146,7 +146,7 @@ def trace(loaded: Loaded, text: str, drop_ffn: int | None = None) -> Trace:
             hooks.callback(handle.remove)
         logits, _ = model(torch.tensor([ids], device=loaded.device), record=record)     # (1, T, V)
     kept = {name: [t[0] for t in tensors] for name, tensors in record.kept.items()}     # a batch of one: drop B
-    return Trace(ids, loaded.tokenizer.token_strings(ids), kept["inputs"][0], kept["attention"],
+    return Trace(ids, loaded.tokenizer.pieces(text), kept["inputs"][0], kept["attention"],
                  kept["after_attention"], kept["ffn_hidden"], kept["ffn_out"], kept["residual"], kept["final"][0],
                  logits[0])
 

@@ -116,7 +116,8 @@ def upper_bounds(cfg: Config) -> dict[str, tuple]:
     m, d, t, s = cfg.model, cfg.data, cfg.train, cfg.sample
     return {"model.block_size": (m.block_size, 2**20), "model.n_layer": (m.n_layer, 1024),
             "model.n_head": (m.n_head, 1024), "model.n_embd": (m.n_embd, 2**16), "model.ffn_mult": (m.ffn_mult, 64),
-            "data.bpe_vocab_size": (d.bpe_vocab_size, 2**20), "train.threads": (t.threads, 1024),
+            "data.bpe_vocab_size": (d.bpe_vocab_size, 2**20), "data.word_vocab_size": (d.word_vocab_size, 2**20),
+            "train.threads": (t.threads, 1024),
             "train.batch_size": (t.batch_size, 2**20), "train.grad_accum": (t.grad_accum, 2**20),
             "train.max_iters": (t.max_iters, 10**9), "train.warmup_iters": (t.warmup_iters, 10**9),
             "train.eval_interval": (t.eval_interval, 10**9), "train.eval_iters": (t.eval_iters, 10**6),
@@ -132,8 +133,8 @@ def _check_values(cfg: Config, problems: list[str]) -> None:
                 "train.lr": t.lr, "train.eval_interval": t.eval_interval, "train.eval_iters": t.eval_iters,
                 "train.log_interval": t.log_interval}
     problems += [f"{k} must be > 0, got {v}" for k, v in positive.items() if v <= 0]
-    non_negative = {"train.threads": t.threads, "train.min_lr": t.min_lr, "train.warmup_iters": t.warmup_iters,
-                    "train.weight_decay": t.weight_decay, "train.grad_clip": t.grad_clip,
+    non_negative = {"data.word_vocab_size": d.word_vocab_size, "train.threads": t.threads, "train.min_lr": t.min_lr,
+                    "train.warmup_iters": t.warmup_iters, "train.weight_decay": t.weight_decay, "train.grad_clip": t.grad_clip,
                     "sample.max_new_tokens": s.max_new_tokens, "sample.temperature": s.temperature}
     problems += [f"{k} must be >= 0, got {v}" for k, v in non_negative.items() if v < 0]
     problems += [f"{k} must be <= {hi:,}, got {v:,}" for k, (v, hi) in upper_bounds(cfg).items() if v > hi]
@@ -154,6 +155,8 @@ def _check_values(cfg: Config, problems: list[str]) -> None:
         problems.append(f"data.{problem}")
     if d.tokenizer == "bpe" and 0 < d.bpe_vocab_size < 256:
         problems.append(f"data.bpe_vocab_size must be >= 256 (the byte alphabet), got {d.bpe_vocab_size}")
+    if d.tokenizer == "word" and d.word_vocab_size == 1:
+        problems.append("data.word_vocab_size must be 0 (every word) or >= 2 (<unk> and one word), got 1")
     if t.min_lr > t.lr:
         problems.append(f"train.min_lr ({t.min_lr}) must not exceed train.lr ({t.lr})")
     if t.target_val_loss is not None and t.target_val_loss <= 0:

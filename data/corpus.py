@@ -124,7 +124,7 @@ def load_corpus(data: DataConfig, block_size: int, tokenizer: Tokenizer | None =
     text = read_corpus(data.path)
     if tokenizer is None:
         started = time.perf_counter()
-        tokenizer = train_tokenizer(data.tokenizer, text, data.bpe_vocab_size)
+        tokenizer = train_tokenizer(data.tokenizer, text, data.bpe_vocab_size, data.word_vocab_size)
         log(f"tokenizer: {tokenizer.kind}, {tokenizer.vocab_size} tokens ({time.perf_counter() - started:.1f}s)")
     try:
         ids = encode_cached(text, tokenizer, data.cache_dir)

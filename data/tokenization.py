@@ -1,7 +1,10 @@
 """Tokenization: text split into tokens, each token mapped to an integer id the model can embed.
 
-Three kinds behind one interface (encode, decode, vocab_size, to_dict / from_dict for checkpoints):
+Four kinds behind one interface (encode, decode, vocab_size, to_dict / from_dict for checkpoints):
 
+- ``word``: one token per word, digit or punctuation mark; a word keeps the space before it (" dog"), so that the
+  tokens add up to the text exactly. Vocabulary = the corpus's tokens, most frequent first (optionally capped), plus
+  ``<unk>`` for every word it never saw. The way to start: "split the text into words, turn them into numbers".
 - ``char``: one token per character, vocabulary = the characters of the training corpus. Tiny vocabulary, long
   sequences; a character never seen in training has no id (a clear error, not a silent substitute).
 - ``bpe``: byte-level byte-pair encoding trained on the user's corpus. It starts from the 256 byte values, so any
@@ -14,6 +17,8 @@ Three kinds behind one interface (encode, decode, vocab_size, to_dict / from_dic
 import codecs
 import hashlib
 import json
+import re
+from collections import Counter
 
 import tiktoken
 
@@ -26,6 +31,7 @@ class Tokenizer:
 
     kind: str
     vocab_size: int
+    unk_id: int | None = None       # the id a token outside the vocabulary is read as (only the word kind has one)
 
     def encode(self, text: str) -> list[int]:
         raise NotImplementedError
@@ -39,6 +45,15 @@ class Tokenizer:
     def to_dict(self) -> dict:
         """Plain data (str, int, bytes, lists, dicts) for checkpoints loaded with ``weights_only=True``."""
         raise NotImplementedError
+
+    def unknown(self, text: str) -> list[str]:
+        """The parts of ``text`` this tokenizer reads as ``unk_id`` (only the word kind has such a token)."""
+        return []
+
+    def pieces(self, text: str) -> list[str]:
+        """``text`` cut where its tokens are, one string per token: what a learner typed, also where a token is
+        read as unknown."""
+        return self.token_strings(self.encode(text))
 
     def token_strings(self, ids: list[int]) -> list[str]:
         """Each id shown on its own, for printing tokens to a learner."""
@@ -57,6 +72,58 @@ def show_token(token: str) -> str:
     every font can draw."""
     token = token.replace("\n", "⏎").replace(" ", "␣")
     return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in token)
+
+
+class WordTokenizer(Tokenizer):
+    """Words, each digit and each punctuation mark, a word with the one space before it:
+
+        "The dog chased the cat.\n2+2=4"  →  "The" " dog" " chased" " the" " cat" "." "\n" "2" "+" "2" "=" "4"
+
+    Digits stand alone so that a sum is read digit by digit ("14" is "1" "4"), as the char model reads it. Any other
+    whitespace (a second space, a tab, the newline) is a token of its own. So decode(encode(text)) == text for every
+    text made of known tokens; a token the vocabulary lacks becomes ``<unk>`` (``unk_id`` 0), and ``unknown`` names it."""
+    kind = "word"
+    UNK = "<unk>"
+    unk_id = 0
+    # a word (letters) with its space; a digit or a mark (anything not a letter, digit or space) with its space;
+    # then any single whitespace character
+    PATTERN = re.compile(r" ?[^\W\d_]+| ?\d| ?(?:[^\w\s]|_)|\s")
+
+    def __init__(self, tokens: list[str]):
+        self.tokens = [self.UNK] + [t for t in tokens if t != self.UNK]
+        self.stoi = {t: i for i, t in enumerate(self.tokens)}
+        self.vocab_size = len(self.tokens)
+
+    @classmethod
+    def split(cls, text: str) -> list[str]:
+        return cls.PATTERN.findall(text)
+
+    @classmethod
+    def train(cls, text: str, max_vocab: int = 0) -> "WordTokenizer":
+        """The corpus's tokens, most frequent first (ties in order of first appearance), at most ``max_vocab``
+        tokens with ``<unk>`` (0: all of them)."""
+        counts = Counter(cls.split(text))                       # a Counter keeps first-appearance order on ties
+        tokens = [t for t, _ in sorted(counts.items(), key=lambda kv: -kv[1])]
+        return cls(tokens[: max_vocab - 1] if max_vocab > 0 else tokens)
+
+    def encode(self, text: str) -> list[int]:
+        return [self.stoi.get(t, self.unk_id) for t in self.split(text)]
+
+    def pieces(self, text: str) -> list[str]:
+        return self.split(text)
+
+    def unknown(self, text: str) -> list[str]:
+        """The tokens of ``text`` this vocabulary lacks (each once, in order): what ``encode`` turns into ``<unk>``."""
+        return list(dict.fromkeys(t for t in self.split(text) if t not in self.stoi))
+
+    def decode_bytes(self, ids: list[int]) -> bytes:
+        return self.decode(ids).encode("utf-8")
+
+    def decode(self, ids: list[int]) -> str:
+        return "".join(self.tokens[i] for i in ids)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "tokens": self.tokens[1:]}
 
 
 class CharTokenizer(Tokenizer):
@@ -155,6 +222,7 @@ class NamedTiktokenTokenizer(TiktokenTokenizer):
 
     def to_dict(self) -> dict:
         return {"kind": self.kind}
+
 
 
 # GPT-2's pre-split: contractions, words, numbers and runs of other marks (each with the space before it), spaces.
@@ -262,13 +330,15 @@ def bpe_pair(token: bytes, ranks: dict[bytes, int], below: int) -> tuple[bytes, 
 def check_tokenizer_spec(spec: str) -> str | None:
     """None if ``spec`` names a tokenizer kind, else the problem (used by config validation)."""
     named = spec.startswith("tiktoken:") and len(spec) > len("tiktoken:")
-    if spec in ("char", "bpe", GPT2Tokenizer.kind) or named:
+    if spec in ("word", "char", "bpe", GPT2Tokenizer.kind) or named:
         return None
-    return f"tokenizer must be 'char', 'bpe' or 'tiktoken:<name>' ('gpt2-bpe' comes with GPT-2), got {spec!r}"
+    return f"tokenizer must be 'word', 'char', 'bpe' or 'tiktoken:<name>' ('gpt2-bpe' comes with GPT-2), got {spec!r}"
 
 
-def train_tokenizer(spec: str, text: str, bpe_vocab_size: int) -> Tokenizer:
-    """Build the tokenizer named by ``spec`` for a corpus: char and bpe learn from ``text``, tiktoken loads."""
+def train_tokenizer(spec: str, text: str, bpe_vocab_size: int, word_vocab_size: int = 0) -> Tokenizer:
+    """Build the tokenizer named by ``spec`` for a corpus: word, char and bpe learn from ``text``, tiktoken loads."""
+    if spec == "word":
+        return WordTokenizer.train(text, word_vocab_size)
     if spec == "char":
         return CharTokenizer.train(text)
     if spec == "bpe":
@@ -281,6 +351,8 @@ def train_tokenizer(spec: str, text: str, bpe_vocab_size: int) -> Tokenizer:
 
 def tokenizer_from_dict(data: dict) -> Tokenizer:
     kind = data.get("kind", "")
+    if kind == "word":
+        return WordTokenizer(list(data["tokens"]))
     if kind == "char":
         return CharTokenizer(list(data["chars"]))
     if kind == "bpe":

@@ -59,7 +59,7 @@ ROWS = [
         "train.eval_iters must be <= 1,000,000, got 10,000,000"),
     row("config: model larger than memory", train, [*FRESH, "model.n_layer=1024", "model.n_embd=65536", "model.n_head=64"],
         "training this model (52,776,828,403,712 parameters, batch 4) needs at least 786,724.0 GiB of memory but cpu"),
-    row("config: tokenizer kind", train, [*FRESH, "data.tokenizer=words"], "tokenizer must be 'char', 'bpe'"),
+    row("config: tokenizer kind", train, [*FRESH, "data.tokenizer=words"], "tokenizer must be 'word', 'char', 'bpe'"),
     row("config: bpe vocab < 256", train, [*FRESH, "data.tokenizer=bpe", "data.bpe_vocab_size=100"],
         "data.bpe_vocab_size must be >= 256"),
     row("config: empty out_dir", train, [*FRESH, "train.out_dir="], "train.out_dir must not be empty"),

@@ -35,7 +35,7 @@ def test_overrides_are_typed():
     ("model:\n  n_embd: 130\n  n_head: 4\n", "divisible by model.n_head"),
     ("model:\n  n_layer: -1\n", "model.n_layer must be > 0"),
     ("train:\n  lr: 0\n", "train.lr must be > 0"),
-    ("data:\n  tokenizer: words\n", "tokenizer must be 'char', 'bpe' or 'tiktoken:<name>'"),
+    ("data:\n  tokenizer: words\n", "tokenizer must be 'word', 'char', 'bpe' or 'tiktoken:<name>'"),
     ("data:\n  val_fraction: 1.5\n", "data.val_fraction must be in (0, 1)"),
     ("model:\n  positional: alibi\n", "model.positional must be one of sinusoidal, learned, none"),
     ("model:\n  activation: relu\n", "model.activation must be one of gelu, gelu_tanh"),
