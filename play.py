@@ -6,8 +6,10 @@ and a streamed continuation, all computed by the checkpoint you trained. Without
 """
 import argparse
 import ipaddress
+import signal
 import socket
 import sys
+from pathlib import Path
 
 from errors import UserError, run_command
 
@@ -21,7 +23,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "only); anything else lets other machines use the page")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
     p.add_argument("--runs", default="runs", help="where models trained from the page go, under playground/ "
-                                                   "(default: runs)")
+                                                   "(default: runs; the page keeps its 10 newest)")
     return p.parse_args(argv)
 
 
@@ -60,8 +62,17 @@ def url_of(sock: socket.socket) -> str:
     return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
 
 
+def ended_by(signum, frame):
+    """SIGTERM, once the server has shut down (uvicorn raises it again then): leave through ``finally``."""
+    raise SystemExit(128 + signum)
+
+
 def run(args) -> None:
     sock = listen(args.host, args.port)
+    from training.run_dir import writable_folder
+
+    runs = Path(args.runs).resolve()          # once, for the server and its trainer (which runs in another folder)
+    writable_folder(runs / "playground", "the page's run folder (--runs)")
     import uvicorn
 
     from inference import load_for_inference
@@ -73,12 +84,39 @@ def run(args) -> None:
     if not is_loopback(args.host):
         print(f"warning: --host {args.host} lets other machines on the network use this page and its model; "
               "there is no login", file=sys.stderr)
+    app = create_app(loaded, checkpoint, runs, host=args.host, port=sock.getsockname()[1])
+    orphan = app.state.live.orphan()
+    if orphan:
+        print(f"note: page run {orphan} is still training in a process an earlier server started; it stops by "
+              "itself within seconds (saving its step), and the page starts no second run beside it",
+              file=sys.stderr)
     print(f"Playground for {checkpoint}: open {url_of(sock)}  (Ctrl-C stops it)", flush=True)
-    app = create_app(loaded, checkpoint, args.runs)
+    server = page_server(uvicorn.Config(app, log_level="warning", access_log=False, timeout_keep_alive=5,
+                                       timeout_graceful_shutdown=GRACE_S, limit_concurrency=MAX_CONNECTIONS))
+    signal.signal(signal.SIGTERM, ended_by)
+    if hasattr(signal, "SIGHUP"):             # a closed terminal: shut down as for Ctrl-C
+        signal.signal(signal.SIGHUP, server.handle_exit)
     try:
-        uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(sockets=[sock])
+        server.run(sockets=[sock])
     finally:
         app.state.live.stop_and_wait()          # a run trained from the page is saved, never left training alone
+
+
+GRACE_S = 5                 # open answers (a generation, an event stream) get this long to end at shut-down
+MAX_CONNECTIONS = 200       # beyond that, a new connection is answered 503 at once instead of waiting
+
+
+def page_server(config):
+    """uvicorn's server, whose shut-down (Ctrl-C, SIGTERM, SIGHUP) first asks the page's trainer to stop (it saves)
+    and ends the training event streams, so that no open page keeps the server from exiting."""
+    import uvicorn
+
+    class PageServer(uvicorn.Server):
+        def handle_exit(self, sig, frame):
+            self.config.app.state.shutdown()
+            super().handle_exit(sig, frame)
+
+    return PageServer(config)
 
 
 def main(argv=None) -> int:

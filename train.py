@@ -23,6 +23,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                        "and tokenizer on the config's corpus")
     parser.add_argument("--overwrite", action="store_true", help="start over in a run directory that has checkpoints")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
+    parser.add_argument("--stop-with", type=int, metavar="PID", help="stop (saving, as Ctrl-C does) when process PID, "
+                        "which started this one, ends: the page's server passes its own")
     return parser.parse_args(argv)
 
 
@@ -39,8 +41,11 @@ def run_folder_for_data(data: str) -> str:
 
 def run_training(args) -> int:
     from core.config import load_config, parse_overrides
+    from training.lifeline import stop_with
     from training.trainer import train
 
+    if args.stop_with is not None:
+        stop_with(args.stop_with)
     overrides = list(args.set)
     if args.data is not None:
         overrides.append(f"data.path={args.data}")

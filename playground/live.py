@@ -10,6 +10,7 @@ the greedy answer and the probability of the expected one.
 import functools
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,12 +25,13 @@ from data.toy_facts import LINE_START, PROBES
 from errors import UserError
 from inference import Loaded, continuation_prob, greedy_text, load_for_inference, trace
 from playground.views import ORDER_PAIR, attention_rows
-from training.run_dir import read_metrics
+from training.run_dir import in_use, read_metrics
 from training.toy import TOY_CONFIG
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_TEXT_BYTES = 200 * 1024
 MIN_TEXT_CHARS = 1000
+MAX_KEPT_RUNS = 10                         # the disk budget: runs kept (each up to ~57 MB at the largest settings)
 ATTENTION_SENTENCE = ORDER_PAIR[0]         # watched at every checkpoint, so heads can be seen specialising
 RUN_ID = re.compile(r"^\d{8}-\d{6}(-\d+)?$")
 
@@ -94,10 +96,11 @@ class LiveTraining:
     """The one run the page trains (or none), and what it has written so far."""
 
     def __init__(self, runs_root: Path):
-        self.root = Path(runs_root) / "playground"
+        self.root = Path(runs_root).resolve() / "playground"     # absolute once: the trainer runs in another folder
         self.lock = threading.Lock()
         self.probing = threading.Lock()                      # one probe per new checkpoint, however many ask
         self.proc: subprocess.Popen | None = None
+        self.stopping: subprocess.Popen | None = None         # the trainer already asked to stop
         self.run_dir: Path | None = None
         self.errors: Path | None = None                      # the running trainer's error output
         self.probed: tuple[int, float] | None = None         # (step, file time) of the last probed checkpoint
@@ -120,17 +123,22 @@ class LiveTraining:
             raise UserError(f"n_embd ({knobs.n_embd}) must be even and divisible by n_head ({knobs.n_head})")
         with self.lock:
             self.refuse_if_running()
+            self.tidy(keep=MAX_KEPT_RUNS - 1)
             run_id = time.strftime("%Y%m%d-%H%M%S")
             run_dir, n = self.root / run_id, 1
             while run_dir.exists():
                 n += 1
                 run_dir = self.root / f"{run_id}-{n}"
-            run_dir.mkdir(parents=True)
             corpus = ROOT / "data" / "toy_corpus.txt"
-            if text is not None:               # beside the run folder, which holds only what train.py writes
-                corpus = self.root / "texts" / f"{run_dir.name}.txt"
-                corpus.parent.mkdir(exist_ok=True)
-                corpus.write_text(text, encoding="utf-8")
+            try:
+                run_dir.mkdir(parents=True)
+                if text is not None:               # beside the run folder, which holds only what train.py writes
+                    corpus = self.root / "texts" / f"{run_dir.name}.txt"
+                    corpus.parent.mkdir(exist_ok=True)
+                    corpus.write_text(text, encoding="utf-8")
+            except OSError as e:                   # a full disk, a folder made read-only since start-up
+                self.remove(run_dir.name)
+                raise UserError(f"cannot write the new run's folder in {self.root}: {e.strerror or e}") from None
             self.attention = []
             self.launch(run_dir, ["--config", str(TOY_CONFIG), "--set", *overrides(knobs, run_dir, corpus)])
             return run_dir.name
@@ -150,7 +158,9 @@ class LiveTraining:
         with self.lock:
             if not self.running():
                 return False
-            self.proc.send_signal(signal.SIGINT)
+            if self.stopping is not self.proc:        # once: a second Ctrl-C would stop it without saving
+                self.proc.send_signal(signal.SIGINT)
+                self.stopping = self.proc
             return True
 
     def stop_and_wait(self, timeout: float = 60) -> None:
@@ -164,16 +174,53 @@ class LiveTraining:
     def refuse_if_running(self):
         if self.running():
             raise Busy(f"run {self.run_dir.name} is still training: stop it first (one run at a time)")
+        orphan = self.orphan()
+        if orphan:
+            raise Busy(f"run {orphan} is still training in a process this server did not start (left by an earlier "
+                       "server: it stops by itself within seconds, saving its step); try again when it has stopped")
+
+    def orphan(self) -> str | None:
+        """A page run that a trainer this server did not start holds (its lock), or None."""
+        return next((run for run in self.runs() if (self.root / run) != self.run_dir and in_use(self.root / run)),
+                    None)
+
+    def tidy(self, keep: int) -> None:
+        """The disk budget: runs that ended before their first checkpoint go, then the oldest stopped runs until
+        ``keep`` are left. A run that trains (here or in another process) is never removed."""
+        stopped = [run for run in self.runs() if not in_use(self.root / run)
+                   and not (self.running() and self.root / run == self.run_dir)]
+        for run in stopped:
+            if not (self.root / run / "last.pt").is_file():
+                self.remove(run)
+        kept = [run for run in stopped if (self.root / run).is_dir()]
+        for run in kept[keep:] if keep < len(kept) else []:         # runs() lists the newest first
+            self.remove(run)
+
+    def remove(self, run_id: str) -> None:
+        """A page run's folder, with its pasted text and its trainer's log."""
+        shutil.rmtree(self.root / run_id, ignore_errors=True)
+        for extra in (self.root / "texts" / f"{run_id}.txt", self.root / "logs" / f"{run_id}.txt"):
+            extra.unlink(missing_ok=True)
+
+    def budget(self) -> str:
+        return (f"the page keeps its {MAX_KEPT_RUNS} newest runs (now {len(self.runs())}); starting "
+                "a new one removes the oldest stopped runs beyond that, and a run that fails before its first "
+                "checkpoint is removed when it ends")
 
     def launch(self, run_dir: Path, args: list[str]) -> None:
         """Start train.py; its error output goes to a file beside the run folder (a pipe nobody reads while the
         run lasts could fill up and stall the trainer)."""
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.errors = self.root / "logs" / f"{run_dir.name}.txt"
-        self.errors.parent.mkdir(exist_ok=True)
-        with open(self.errors, "w", encoding="utf-8") as errors:
-            self.proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), "--no-progress", *args], cwd=ROOT,
-                                         env=env, stdout=subprocess.DEVNULL, stderr=errors)
+        try:
+            self.errors.parent.mkdir(exist_ok=True)
+            errors = open(self.errors, "w", encoding="utf-8")
+        except OSError as e:
+            raise UserError(f"cannot write the trainer's log {self.errors}: {e.strerror or e}") from None
+        with errors:       # --stop-with: the trainer stops (saving) when this server ends, however it ends
+            self.proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), "--no-progress", "--stop-with",
+                                          str(os.getpid()), *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                         stderr=errors)
         self.run_dir, self.probed, self.probes, self.outcome = run_dir, None, [], ""
 
     def find(self, run_id: str) -> Path:
@@ -191,11 +238,12 @@ class LiveTraining:
         with self.lock:
             run_dir, proc = self.run_dir, self.proc
             if run_dir is None:
-                return {"state": "idle", "runs": self.runs()}
+                return {"state": "idle", "runs": self.runs(), "disk": self.budget(), "orphan": self.orphan()}
             state = "training" if proc.poll() is None else self.ended(proc)
         metrics = read_metrics(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").is_file() else []
         self.probe_newest(run_dir / "last.pt", device)
         return {"state": state, "run": run_dir.name, "outcome": self.outcome, "runs": self.runs(),
+                "disk": self.budget(),
                 "losses": [{"iter": m["iter"], "loss": m["loss"]} for m in metrics if "loss" in m],
                 "evals": [{"iter": m["iter"], "train": m["train_loss"], "val": m["val_loss"]}
                           for m in metrics if "val_loss" in m],
@@ -240,4 +288,8 @@ class LiveTraining:
             self.outcome = {0: "finished", 130: "stopped: resume continues it exactly"}.get(
                 proc.returncode, f"failed ({reason or f'exit code {proc.returncode}'})"
                                  + ("; its last checkpoint is kept, and Resume continues from it" if resumable else ""))
+            if not resumable:                  # ended before its first checkpoint: nothing in it to keep
+                self.remove(self.run_dir.name)
+                self.outcome = (self.outcome.split(":")[0] if proc.returncode == 130 else self.outcome) + (
+                    "; it ended before its first checkpoint, so its folder was removed")
         return {0: "finished", 130: "stopped"}.get(proc.returncode, "failed")

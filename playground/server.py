@@ -35,7 +35,6 @@ page must work offline):
 """
 import json
 import threading
-import time
 from pathlib import Path
 
 import orjson
@@ -52,6 +51,8 @@ from errors import UserError
 from inference import Loaded, load_for_inference
 from model.sampling import MAX_TOP_P, MIN_TEMPERATURE, MIN_TOP_K, TOP_P_ABOVE
 from playground import views
+from playground.feed import StatusFeed
+from playground.guard import BodyLimit, HostGuard
 from playground.limits import MAX_LISTED, MAX_NEW_TOKENS, MAX_TEMPERATURE, NEW_TOKENS, SEED, limits_view
 from playground.live import KNOB_LIMITS, POSITIONAL, Busy, Knobs, LiveTraining, default_knobs
 
@@ -173,41 +174,6 @@ def describe(problem: dict) -> str:
     return f"{where}: {problem['msg']}" if where else problem["msg"]
 
 
-class BodyLimit:
-    """Refuses a request body over ``limit`` bytes with 413, whether its size is declared or it is streamed, before
-    any of it is parsed. Later messages (a client that goes away) reach the app as usual."""
-
-    def __init__(self, app, limit: int):
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        declared = dict(scope["headers"]).get(b"content-length")
-        too_big = error(413, f"the request body is over the limit of {self.limit:,} bytes")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            return await too_big(scope, receive, send)
-        body, more = b"", True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":                       # the client went away mid-body
-                return
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > self.limit:
-                return await too_big(scope, receive, send)
-        replayed = False
-
-        async def replay():
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
-
-
 class Generations:
     """How many generations run now and how those that ended ended (for /api/health and the tests)."""
 
@@ -254,17 +220,27 @@ def event_stream(events) -> StreamingResponse:
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-def create_app(loaded: Loaded, checkpoint: str, runs_root: str | Path = "runs") -> FastAPI:
+def create_app(loaded: Loaded, checkpoint: str, runs_root: str | Path = "runs", host: str = "127.0.0.1",
+               port: int | None = None) -> FastAPI:
     """The app for one checkpoint, loaded once (``checkpoint`` is only shown on the model card); runs trained
-    from the page go under ``runs_root``/playground."""
+    from the page go under ``runs_root``/playground. It answers requests that name ``host`` (or localhost, or an IP
+    address) and ``port`` (None: any), see ``playground.guard``. ``app.state.shutdown()`` stops the run training
+    (it saves) and ends the event streams: the server calls it when it is asked to stop."""
     app = FastAPI(title="Gen AI Learn Playground",
                   description="The learner's own model, step by step: tokens, attention, the next-token "
                               "distribution and generation, computed by the checkpoint the server was started with.",
                   docs_url=None, redoc_url=None)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    app.add_middleware(HostGuard, listen_host=host, port=port)          # the outermost: checked first
     generations = Generations()
     startup = current = Current(loaded, checkpoint)
     live = app.state.live = LiveTraining(Path(runs_root))
+    feed = StatusFeed(lambda: live.status(current.loaded.device.type))
+
+    def shutdown():
+        live.stop()
+        feed.close()
+    app.state.shutdown = shutdown
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):
@@ -378,18 +354,12 @@ def create_app(loaded: Loaded, checkpoint: str, runs_root: str | Path = "runs") 
         return live.status(current.loaded.device.type)
 
     @app.get("/api/train/events", summary="/api/train as Server-Sent Events, each time it changes, until the run ends")
-    def train_events():
-        def events():
-            last = None
-            while True:
-                status = live.status(current.loaded.device.type)
-                if status != last:
-                    yield "status", status
-                    last = status
-                if status["state"] != "training":
-                    return
-                time.sleep(0.5)
-        return event_stream(events())
+    async def train_events():
+        async def events():             # on the event loop: a listener holds no thread (playground.feed)
+            async for status in feed.follow():
+                yield f"event: status\ndata: {json.dumps(status, ensure_ascii=False)}\n\n"
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     @app.get("/api/train/attention", summary="The attention of one fixed sentence at each checkpoint the run saved")
     def train_attention():

@@ -24,6 +24,7 @@ import math
 import time
 from collections.abc import Iterator
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -52,11 +53,13 @@ def model_card(loaded: Loaded, checkpoint: str) -> dict:
     """What the checkpoint is: its config, size, tokenizer and how far it was trained."""
     cfg = loaded.cfg
     best_val = loaded.best_val if math.isfinite(loaded.best_val) else None
-    return {"checkpoint": checkpoint, "step": loaded.step, "best_val_loss": best_val,
+    shown = Path(checkpoint)          # names, not paths: the page never learns where the user's files are
+    return {"checkpoint": f"{shown.parent.name}/{shown.name}" if shown.parent.name else shown.name,
+            "step": loaded.step, "best_val_loss": best_val,
             "parameters": loaded.model.num_params(), "device": str(loaded.device),
             "tokenizer": {"kind": loaded.tokenizer.kind, "vocab_size": loaded.tokenizer.vocab_size},
             "model": {**asdict(cfg.model), "head_size": cfg.model.head_size},
-            "data": {"path": cfg.data.path, "tokenizer": cfg.data.tokenizer},
+            "data": {"path": Path(cfg.data.path).name, "tokenizer": cfg.data.tokenizer},
             "train": {key: getattr(cfg.train, key) for key in ("max_iters", "batch_size", "lr", "min_lr",
                                                                  "warmup_iters", "dtype", "seed")},
             "sample": asdict(cfg.sample)}

@@ -31,7 +31,7 @@ def loaded(play_checkpoint):
 
 @pytest.fixture(scope="module")
 def client(loaded, play_checkpoint):
-    return TestClient(create_app(loaded, str(play_checkpoint)))
+    return TestClient(create_app(loaded, str(play_checkpoint)), base_url="http://127.0.0.1")
 
 
 def post(client, path, **body):
@@ -85,7 +85,8 @@ def generated(client, **body) -> str:
 def test_model_card_describes_the_checkpoint(client, loaded, play_checkpoint):
     card = client.get("/api/model").json()
     ckpt = torch.load(play_checkpoint, weights_only=True)
-    assert card["checkpoint"] == str(play_checkpoint)
+    assert card["checkpoint"] == f"{play_checkpoint.parent.name}/best.pt"           # a name, never a path
+    assert card["data"]["path"] == "toy_corpus.txt" and str(play_checkpoint.parent) not in str(card)
     assert card["step"] == ckpt["iter"] == 40 and card["best_val_loss"] == pytest.approx(ckpt["best_val"])
     assert card["parameters"] == sum(p.numel() for p in loaded.model.parameters())
     assert card["tokenizer"] == {"kind": "char", "vocab_size": loaded.tokenizer.vocab_size}
@@ -97,7 +98,7 @@ def test_model_card_describes_the_checkpoint(client, loaded, play_checkpoint):
 def test_tokens_are_the_tokenizers_own(which, play_checkpoint, play_bpe_checkpoint):
     checkpoint = play_checkpoint if which == "char" else play_bpe_checkpoint
     loaded = load_for_inference(checkpoint)
-    client = TestClient(create_app(loaded, str(checkpoint)))
+    client = TestClient(create_app(loaded, str(checkpoint)), base_url="http://127.0.0.1")
     text = "This animal barks. This animal is a"
     got = post(client, "/api/tokens", text=text)
     ids = loaded.tokenizer.encode(text)

@@ -16,7 +16,8 @@ TINY = {"n_layer": 1, "n_head": 2, "n_embd": 16, "lr": 0.01}
 
 @pytest.fixture
 def client(tmp_path, play_checkpoint):
-    return TestClient(create_app(load_for_inference(play_checkpoint), str(play_checkpoint), runs_root=tmp_path))
+    return TestClient(create_app(load_for_inference(play_checkpoint), str(play_checkpoint), runs_root=tmp_path),
+                      base_url="http://127.0.0.1")
 
 
 def wait(client, until, seconds=120):
@@ -68,17 +69,17 @@ def test_a_run_trains_in_the_background_streams_its_probes_and_becomes_the_model
 def test_stop_saves_and_resume_continues_the_same_run(client, tmp_path):
     run = client.post("/api/train", json={**TINY, "max_iters": 2000}).json()["run"]
     wait(client, lambda s: s["losses"])                                    # it has taken steps
-    assert client.post("/api/train/stop").json() == {"stopping": True}
+    assert client.post("/api/train/stop", json={}).json() == {"stopping": True}
     status = wait(client, lambda s: s["state"] != "training")
     assert status["state"] == "stopped" and "resume" in status["outcome"]
     stopped_at = load_checkpoint(tmp_path / "playground" / run / "last.pt")["iter"]
     assert 0 < stopped_at < 2000
     assert client.post("/api/train/resume", json={"run": run}).json() == {"run": run}
     wait(client, lambda s: s["state"] == "training" and s["losses"] and s["losses"][-1]["iter"] > stopped_at)
-    assert client.post("/api/train/stop").json() == {"stopping": True}
+    assert client.post("/api/train/stop", json={}).json() == {"stopping": True}
     status = wait(client, lambda s: s["state"] != "training")
     assert load_checkpoint(tmp_path / "playground" / run / "last.pt")["iter"] > stopped_at
-    assert client.post("/api/train/stop").json() == {"stopping": False}
+    assert client.post("/api/train/stop", json={}).json() == {"stopping": False}
 
 
 @pytest.mark.parametrize("body, status, message", [
@@ -122,3 +123,33 @@ def test_a_pasted_text_is_trained_on_inside_the_run_folder_and_a_model_without_p
     client.post("/api/checkpoint", json={"run": run, "which": "last"})
     view = client.get("/api/positions").json()
     assert view["positional"] == "none" and view["table"] is None
+
+
+def test_a_metrics_line_cut_short_does_not_break_the_status(client, tmp_path):
+    """A trainer killed mid-line (or read while it appends) leaves a last line cut short: the status still answers."""
+    run = client.post("/api/train", json={**TINY, "max_iters": 10}).json()["run"]
+    wait(client, lambda s: s["state"] != "training")
+    with open(tmp_path / "playground" / run / "metrics.jsonl", "a", encoding="utf-8") as metrics:
+        metrics.write('{"iter": 11, "lo')
+    answer = client.get("/api/train")
+    assert answer.status_code == 200 and [m["iter"] for m in answer.json()["losses"]] == [10]
+
+
+def test_page_runs_have_a_disk_budget_and_a_run_that_fails_early_leaves_nothing(client, tmp_path):
+    from playground.live import MAX_KEPT_RUNS
+
+    root = tmp_path / "playground"
+    old = [f"2000010{i // 10}-0000{i % 10}0" for i in range(MAX_KEPT_RUNS + 2)]      # older than any new id
+    for run in old:
+        (root / run).mkdir(parents=True)
+        (root / run / "last.pt").write_bytes(b"a stopped run's checkpoint")
+    (root / "20000101-000001").mkdir()                             # a run that ended before its first checkpoint
+    status = client.get("/api/train").json()
+    assert f"keeps its {MAX_KEPT_RUNS} newest runs" in status["disk"]
+    run = client.post("/api/train", json={**TINY, "max_iters": 5000}).json()["run"]
+    kept = sorted(p.name for p in root.iterdir() if p.name[0].isdigit())
+    assert kept == sorted(old[-(MAX_KEPT_RUNS - 1):] + [run])      # the oldest went first, the new run is kept
+    client.app.state.live.proc.kill()                               # dies long before its first checkpoint
+    status = wait(client, lambda s: s["state"] != "training")
+    assert status["state"] == "failed" and "its folder was removed" in status["outcome"]
+    assert not (root / run).exists() and not (root / "logs" / f"{run}.txt").exists()

@@ -46,6 +46,17 @@ class RunLock:
         self.file.close()              # closing the file releases the lock
 
 
+def in_use(run_dir: Path) -> bool:
+    """Whether a training process holds ``run_dir``'s lock now (whoever started it)."""
+    if not (Path(run_dir) / "train.lock").is_file():
+        return False
+    try:
+        with RunLock(run_dir):
+            return False
+    except UserError:
+        return True
+
+
 RUN_FILES = ("last.pt", "best.pt", "metrics.jsonl", "config.yaml", "command.txt", "train.lock")
 MARKER = ".gpt-playground-run"          # this folder is a run of this project, and train.py may write into it
 CHECKPOINTS = ("best.pt", "last.pt")    # in the order --overwrite removes them: never a stale best.pt by a new last.pt
