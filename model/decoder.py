@@ -125,7 +125,15 @@ class CachedDecoder:
         return logits
 
     def one_step(self) -> torch.Tensor:
-        return self.decode(self.model_ref(), self.token, self.position, self.caches)
+        if self.capture or self.decode is not decode_one:           # fixed shapes: recorded, or compiled once
+            return self.decode(self.model_ref(), self.token, self.position, self.caches)
+        # eager: the new token attends to the filled positions only, as in a plain forward. The fixed-shape step
+        # attends to the whole cache through a mask, which on a CPU can cost more than the step's matmuls once the
+        # context is long (GPT-2's 1,024 positions; docs/real-model.md)
+        position = int(self.position)
+        for cache in self.caches:
+            cache.length = position                                 # positions 0 .. position - 1 are filled
+        return self.model_ref()(self.token, caches=self.caches, start=position)[0][:, -1]
 
     def run(self, token: torch.Tensor, temperature: float, top_p: float | None,
             generator: torch.Generator | None) -> torch.Tensor:
