@@ -16,7 +16,8 @@ from model.sampling import MAX_TOP_K, MAX_TOP_P, MIN_TEMPERATURE, MIN_TOP_K, TOP
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--checkpoint", required=True, help="a .pt file written by train.py (e.g. runs/toy/best.pt)")
+    p.add_argument("--checkpoint", required=True, help="a .pt file written by train.py (e.g. runs/toy/best.pt), a "
+                   "folder holding a Hugging Face GPT-2, or hf:<repo id> (e.g. hf:openai-community/gpt2)")
     prompt = p.add_mutually_exclusive_group()
     prompt.add_argument("--prompt", help="text to continue (default: the checkpoint's sample.prompt)")
     prompt.add_argument("--prompt-file", help="read the prompt from this UTF-8 file, as it is: a final newline "

@@ -14,8 +14,8 @@ from lessons import ORDER
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("lesson", choices=[*ORDER, "all"], help="which step to run; all runs them in order")
-    parser.add_argument("--checkpoint", help="a .pt file written by train.py (default: runs/toy/best.pt, trained "
-                        "first if missing)")
+    parser.add_argument("--checkpoint", help="a .pt file written by train.py, a folder holding a Hugging Face GPT-2, "
+                        "or hf:<repo id> (default: runs/toy/best.pt, trained first if missing)")
     parser.add_argument("--out", default="out/lessons", help="folder for the figures (default: out/lessons)")
     return parser.parse_args(argv)
 

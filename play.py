@@ -16,8 +16,8 @@ from errors import UserError, run_command
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--checkpoint", help="a .pt file written by train.py (default: runs/toy/best.pt, trained first "
-                   "if missing)")
+    p.add_argument("--checkpoint", help="a .pt file written by train.py, a folder holding a Hugging Face GPT-2, or "
+                   "hf:<repo id> (default: runs/toy/best.pt, trained first if missing)")
     p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000; 0 = any free port)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine "
                    "only); anything else lets other machines use the page")

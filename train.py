@@ -20,7 +20,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     start = parser.add_mutually_exclusive_group()
     start.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR exactly where last.pt left it")
     start.add_argument("--init-from", metavar="CHECKPOINT", help="fine-tune: start from this checkpoint's weights "
-                       "and tokenizer on the config's corpus")
+                       "and tokenizer on the config's corpus (a .pt file, a folder holding a Hugging Face GPT-2, or "
+                       "hf:<repo id>)")
     parser.add_argument("--overwrite", action="store_true", help="start over in a run directory that has checkpoints")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
     parser.add_argument("--stop-with", type=int, metavar="PID", help="stop (saving, as Ctrl-C does) when process PID, "

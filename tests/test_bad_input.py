@@ -138,6 +138,9 @@ ROWS = [
         "checkpoint {tmp}/none.pt does not exist"),
     row("generate: checkpoint is a folder", generate, ["--checkpoint", "{run}"],
         "{run} is a folder; give a checkpoint file"),
+    row("generate: hf: not a repo id", generate, ["--checkpoint", "hf:not a/repo id"],
+        "hf:not a/repo id is not a Hugging Face repo id: write hf:<owner>/<name>"),
+    row("init-from: hf: without a repo id", train, ["--init-from", "hf:", *FRESH], "hf: is not a Hugging Face repo id"),
     # prompts
     row("prompt: empty", generate, ["--prompt", ""], "the prompt is empty"),
     row("prompt: outside char vocab", generate, ["--prompt", "Zzz"],
