@@ -5,6 +5,8 @@
 - A reader that leaves early (``generate.py | head -1``) stops the command as Ctrl-C would, and quietly: generation
   ends with exit code 0, training saves its step first (``--resume`` continues it) and exits with 130.
 - Output that cannot be written (stdout on a full disk) is a one-line error on stderr, not a traceback.
+
+It stands below ``errors`` (whose ``run_command`` attaches it) and imports nothing of the project.
 """
 import contextlib
 import errno
@@ -12,7 +14,9 @@ import os
 import signal
 import sys
 
-from errors import UserError
+
+class OutputFailed(Exception):
+    """stdout cannot be written (a full disk): the command ends with this as its one-line error."""
 
 
 class Output:
@@ -50,7 +54,7 @@ class Output:
             self.reader_left = True
             signal.raise_signal(signal.SIGINT)          # the reader has what it wanted: stop as Ctrl-C does
         elif self.name == "stdout":                     # stderr cannot report its own failure: its output is dropped
-            raise UserError(f"cannot write the output to stdout: {e.strerror or e}") from None
+            raise OutputFailed(f"cannot write the output to stdout: {e.strerror or e}") from None
 
     def drop_what_is_buffered(self) -> None:
         """Point the stream's file at the null device: what is still buffered then goes there, and the interpreter's

@@ -3,6 +3,8 @@ import os
 import sys
 import time
 
+from console import OutputFailed, attached
+
 # How long a torchrun process other than rank 0 waits, after bad input, for torchrun to stop it.
 OTHER_RANKS_WAIT_S = 10.0
 
@@ -35,8 +37,6 @@ def run_command(command) -> int:
     """The exit code of ``command()`` as every command line reports it: 0 (or what it returns) on success,
     ``error: <message>`` on stderr and 2 for bad input, 130 for Ctrl-C. Its output follows ``console``'s rules:
     any encoding, a reader that leaves early stops it quietly, a full disk under stdout is a one-line error."""
-    from console import attached
-
     with attached() as out:
         try:
             code = command() or 0
@@ -45,6 +45,9 @@ def run_command(command) -> int:
         except UserError as e:
             say_once(e)
             return e.exit_code
+        except OutputFailed as e:
+            say_once(e)
+            return UserError.exit_code
         except KeyboardInterrupt:
             if out.reader_left:                 # stopped because the reader left (``| head``): nothing to say
                 return 0
