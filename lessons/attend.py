@@ -98,8 +98,8 @@ def draw(sentences, traces, weights, layer: int, head: int):
         ax = fig.add_subplot(1, 2, i + 1)
         image = ax.imshow(w.cpu().numpy(), cmap="viridis", vmin=0, vmax=1)
         labels = [show_token(tok) for tok in t.tokens]
-        ax.set_xticks(range(len(labels)), labels, family="DejaVu Sans Mono")
-        ax.set_yticks(range(len(labels)), labels, family="DejaVu Sans Mono")
+        ax.set_xticks(range(len(labels)), labels, family="DejaVu Sans Mono", parse_math=False)
+        ax.set_yticks(range(len(labels)), labels, family="DejaVu Sans Mono", parse_math=False)
         ax.set_xlabel("looked at (key)")
         ax.set_ylabel("looking (query)")
         ax.set_title(f"{s!r}\nlayer {layer}, head {head}")

@@ -92,7 +92,8 @@ def draw(tok, projection: torch.Tensor, explained: float, words: list[str], sims
         token = tok.decode([i])
         colour = ("tab:blue" if token.islower() else "tab:red" if token.isupper() else
                   "tab:green" if token.isdigit() else "tab:grey")
-        ax.text(x, y, show_token(token), color=colour, fontsize=11, ha="center", va="center", family="DejaVu Sans Mono")
+        ax.text(x, y, show_token(token), color=colour, fontsize=11, ha="center", va="center", family="DejaVu Sans Mono",
+                parse_math=False)
     pad = projection.abs().max().item() * 0.08
     ax.set_xlim(projection[:, 0].min().item() - pad, projection[:, 0].max().item() + pad)
     ax.set_ylim(projection[:, 1].min().item() - pad, projection[:, 1].max().item() + pad)

@@ -71,7 +71,7 @@ def draw(prompt: str, tokens: list[str], norms: torch.Tensor):
     for l, ax in enumerate(axes):
         ax.bar(range(T), norms[l].cpu().numpy(), color=["tab:orange"] * (T - 1) + ["tab:red"])
         ax.set_ylabel(f"block {l}\n‖FFN out‖")
-    axes[-1].set_xticks(range(T), labels, family="DejaVu Sans Mono")
+    axes[-1].set_xticks(range(T), labels, family="DejaVu Sans Mono", parse_math=False)
     axes[-1].set_xlabel("token")
     fig.suptitle(f"How much each block's feed-forward network changes each token of {prompt!r}\n"
                  "(red: the last token, where the model picks the next token)")

@@ -101,8 +101,8 @@ def draw(sentence: str, tokens: list[str], maps: torch.Tensor, table):
     for l, h in itertools.product(range(n_layer), range(n_head)):
         ax = fig.add_subplot(n_layer, n_head, l * n_head + h + 1)
         image = ax.imshow(maps[l, h].cpu().numpy(), cmap="viridis", vmin=0, vmax=1)
-        ax.set_xticks(range(len(labels)), labels, family="DejaVu Sans Mono", fontsize=7)
-        ax.set_yticks(range(len(labels)), labels, family="DejaVu Sans Mono", fontsize=7)
+        ax.set_xticks(range(len(labels)), labels, family="DejaVu Sans Mono", parse_math=False, fontsize=7)
+        ax.set_yticks(range(len(labels)), labels, family="DejaVu Sans Mono", parse_math=False, fontsize=7)
         first = max(PLACES, key=table[l][h].get)
         ax.set_title(f"layer {l} head {h}\n{table[l][h][first]:.0%} on {PLACES[first]}", fontsize=9)
     fig.colorbar(image, ax=fig.axes, shrink=0.5, label="attention weight (rows: looking, columns: looked at)")

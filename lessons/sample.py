@@ -70,7 +70,8 @@ def draw(prompt: str, results: dict):
     for ax, (temperature, r) in zip(axes, results.items()):
         tokens, probs = zip(*r["top"])
         ax.bar(range(len(tokens)), probs, color="tab:blue")
-        ax.set_xticks(range(len(tokens)), [show_token(tok) for tok in tokens], family="DejaVu Sans Mono")
+        ax.set_xticks(range(len(tokens)), [show_token(tok) for tok in tokens], family="DejaVu Sans Mono",
+                      parse_math=False)
         ax.set_ylim(0, 1)
         ax.set_title(f"τ = {temperature}: entropy {r['entropy_bits']:.2f} bits")
         ax.set_xlabel(f"top {len(tokens)} next tokens")

@@ -66,7 +66,7 @@ def draw(sentence: str, results: dict):
             width = max(len(token), 1)
             ax.add_patch(Rectangle((x, y + 0.1), width, 0.8, facecolor=colours[i % len(colours)], edgecolor="grey"))
             ax.text(x + width / 2, y + 0.5, show_token(token), ha="center", va="center", family="DejaVu Sans Mono",
-                    fontsize=9)
+                    fontsize=9, parse_math=False)
             x += width
         ax.text(-1, y + 0.5, f"{name}\n{r['count']} tokens", ha="right", va="center", fontsize=10)
     ax.set_xlim(-1, len(sentence) + 1)
