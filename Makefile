@@ -33,13 +33,15 @@ bench: $(VENV)/installed
 
 # Two stamps: what running needs (demo, play, bench), then the test tools on top (test); `make test` after
 # `make demo` installs only the test tools, and either file changing reinstalls what follows from it.
+# --no-compile: Python compiles each module's bytecode when it is first imported, so pip need not compile every
+# file of torch, which was most of the install's time.
 $(VENV)/installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile -r requirements.txt
 	touch $@
 
 $(VENV)/installed-dev: $(VENV)/installed requirements-dev.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile -r requirements-dev.txt
 	touch $@
 
 clean:
