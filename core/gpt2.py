@@ -27,7 +27,8 @@ import torch
 from model.config import ModelConfig
 
 MODEL_TYPE = "gpt2"
-TANH_GELUS = ("gelu_new", "gelu_pytorch_tanh", "gelu_fast")    # transformers' names of ½x(1 + tanh(√(2/π)(x + 0.044715x³)))
+# transformers' names of GELU's tanh form, ½x(1 + tanh(√(2/π)(x + 0.044715x³)))
+TANH_GELUS = ("gelu_new", "gelu_pytorch_tanh", "gelu_fast")
 LAYER_NORM_EPS = 1e-5                                           # nn.LayerNorm's, which the blocks use
 MASK_BUFFERS = (".attn.bias", ".attn.masked_bias")
 
@@ -88,8 +89,9 @@ def state_from_hf(tensors: dict[str, torch.Tensor], cfg: ModelConfig) -> dict[st
     unknown = [n for n in tensors if n not in wanted and not n.endswith(MASK_BUFFERS)]
     missing = [n for n in wanted if n not in tensors]
     if unknown or missing:
-        named = [f"missing {', '.join(missing[:3])}" if missing else "", f"unknown {', '.join(unknown[:3])}" if unknown else ""]
-        raise ValueError(f"its tensors are not GPT-2's with {cfg.n_layer} blocks ({'; '.join(n for n in named if n)})")
+        named = [f"{what} {', '.join(names[:3])}" for what, names in (("missing", missing), ("unknown", unknown))
+                 if names]
+        raise ValueError(f"its tensors are not GPT-2's with {cfg.n_layer} blocks ({'; '.join(named)})")
     state = {}
     for hf, (ours, conv1d) in wanted.items():
         t = tensors[hf].float()

@@ -57,7 +57,8 @@ def local_folder(source: str) -> Path:
         return Path(source)
     repo_id = source.removeprefix(HF_PREFIX)
     from huggingface_hub import constants, snapshot_download
-    from huggingface_hub.errors import HFValidationError, HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
+    from huggingface_hub.errors import (HFValidationError, HfHubHTTPError, LocalEntryNotFoundError,
+                                        RepositoryNotFoundError)
 
     try:
         return Path(snapshot_download(repo_id, allow_patterns=list(HF_FILES)))
@@ -232,9 +233,10 @@ def export_model(source: str | Path, out_dir: str | Path) -> str:
         files[OWN_TOKENIZER] = dumps(to_json(tokenizer.to_dict()))
     write_export(out, files, old)
     if not reasons:
+        tokenizer_note = ("" if isinstance(tokenizer, GPT2Tokenizer) else
+                          f" (its {tokenizer.kind} tokenizer is in {OWN_TOKENIZER}, which only this project reads)")
         return (f"wrote {out} in Hugging Face's GPT-2 layout: transformers.GPT2LMHeadModel.from_pretrained('{out}') "
-                "loads it" + ("" if isinstance(tokenizer, GPT2Tokenizer)
-                              else f" (its {tokenizer.kind} tokenizer is in {OWN_TOKENIZER}, which only this project reads)"))
+                f"loads it{tokenizer_note}")
     return (f"wrote {out} in this project's own layout (--checkpoint {out} reads it): Hugging Face's GPT-2 class "
             f"cannot hold this model's {' and '.join(reasons)}")
 

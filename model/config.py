@@ -22,7 +22,7 @@ class ModelConfig:
                                     # "learned": x + W_pos[pos], a trained table (block_size, C) like GPT-2's wpe;
                                     # "none": no positions (to see what is lost)
     bias: bool = False            # y = W x + b in the attention and feed-forward projections (GPT-2: true)
-    activation: str = "gelu"      # "gelu": x·Φ(x), exact; "gelu_tanh": ½x(1 + tanh(√(2/π)(x + 0.044715x³))), GPT-2's
+    activation: str = "gelu"      # "gelu": x·Φ(x), exact; "gelu_tanh": GPT-2's ½x(1 + tanh(√(2/π)(x + 0.044715x³)))
     embed_scale: bool = True      # token vector ·√C before positions are added (the paper's choice; GPT-2: false)
 
     @property

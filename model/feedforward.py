@@ -1,7 +1,7 @@
 """The position-wise feed-forward network: after attention has mixed information *between* tokens, each token
 is transformed *on its own* by the same two-layer MLP (Vaswani et al., 2017, eq. 2, with GELU instead of ReLU):
 
-    FFN(x) = W₂ · GELU(W₁ x + b₁) + b₂          W₁: C → ffn_mult·C,  W₂: ffn_mult·C → C   (biases: ``bias``)
+    FFN(x) = W₂ · GELU(W₁ x + b₁) + b₂      W₁: C → ffn_mult·C,  W₂: ffn_mult·C → C  (b₁, b₂ with ``bias``)
 
 GELU(x) = x·Φ(x) with Φ the standard normal CDF; GPT-2 uses its tanh approximation (``activation="gelu_tanh"``),
 ½x(1 + tanh(√(2/π)(x + 0.044715x³))), which differs from it by less than 10⁻³ but is what its weights were

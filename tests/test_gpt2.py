@@ -252,7 +252,8 @@ def test_the_tokenizer_equals_tiktokens_gpt2_encoding():
     ranks = reference.encoding._mergeable_ranks
     vocab, merges = GPT2Tokenizer(ranks, {"<|endoftext|>": 50256}).vocab_and_merges()
     ours = GPT2Tokenizer.from_vocab_and_merges(vocab, merges)
-    for text in (TEXT, "I'll be there, won't you? 3.14159 ≈ π\n\n\tdef f(x):  return x", "日本語 🤖 Ünïcödé"):
+    samples = (TEXT, "I'll be there, won't you? 3.14159 ≈ π\n\n\tdef f(x):  return x", "日本語 🤖 Ünïcödé")
+    for text in samples:
         assert ours.encode(text) == reference.encode(text)
 
 
