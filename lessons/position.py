@@ -89,7 +89,8 @@ def order_test(loaded: Loaded, facts) -> dict:
 
 def run(ctx: Context, steps: int = 300, facts=None) -> dict:
     cfg, position = ctx.loaded.cfg.model, ctx.loaded.model.embed.position
-    table = (position.table if position is not None else sinusoidal_table(cfg.block_size, cfg.n_embd)).cpu()  # (T, C)
+    table = position.table.detach() if position is not None else sinusoidal_table(cfg.block_size, cfg.n_embd)
+    table = table.cpu()                                                                 # (T, C)
     far = len(table) // 2
     near_cos, far_cos = (torch.cosine_similarity(table[0], table[i], dim=0).item() for i in (1, far))
     ctx.say(f"The PE table: {table.shape[0]} positions × {table.shape[1]} dimensions, values in [-1, 1]. Nearby "
