@@ -26,7 +26,7 @@ from errors import UserError
 from inference import Loaded, continuation_prob, greedy_text, load_for_inference, trace
 from playground.views import ORDER_PAIR, attention_rows
 from training.run_dir import in_use, read_metrics
-from training.toy import TOY_CONFIG
+from training.toy import TOY_CONFIGS
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_TEXT_BYTES = 200 * 1024
@@ -62,7 +62,7 @@ POSITIONAL = ("sinusoidal", "none")          # the panel's checkbox: the paper's
 @functools.cache
 def default_knobs() -> Knobs:
     """The toy config's model and schedule: where the Train panel starts."""
-    cfg = load_config(TOY_CONFIG)
+    cfg = load_config(TOY_CONFIGS["char"])
     return Knobs(cfg.model.n_layer, cfg.model.n_head, cfg.model.n_embd, cfg.train.max_iters, cfg.train.lr,
                  cfg.model.positional)
 
@@ -140,7 +140,7 @@ class LiveTraining:
                 self.remove(run_dir.name)
                 raise UserError(f"cannot write the new run's folder in {self.root}: {e.strerror or e}") from None
             self.attention = []
-            self.launch(run_dir, ["--config", str(TOY_CONFIG), "--set", *overrides(knobs, run_dir, corpus)])
+            self.launch(run_dir, ["--config", str(TOY_CONFIGS["char"]), "--set", *overrides(knobs, run_dir, corpus)])
             return run_dir.name
 
     def resume(self, run_id: str) -> None:
@@ -203,9 +203,9 @@ class LiveTraining:
             extra.unlink(missing_ok=True)
 
     def budget(self) -> str:
-        return (f"the page keeps its {MAX_KEPT_RUNS} newest runs (now {len(self.runs())}); starting "
+        return (f"The page keeps its {MAX_KEPT_RUNS} newest runs (now {len(self.runs())}); starting "
                 "a new one removes the oldest stopped runs beyond that, and a run that fails before its first "
-                "checkpoint is removed when it ends")
+                "checkpoint is removed when it ends.")
 
     def launch(self, run_dir: Path, args: list[str]) -> None:
         """Start train.py; its error output goes to a file beside the run folder (a pipe nobody reads while the

@@ -269,6 +269,7 @@ def test_train_from_the_page_watch_it_learn_stop_resume_and_use_the_model(traini
     page.wait_for_function("document.querySelector('#train-status').textContent.includes('stopped')",
                            timeout=60_000)
     run = page.inner_text("#train-status").split()[1].rstrip(":")
+    assert page.inner_text("#train-disk").startswith("The page keeps its 10 newest runs (now 1)")  # the disk budget
     stopped_step = len(page.eval_on_selector_all("#loss-chart circle.val-dot", "n => n"))
     assert (page.runs / "playground" / run / "last.pt").is_file() and stopped_step >= 1
     # resume continues the same run; stop again; then every view runs on its checkpoint

@@ -71,6 +71,8 @@ function show(status) {
   $("#train-status").textContent = status.state === "idle" ? "" :
     `run ${status.run}: ${training ? "training" : status.outcome}` +
     (last ? ` · step ${last.iter}, loss ${last.loss.toFixed(3)}` : "");
+  $("#train-disk").textContent = [status.disk, status.orphan && `Run ${status.orphan} is still training in `
+    + "another process: stop it there before starting one here."].filter(Boolean).join(" ");
   drawLoss(status.losses || [], status.evals || []);
   drawProbes(status.probes || []);
   const steps = status.attention_steps || [];
