@@ -1,5 +1,7 @@
 """The transformer step by step, each step run on a real model: ``python learn.py attend`` (or ``all``).
 
+Without --checkpoint the lessons run on the word-level toy model (``--toy char``: the character-level one).
+
 Every lesson prints what it measured and saves a figure (default folder out/lessons/). Bad input ends with a
 one-line error and exit code 2.
 """
@@ -9,13 +11,17 @@ import sys
 
 from errors import run_command
 from lessons import ORDER
+from training.toy import DEFAULT_TOY, TOY_CONFIGS
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("lesson", choices=[*ORDER, "all"], help="which step to run; all runs them in order")
     parser.add_argument("--checkpoint", help="a .pt file written by train.py, a folder holding a Hugging Face GPT-2, "
-                        "or hf:<repo id> (default: runs/toy/best.pt, trained first if missing)")
+                        "or hf:<repo id> (default: the toy model --toy names, trained first if missing)")
+    parser.add_argument("--toy", choices=sorted(TOY_CONFIGS), default=DEFAULT_TOY,
+                        help="without --checkpoint: the word-level toy model (runs/toy_words, the default) or the "
+                             "character-level one (runs/toy)")
     parser.add_argument("--out", default="out/lessons", help="folder for the figures (default: out/lessons)")
     return parser.parse_args(argv)
 
@@ -30,7 +36,7 @@ def run_lessons(args) -> None:
     from training.run_dir import writable_folder
 
     writable_folder(args.out, "figure folder")               # before any lesson runs, not when its figure is saved
-    ctx = load_context(args.checkpoint, args.out)
+    ctx = load_context(args.checkpoint, args.out, toy=args.toy)
     for name in ORDER if args.lesson == "all" else [args.lesson]:
         lesson = importlib.import_module(f"lessons.{name}")
         ctx.say(f"\n{'=' * 100}\n{lesson.__doc__.strip()}\n")

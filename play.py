@@ -1,8 +1,9 @@
-"""The playground page: your own model in the browser, ``python play.py [--checkpoint runs/toy/best.pt]``.
+"""The playground page: your own model in the browser, ``python play.py [--checkpoint runs/toy_words/best.pt]``.
 
 Type a sentence and see its tokens, every attention head, the next-token distribution under a temperature slider,
-and a streamed continuation, all computed by the checkpoint you trained. Without --checkpoint it shows the toy model
-(trained first if runs/toy/best.pt is missing). Serves on 127.0.0.1 only unless --host says otherwise.
+and a streamed continuation, all computed by the checkpoint you trained. Without --checkpoint it shows the word-level
+toy model (``--toy char``: the character-level one), trained first if it is missing. Serves on 127.0.0.1 only unless
+--host says otherwise.
 """
 import argparse
 import ipaddress
@@ -12,12 +13,16 @@ import sys
 from pathlib import Path
 
 from errors import UserError, run_command
+from training.toy import DEFAULT_TOY, TOY_CONFIGS, toy_checkpoint
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", help="a .pt file written by train.py, a folder holding a Hugging Face GPT-2, or "
-                   "hf:<repo id> (default: runs/toy/best.pt, trained first if missing)")
+                   "hf:<repo id> (default: the toy model --toy names, trained first if missing)")
+    p.add_argument("--toy", choices=sorted(TOY_CONFIGS), default=DEFAULT_TOY,
+                   help="without --checkpoint: the word-level toy model (runs/toy_words, the default) or the "
+                        "character-level one (runs/toy)")
     p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000; 0 = any free port)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine "
                    "only); anything else lets other machines use the page")
@@ -77,9 +82,8 @@ def run(args) -> None:
 
     from inference import load_for_inference
     from playground.server import create_app
-    from training.toy import toy_checkpoint
 
-    checkpoint = args.checkpoint or str(toy_checkpoint())
+    checkpoint = args.checkpoint or str(toy_checkpoint(args.toy))
     loaded = load_for_inference(checkpoint, args.device)
     if not is_loopback(args.host):
         print(f"warning: --host {args.host} lets other machines on the network use this page and its model; "

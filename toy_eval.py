@@ -13,7 +13,8 @@ from collections import Counter, defaultdict
 from data.toy_facts import LINE_START, fact_known, toy_facts
 from errors import run_command
 
-TARGETS = {"sum": 0.95, "animal": 1.0, "order": 0.95, "context": 0.9}   # the README's promise for `make demo`
+TARGETS = {"sum": 0.95, "sum in a chain": 0.9, "animal": 1.0, "fruit": 1.0, "tool": 1.0, "order: who did it": 0.95,
+           "order: to whom": 0.95, "context": 0.9}                  # what `make demo` promises, for both toy models
 
 
 def evaluate_facts(loaded, facts=None) -> dict:
@@ -22,7 +23,8 @@ def evaluate_facts(loaded, facts=None) -> dict:
 
     results = defaultdict(lambda: {"correct": 0, "total": 0, "failures": []})
     for category, prompt, expected in facts if facts is not None else toy_facts():
-        got = greedy_text(loaded, LINE_START + prompt, min_chars=len(expected) + 1)
+        answers = expected if isinstance(expected, tuple) else (expected,)
+        got = greedy_text(loaded, LINE_START + prompt, min_chars=max(map(len, answers)) + 1)
         entry = results[category]
         entry["total"] += 1
         if fact_known(got, expected):
@@ -50,11 +52,11 @@ def report(args) -> None:
     print(f"checking {len(facts)} facts by greedy generation "
           f"({', '.join(f'{category} {n}' for category, n in counts.items())})...", file=sys.stderr, flush=True)
     results = evaluate_facts(loaded, facts)
-    print(f"{'fact':<8} {'correct':>9} {'accuracy':>9} {'target':>7}")
+    print(f"{'fact':<18} {'correct':>9} {'accuracy':>9} {'target':>7}")
     for category, entry in results.items():
         target = TARGETS.get(category, 0.0)
         mark = "ok" if entry["accuracy"] >= target else "BELOW"
-        print(f"{category:<8} {entry['correct']:>4}/{entry['total']:<4} {entry['accuracy']:>9.1%} {target:>7.0%}  {mark}")
+        print(f"{category:<18} {entry['correct']:>4}/{entry['total']:<4} {entry['accuracy']:>9.1%} {target:>7.0%}  {mark}")
         for prompt, expected, got in entry["failures"][: args.show_failures]:
             print(f"    {prompt!r} → {got!r} (expected {expected!r})")
 

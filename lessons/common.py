@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from data.tokenization import Tokenizer, show_token
 from inference import Loaded, load_for_inference
 from model.gpt import GPT
-from training.toy import toy_checkpoint
+from training.toy import DEFAULT_TOY, toy_checkpoint
 
 # one verb, two objects, two meanings: the example pair of the attention lessons
 SENTENCES = ("He broke the glass. ", "He broke the news. ")
@@ -35,9 +35,10 @@ class Context:
         return path
 
 
-def load_context(checkpoint: str | Path | None, out_dir: str | Path, say=print) -> Context:
-    """The lessons' checkpoint: the given one, or the toy model's best.pt, trained first if it is not there yet."""
-    return Context(load_for_inference(checkpoint or toy_checkpoint(say)), Path(out_dir), say)
+def load_context(checkpoint: str | Path | None, out_dir: str | Path, say=print, toy: str = DEFAULT_TOY) -> Context:
+    """The lessons' checkpoint: the given one, or the ``toy`` toy model's best.pt (word or char), trained first if it
+    is not there yet."""
+    return Context(load_for_inference(checkpoint or toy_checkpoint(toy, log=say)), Path(out_dir), say)
 
 
 def write_shuffled(path: Path, lines: list[str], rng: random.Random) -> Path:

@@ -96,7 +96,7 @@ def run(ctx: Context, steps: int = 300, facts=None) -> dict:
     ctx.say(f"The PE table: {table.shape[0]} positions × {table.shape[1]} dimensions, values in [-1, 1]. Nearby "
             f"positions get similar rows: cosine of positions 0 and 1 {near_cos:.2f}, of 0 and {far} {far_cos:.2f}.")
 
-    facts = facts or [f for f in toy_facts() if f[0] == "order"]
+    facts = facts or [f for f in toy_facts() if f[0] == "order: who did it"]
     results = {f"this checkpoint: {cfg.n_layer} blocks, {cfg.positional}": order_test(ctx.loaded, facts)}
     with tempfile.TemporaryDirectory() as tmp:
         corpus = order_corpus(Path(tmp) / "order.txt", ctx.loaded.cfg.train.seed)

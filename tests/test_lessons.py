@@ -109,7 +109,7 @@ def test_a_bpe_checkpoints_byte_tokens_draw_without_missing_glyphs(play_bpe_chec
 
 
 def test_position_table_is_the_formula_and_both_short_runs_are_measured(ctx):
-    facts = [f for f in position.toy_facts() if f[0] == "order"][:6]
+    facts = [f for f in position.toy_facts() if f[0] == "order: who did it"][:6]
     r = position.run(ctx, steps=4, facts=facts)
     assert r["figure"].is_file()
     table = r["pe_table"]
@@ -240,10 +240,10 @@ def test_sample_probabilities_sum_to_one_and_entropy_grows_with_temperature(ctx)
 def test_without_a_checkpoint_the_toy_model_is_trained_first(tmp_path, corpus, monkeypatch):
     config = tmp_path / "toy.yaml"
     config.write_text(yaml.safe_dump(parse_overrides(tiny_overrides(tmp_path / "run", corpus))), encoding="utf-8")
-    monkeypatch.setattr(toy, "TOY_CONFIG", config)
+    monkeypatch.setitem(toy.TOY_CONFIGS, "word", config)
     said = []
     ctx = common.load_context(None, tmp_path / "figures", say=said.append)
-    assert said[0].startswith(f"{tmp_path / 'run' / 'best.pt'} not found: training the toy model first")
+    assert said[0].startswith(f"{tmp_path / 'run' / 'best.pt'} not found: training the word toy model first")
     assert ctx.loaded.cfg.train.out_dir == str(tmp_path / "run")
     said.clear()
     common.load_context(None, tmp_path / "figures", say=said.append)
@@ -270,7 +270,7 @@ def test_the_toy_model_shows_what_the_lessons_claim(tmp_path):
     words = embed.run(ctx)["by_definition"]["context"]
     assert words["dog_cat"] > words["dog_glass"] and words["animal_animal"] > words["animal_other"]
 
-    order = position.order_test(ctx.loaded, [f for f in position.toy_facts() if f[0] == "order"])
+    order = position.order_test(ctx.loaded, [f for f in position.toy_facts() if f[0] == "order: who did it"])
     assert order["accuracy"] >= 0.95 and order["pair"] == [" dog", " cat"]
 
     context = attend.run(ctx)

@@ -18,7 +18,7 @@ from play import is_loopback
 from playground import views
 from playground.load import start_server
 from playground.server import MAX_BODY_BYTES, MAX_NEW_TOKENS, STATIC, create_app
-from training.toy import TOY_CONFIG
+from training.toy import TOY_CONFIGS
 from tests.conftest import run_cli
 
 SENTENCE = "He broke the glass."
@@ -210,7 +210,7 @@ def test_the_limits_the_page_is_served_are_the_ones_the_server_checks(client, lo
         assert client.post("/api/next", json={"text": "a", field: past}).status_code in (400, 422), (field, past)
     tokens = sampling["max_new_tokens"]
     assert tokens == {"min": 1, "max": MAX_NEW_TOKENS, "default": 60} and sampling["seed"]["max"] == 2**64 - 1
-    cfg = load_config(TOY_CONFIG)
+    cfg = load_config(TOY_CONFIGS["char"])
     assert {name: train[name]["default"] for name in ("n_layer", "n_head", "n_embd", "max_iters", "lr")} == {
         "n_layer": cfg.model.n_layer, "n_head": cfg.model.n_head, "n_embd": cfg.model.n_embd,
         "max_iters": cfg.train.max_iters, "lr": cfg.train.lr}

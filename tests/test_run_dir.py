@@ -128,7 +128,7 @@ def test_the_toy_model_is_not_trained_over_an_unfinished_run(tmp_path, corpus, m
     before = files_of(run)
     config = tmp_path / "toy.yaml"
     config.write_text(yaml.safe_dump(parse_overrides(tiny_overrides(run, corpus))), encoding="utf-8")
-    monkeypatch.setattr(toy, "TOY_CONFIG", config)
+    monkeypatch.setitem(toy.TOY_CONFIGS, "word", config)
     with pytest.raises(UserError, match=f"run directory {run} already holds a checkpoint; continue it with --resume"):
         toy.toy_checkpoint(log=lambda *_: None)
     assert files_of(run) == before

@@ -14,18 +14,28 @@ def test_committed_corpus_is_what_the_script_generates():
 
 
 def test_every_fact_is_taught_by_the_corpus():
-    lines = build_corpus().splitlines()
+    """Each fact's prompt and answer start a line of the corpus (for several answers, each does); a sum in a chain
+    is the same sum after another one, and the corpus has it after a ". " in its chains."""
+    from toy_eval import TARGETS
+    lines = set(build_corpus().splitlines())
     facts = toy_facts()
-    assert {c for c, _, _ in facts} == {"sum", "animal", "order", "context"}
-    assert sum(c == "sum" for c, _, _ in facts) == 100
-    starts = set(lines)
-    for _, prompt, expected in facts:
-        assert any(line.startswith(prompt + expected) for line in starts), prompt
+    assert {c for c, _, _ in facts} == set(TARGETS)
+    assert sum(c == "sum" for c, _, _ in facts) == sum(c == "sum in a chain" for c, _, _ in facts) == 100
+    assert sum(c == "order: to whom" for c, _, _ in facts) == sum(c == "order: who did it" for c, _, _ in facts)
+    for category, prompt, expected in facts:
+        if category == "sum in a chain":
+            asked = prompt.split(". ")[-1] + expected
+            assert any(f". {asked}." in line for line in lines), prompt
+            continue
+        for answer in expected if isinstance(expected, tuple) else (expected,):
+            assert any(line.startswith(prompt + answer) for line in lines), (prompt, answer)
 
 
 def test_a_fact_is_known_only_with_a_whole_word():
     assert fact_known("4\n3+3=6", "4") and fact_known(" dog. Who", " dog")
     assert not fact_known("45", "4") and not fact_known(" dogs", " dog") and not fact_known(" cat", " dog")
+    assert fact_known(" Mom started to cry.", (" Everyone went quiet.", " Mom started to cry."))
+    assert not fact_known(" Mom swept up the pieces.", (" Everyone went quiet.", " Mom started to cry."))
 
 
 @pytest.mark.slow
