@@ -1,9 +1,10 @@
 """Does the toy model know its facts? Greedy generation against every fact the toy corpus teaches.
 
-    python toy_eval.py --checkpoint runs/toy/best.pt
+    python toy_eval.py                                   the word-level toy model (runs/toy_words/best.pt)
+    python toy_eval.py --checkpoint runs/toy/best.pt     the character-level one
 
-A fact counts as known when the greedy continuation of its prompt starts with the expected text and the next
-character ends the word (so "2+2=" → "45" does not pass as "4"). Every fact in the corpus starts a line, so each
+A fact counts as known when the greedy continuation of its prompt starts with the expected text (one of them, where
+the corpus follows a prompt in several ways) and the next character ends the word (so "2+2=" → "45" does not pass as "4"). Every fact in the corpus starts a line, so each
 prompt is given after a newline, as the model saw it in training (the newline plays the part of a start token).
 """
 import argparse
@@ -18,10 +19,11 @@ TARGETS = {"sum": 0.95, "sum in a chain": 0.9, "animal": 1.0, "fruit": 1.0, "too
 
 
 def evaluate_facts(loaded, facts=None) -> dict:
-    """{category: {"correct": n, "total": n, "accuracy": a, "failures": [(prompt, expected, got)]}}."""
+    """{category: {"correct": n, "total": n, "accuracy": a, "failures": [(prompt, expected, got)],
+    "example": (prompt, got) of the first fact known, or None}}."""
     from inference import greedy_text
 
-    results = defaultdict(lambda: {"correct": 0, "total": 0, "failures": []})
+    results = defaultdict(lambda: {"correct": 0, "total": 0, "failures": [], "example": None})
     for category, prompt, expected in facts if facts is not None else toy_facts():
         answers = expected if isinstance(expected, tuple) else (expected,)
         got = greedy_text(loaded, LINE_START + prompt, min_chars=max(map(len, answers)) + 1)
@@ -29,6 +31,7 @@ def evaluate_facts(loaded, facts=None) -> dict:
         entry["total"] += 1
         if fact_known(got, expected):
             entry["correct"] += 1
+            entry["example"] = entry["example"] or (prompt, got.split("\n")[0])
         else:
             entry["failures"].append((prompt, expected, got))
     for entry in results.values():
@@ -38,7 +41,8 @@ def evaluate_facts(loaded, facts=None) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Check a toy checkpoint against the toy corpus's facts.")
-    parser.add_argument("--checkpoint", default="runs/toy/best.pt")
+    parser.add_argument("--checkpoint", default="runs/toy_words/best.pt",
+                        help="a toy model's best.pt (default: the word-level one; runs/toy/best.pt is the char one)")
     parser.add_argument("--show-failures", type=int, default=3, metavar="N", help="failed facts to print per category")
     args = parser.parse_args(argv)
     return run_command(lambda: report(args))
@@ -57,6 +61,8 @@ def report(args) -> None:
         target = TARGETS.get(category, 0.0)
         mark = "ok" if entry["accuracy"] >= target else "BELOW"
         print(f"{category:<18} {entry['correct']:>4}/{entry['total']:<4} {entry['accuracy']:>9.1%} {target:>7.0%}  {mark}")
+        if entry["example"]:
+            print(f"    e.g. {entry['example'][0]!r} → {entry['example'][1]!r}")
         for prompt, expected, got in entry["failures"][: args.show_failures]:
             print(f"    {prompt!r} → {got!r} (expected {expected!r})")
 

@@ -159,7 +159,8 @@ def test_nanogpt_is_timed_to_its_first_evaluation_at_the_target_and_stopped(tmp_
     result = side_by_side.nanogpt(checkout, tmp_path / "corpus.txt", 1.47, log=lambda *_: None)
     assert result["iter"] == 500 and result["val"] == 1.46 and result["seconds"] < 30     # not the whole minute
     assert result["step_ms_own"] == 2.0
-    assert 16_384 * 10 / 0.02 / 3 < result["tokens_per_s"] <= 16_384 * 10 / 0.02 * 1.01   # 10 iterations per 20 ms
+    # 10 iterations per 20 ms of sleep: a loaded machine stretches the sleeps, never shortens them
+    assert 16_384 * 10 / 0.02 / 10 < result["tokens_per_s"] <= 16_384 * 10 / 0.02 * 1.01
     assert result["overrides"] == [] and len((tmp_path / "argv.txt").read_text().split()) == 2   # the GPU recipe as it is
 
 
@@ -175,7 +176,7 @@ def test_nanogpt_on_a_cpu_runs_its_cpu_recipe(tmp_path):
     assert result["overrides"] == side_by_side.NANOGPT_CPU
     row = format_report({"machine": describe_machine(torch.device("cpu")), "side_by_side": [result]}).splitlines()[-1]
     assert row.startswith("nanoGPT train.py, its CPU recipe ")
-    assert 768 * 10 / 0.02 / 3 < result["tokens_per_s"] <= 768 * 10 / 0.02 * 1.01
+    assert 768 * 10 / 0.02 / 10 < result["tokens_per_s"] <= 768 * 10 / 0.02 * 1.01
 
 
 def test_a_nanogpt_that_ends_above_the_target_is_timed_to_its_end(tmp_path):
