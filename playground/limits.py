@@ -2,12 +2,13 @@
 to the page (GET /api/limits), which sets its inputs' ranges and starting values from them.
 
 The sampling formula's own limits (τ ≥ 0, top-k ≥ 1, 0 < top-p ≤ 1) are ``model.sampling``'s; the seed's are the
-config's (64 bits); the Train panel's ranges and defaults (the toy config's model and schedule) are
+config's (64 bits); the Train panel's ranges and defaults (the word toy config's model and schedule) are
 ``playground.live``'s. What is added here is the page's: the slider's end, how long one generation may be.
 """
 from core.config import MAX_SEED
 from model.sampling import MAX_TOP_P, MIN_TEMPERATURE, MIN_TOP_K, TOP_P_ABOVE
-from playground.live import KNOB_LIMITS, MAX_TEXT_BYTES, MIN_TEXT_CHARS, POSITIONAL, default_knobs
+from playground.live import (KNOB_LIMITS, MAX_TEXT_BYTES, MIN_TEXT_CHARS, POSITIONAL, TOKENIZERS, default_knobs,
+                             tokens_needed)
 
 MAX_TEMPERATURE = 2.0        # the temperature slider's end: at τ = 2 a trained model's guesses are already flat
 MAX_NEW_TOKENS = 500         # tokens one generation from the page may add
@@ -24,7 +25,9 @@ def limits_view(vocab_size: int) -> dict:
              for name, (low, high) in KNOB_LIMITS.items()}
     train["lr"] = {"above": train["lr"]["min"], "max": train["lr"]["max"], "default": knobs.lr}
     train["positional"] = {"choices": list(POSITIONAL), "default": knobs.positional}
-    train["text"] = {"min_chars": MIN_TEXT_CHARS, "max_bytes": MAX_TEXT_BYTES}
+    train["tokenizer"] = {"choices": list(TOKENIZERS), "default": knobs.tokenizer}
+    train["text"] = {"min_chars": MIN_TEXT_CHARS, "max_bytes": MAX_TEXT_BYTES,
+                     "min_tokens": {kind: tokens_needed(kind) for kind in TOKENIZERS}}
     return {"sampling": {"temperature": {"min": MIN_TEMPERATURE, "max": MAX_TEMPERATURE, "default": 1.0},
                          "top_k": {"min": MIN_TOP_K, "max": vocab_size},
                          "top_p": {"above": TOP_P_ABOVE, "max": MAX_TOP_P},

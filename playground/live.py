@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.config import load_config
-from data.tokenization import show_token
+from data.tokenization import WordTokenizer, show_token
 from data.toy_facts import LINE_START, PROBES
 from errors import UserError
 from inference import Loaded, continuation_prob, greedy_text, load_for_inference, trace
 from playground.views import ORDER_PAIR, attention_rows
 from training.run_dir import in_use, read_metrics
-from training.toy import TOY_CONFIGS
+from training.toy import DEFAULT_TOY, TOY_CONFIGS
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_TEXT_BYTES = 200 * 1024
@@ -43,13 +43,15 @@ class Busy(UserError):
 @dataclass
 class Knobs:
     """What the Train panel lets a learner choose, within ``KNOB_LIMITS``; everything not chosen here comes from
-    the toy config (``make demo``), which also gives the panel's starting values (``default_knobs``)."""
+    the toy config of the tokenizer chosen (``make demo``'s), and the word toy config gives the panel's starting
+    values (``default_knobs``)."""
     n_layer: int
     n_head: int
     n_embd: int
     max_iters: int
     lr: float
     positional: str
+    tokenizer: str
     eval_interval: int = 50
 
 
@@ -57,14 +59,35 @@ class Knobs:
 # rate of 0: models a 2-core CPU trains while the learner watches
 KNOB_LIMITS = {"n_layer": (1, 6), "n_head": (1, 8), "n_embd": (8, 256), "max_iters": (10, 5000), "lr": (0.0, 0.05)}
 POSITIONAL = ("sinusoidal", "none")          # the panel's checkbox: the paper's positions, or none at all
+TOKENIZERS = tuple(TOY_CONFIGS)              # the panel's choice: a token per word or per character ("word", "char"),
+                                             # each on its toy config (its context, its schedule)
+
+
+@functools.cache
+def toy_config(tokenizer: str):
+    return load_config(TOY_CONFIGS[tokenizer])
 
 
 @functools.cache
 def default_knobs() -> Knobs:
-    """The toy config's model and schedule: where the Train panel starts."""
-    cfg = load_config(TOY_CONFIGS["char"])
+    """The default toy config's model and schedule (the word model's): where the Train panel starts."""
+    cfg = toy_config(DEFAULT_TOY)
     return Knobs(cfg.model.n_layer, cfg.model.n_head, cfg.model.n_embd, cfg.train.max_iters, cfg.train.lr,
-                 cfg.model.positional)
+                 cfg.model.positional, cfg.data.tokenizer)
+
+
+def tokens_needed(tokenizer: str) -> int:
+    """The fewest tokens a pasted text must make for this tokenizer's toy config: the held-out tenth must still
+    hold one training window of block_size + 1 tokens (``data.corpus.split_tokens``)."""
+    cfg = toy_config(tokenizer)
+    n = int((cfg.model.block_size + 1) / cfg.data.val_fraction)
+    while int(n * cfg.data.val_fraction) <= cfg.model.block_size:
+        n += 1
+    return n
+
+
+def count_tokens(text: str, tokenizer: str) -> int:
+    return len(WordTokenizer.split(text)) if tokenizer == "word" else len(text)
 
 
 def overrides(knobs: Knobs, run_dir: Path, corpus: Path) -> list[str]:
@@ -82,7 +105,10 @@ def probe(loaded: Loaded) -> list[dict]:
     loaded.model.eval()
     answers = []
     for prompt, expected in PROBES:
+        unknown = loaded.tokenizer.unknown(prompt + expected)
         try:
+            if unknown:                         # a word model trained on other text: <unk> would answer nothing
+                raise UserError(f"not in its vocabulary: {', '.join(map(repr, unknown))}")
             answer = greedy_text(loaded, LINE_START + prompt, min_chars=len(expected) + 1).split("\n")[0]
             p = continuation_prob(loaded.model, loaded.tokenizer, LINE_START + prompt, expected)
         except (UserError, ValueError) as e:    # a char model trained on other text cannot read the question
@@ -117,8 +143,14 @@ class LiveTraining:
             if len(text.encode("utf-8")) > MAX_TEXT_BYTES:
                 raise UserError(f"text: at most {MAX_TEXT_BYTES // 1024} KiB of text can be trained on here; "
                                 "train on a larger corpus with train.py --data")
-            if len(text.strip()) < MIN_TEXT_CHARS:     # a held-out tenth must still hold one 64-token window
+            if len(text.strip()) < MIN_TEXT_CHARS:
                 raise UserError(f"text: give at least {MIN_TEXT_CHARS:,} characters to train on")
+            count, needed = count_tokens(text, knobs.tokenizer), tokens_needed(knobs.tokenizer)
+            if count < needed:
+                unit = "words, digits and marks" if knobs.tokenizer == "word" else "characters"
+                raise UserError(f"text: it makes {count:,} {unit}; a {knobs.tokenizer} model needs at least "
+                                f"{needed:,} (a tenth is held out for validation and must hold one context window): "
+                                "paste more text" + (", or choose characters" if knobs.tokenizer == "word" else ""))
         if knobs.n_embd % knobs.n_head or knobs.n_embd % 2:
             raise UserError(f"n_embd ({knobs.n_embd}) must be even and divisible by n_head ({knobs.n_head})")
         with self.lock:
@@ -140,7 +172,8 @@ class LiveTraining:
                 self.remove(run_dir.name)
                 raise UserError(f"cannot write the new run's folder in {self.root}: {e.strerror or e}") from None
             self.attention = []
-            self.launch(run_dir, ["--config", str(TOY_CONFIGS["char"]), "--set", *overrides(knobs, run_dir, corpus)])
+            self.launch(run_dir, ["--config", str(TOY_CONFIGS[knobs.tokenizer]), "--set",
+                                  *overrides(knobs, run_dir, corpus)])
             return run_dir.name
 
     def resume(self, run_id: str) -> None:
@@ -178,6 +211,11 @@ class LiveTraining:
         if orphan:
             raise Busy(f"run {orphan} is still training in a process this server did not start (left by an earlier "
                        "server: it stops by itself within seconds, saving its step); try again when it has stopped")
+
+    def training(self) -> str | None:
+        """The page run training now, started by this server or by an earlier one, or None."""
+        run_dir = self.run_dir
+        return run_dir.name if self.running() and run_dir is not None else self.orphan()
 
     def orphan(self) -> str | None:
         """A page run that a trainer this server did not start holds (its lock), or None."""

@@ -1,6 +1,7 @@
 """The playground's web server: a JSON API over ``playground.views`` and the static page that uses it.
 
-The checkpoint is chosen once, when the app is made (no endpoint reads a path from a request). Every request body is
+The checkpoint is chosen when the app is made, or switched to a run of the runs folder named in a request (no
+endpoint reads a path from a request: ``playground.models``). Every request body is
 checked before the model runs: bad JSON, wrong types, out-of-range numbers, a body over ``MAX_BODY_BYTES``, text the
 tokenizer cannot encode or longer than the context each get a 4xx answer ``{"error": "<one line>"}``, never a 500 or
 a traceback. Endpoints are plain functions, so the server runs them in its thread pool and the page stays
@@ -20,18 +21,23 @@ page must work offline):
                            its temperature, top-k and top-p itself) and the feed-forward view
     POST /api/feedforward  {"text", "off"} → each FFN's change per token; the next token with block "off"'s FFN out
                            (what the page asks when a block's FFN is switched off or on)
-    POST /api/embeddings   {"token", "word_a", "word_b"} → the embedding table in 2-D, neighbours, two words' cosine
+    POST /api/embeddings   {"token", "word_a", "word_b", "word_c"} → the embedding table in 2-D, neighbours, word_a's
+                           cosine with word_b and with word_c
     GET  /api/positions    the sinusoidal table and the word-order pair's answers
     POST /api/generate     {"text", "max_new_tokens", "temperature", "top_k", "top_p", "seed"} → Server-Sent Events
     GET  /api/health       liveness, and how many generations are running
     POST /api/train        {"corpus": "toy" | "text", "text", "n_layer", "n_head", "n_embd", "max_iters", "lr",
-                           "positional"} → a new run trained in the background (409 while another trains)
+                           "positional", "tokenizer": "word" | "char"} → a new run trained in the background (409
+                           while another trains)
     POST /api/train/stop   stop it as Ctrl-C would (saved, resumable)
     POST /api/train/resume {"run"} → continue a stopped run exactly
     GET  /api/train/attention  one sentence's attention at each checkpoint seen so far (a step slider)
     GET  /api/train        the run's state, losses, evaluations and probe answers; /api/train/events streams them
-    POST /api/checkpoint   {"run", "which": "best" | "last"} → every view switches to that run's checkpoint;
-                           {"run": null} goes back to the checkpoint the server started with
+    GET  /api/models       the models the page can switch to: every run under the runs folder with a best.pt,
+                           by name ("toy_words", "toy", "playground/<id>"), and the start-up one
+    POST /api/checkpoint   {"run", "which": "best" | "last"} → every view switches to that run's checkpoint (a name
+                           GET /api/models lists, or a page run's id); {"run": null} goes back to the checkpoint the
+                           server started with
 """
 import json
 import threading
@@ -54,7 +60,8 @@ from playground import views
 from playground.feed import StatusFeed
 from playground.guard import BodyLimit, HostGuard
 from playground.limits import MAX_LISTED, MAX_NEW_TOKENS, MAX_TEMPERATURE, NEW_TOKENS, SEED, limits_view
-from playground.live import KNOB_LIMITS, POSITIONAL, Busy, Knobs, LiveTraining, default_knobs
+from playground.live import KNOB_LIMITS, POSITIONAL, RUN_ID, TOKENIZERS, Busy, Knobs, LiveTraining, default_knobs
+from playground.models import Models, NotListed
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BODY_BYTES = 256 * 1024
@@ -114,6 +121,7 @@ class EmbeddingsRequest(Strict):
     token: int | None = Field(None, ge=0, description="a token id whose nearest neighbours to list")
     word_a: str = Field("dog", min_length=1, max_length=40)
     word_b: str = Field("cat", min_length=1, max_length=40)
+    word_c: str = Field("banana", min_length=1, max_length=40)
 
 
 def knob(name: str, **more):
@@ -132,6 +140,8 @@ class TrainRequest(Strict):
     max_iters: int = knob("max_iters")
     lr: float = knob("lr", allow_inf_nan=False)
     positional: str = Field(default_factory=lambda: default_knobs().positional, pattern=f"^({'|'.join(POSITIONAL)})$")
+    tokenizer: str = Field(default_factory=lambda: default_knobs().tokenizer, pattern=f"^({'|'.join(TOKENIZERS)})$",
+                           description="a token per word, digit and mark, or per character")
 
 
 class RunRequest(Strict):
@@ -139,7 +149,8 @@ class RunRequest(Strict):
 
 
 class CheckpointRequest(Strict):
-    run: str | None = Field(max_length=40, description="a run trained from the page, or null: the start-up one")
+    run: str | None = Field(max_length=100, description="a run's name as GET /api/models lists it (or a page run's "
+                                                         "id), or null: the start-up one")
     which: str = Field("best", pattern="^(best|last)$")
 
 
@@ -207,11 +218,17 @@ def server_sent(events):
 
 
 class Current:
-    """The checkpoint every view reads: the one the server started with, or a run trained from the page. A request
-    takes it once at its start, so a switch never mixes two models in one answer."""
+    """The checkpoint every view reads: the one the server started with, or a run of the runs folder. A request
+    takes it once at its start, so a switch never mixes two models in one answer. ``path``: its file, resolved
+    (None for a model that is not one file, such as hf:gpt2)."""
 
-    def __init__(self, loaded: Loaded, checkpoint: str):
-        self.loaded, self.card = loaded, views.model_card(loaded, checkpoint)
+    def __init__(self, loaded: Loaded, checkpoint: str, path: Path | None):
+        self.loaded, self.card, self.path = loaded, views.model_card(loaded, checkpoint), path
+
+
+def file_of(checkpoint: str) -> Path | None:
+    path = Path(checkpoint)
+    return path.resolve() if path.is_file() else None
 
 
 def event_stream(events) -> StreamingResponse:
@@ -233,8 +250,9 @@ def create_app(loaded: Loaded, checkpoint: str, runs_root: str | Path = "runs", 
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     app.add_middleware(HostGuard, listen_host=host, port=port)          # the outermost: checked first
     generations = Generations()
-    startup = current = Current(loaded, checkpoint)
+    startup = current = Current(loaded, checkpoint, file_of(checkpoint))
     live = app.state.live = LiveTraining(Path(runs_root))
+    models = Models(Path(runs_root), lambda name: bool(RUN_ID.match(name)))
     feed = StatusFeed(lambda: live.status(current.loaded.device.type))
 
     def shutdown():
@@ -254,7 +272,7 @@ def create_app(loaded: Loaded, checkpoint: str, runs_root: str | Path = "runs", 
 
     @app.exception_handler(UserError)
     async def user_error(request, exc: UserError):
-        return error(409 if isinstance(exc, Busy) else 400, str(exc))
+        return error(409 if isinstance(exc, Busy) else 404 if isinstance(exc, NotListed) else 400, str(exc))
 
     @app.exception_handler(HTTPException)
     async def http_error(request, exc: HTTPException):
@@ -318,7 +336,8 @@ def create_app(loaded: Loaded, checkpoint: str, runs_root: str | Path = "runs", 
     @app.post("/api/embeddings", summary="The embedding table in 2-D (PCA), a token's nearest neighbours, and the "
                                         "cosine of two words by spelling and in context")
     def embeddings(body: EmbeddingsRequest):
-        return FastJSON(views.embeddings_view(current.loaded, body.token, body.word_a, body.word_b))
+        return FastJSON(views.embeddings_view(current.loaded, body.token, body.word_a, body.word_b,
+                                                   body.word_c))
 
     @app.get("/api/positions", summary="The sinusoidal position table, and the answers to one sentence in two word "
                                       "orders")
@@ -337,7 +356,8 @@ def create_app(loaded: Loaded, checkpoint: str, runs_root: str | Path = "runs", 
     def train(body: TrainRequest):
         if (body.corpus == "text") != (body.text is not None):
             raise UserError('text: give the text to train on with corpus "text", and only then')
-        knobs = Knobs(body.n_layer, body.n_head, body.n_embd, body.max_iters, body.lr, body.positional)
+        knobs = Knobs(body.n_layer, body.n_head, body.n_embd, body.max_iters, body.lr, body.positional,
+                      body.tokenizer)
         return {"run": live.start(knobs, body.text)}
 
     @app.post("/api/train/stop", summary="Stop the training run as Ctrl-C would: it saves first, Resume continues")
@@ -365,16 +385,40 @@ def create_app(loaded: Loaded, checkpoint: str, runs_root: str | Path = "runs", 
     def train_attention():
         return FastJSON(live.attention_history())
 
+    @app.get("/api/models", summary="The models the page can switch to: each run of the runs folder with a best "
+                                    "checkpoint, by name, and the start-up one")
+    def list_models():
+        shown, training = current, live.training()
+        listed, startup_listed = [], False
+        for entry in models.listing():
+            path = entry.pop("checkpoint").resolve()
+            startup_listed |= path == startup.path
+            listed.append({"name": entry["run"], **entry, "startup": path == startup.path,
+                           "current": path == shown.path, "training": entry["run"] == f"playground/{training}"})
+        if not startup_listed:                # started with a checkpoint outside the runs folder
+            card = startup.card
+            listed.insert(0, {"name": f"{card['checkpoint']} (start-up)", "run": None,
+                              "tokenizer": card["tokenizer"]["kind"], "vocab_size": card["tokenizer"]["vocab_size"],
+                              "parameters": card["parameters"], "step": card["step"],
+                              "best_val_loss": card["best_val_loss"], "startup": True, "current": shown is startup,
+                              "training": False})
+        return {"models": listed}
+
     @app.post("/api/checkpoint", summary="Switch every view to a run's checkpoint (or back to the start-up one)")
     def switch(body: CheckpointRequest):
         nonlocal current
         if body.run is None:
             current = startup
-        else:
-            path = live.find(body.run) / f"{body.which}.pt"
-            if not path.is_file():
-                raise UserError(f"run {body.run} has no {body.which}.pt yet")
-            current = Current(load_for_inference(path, startup.loaded.device.type), f"{body.run}/{body.which}.pt")
+            return current.card
+        folder = models.find(body.run)
+        path = (folder / f"{body.which}.pt").resolve()
+        if path == startup.path:
+            current = startup
+        elif not path.is_file():
+            raise UserError(f"run {body.run} has no {body.which}.pt yet")
+        else:           # a run that trains: its checkpoint as saved now; the trainer replaces the file atomically
+            current = Current(load_for_inference(path, startup.loaded.device.type), f"{folder.name}/{path.name}",
+                              path)
         return current.card
 
     return app

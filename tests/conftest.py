@@ -106,5 +106,11 @@ def play_checkpoint(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def play_word_checkpoint(tmp_path_factory) -> Path:
+    """A word-level checkpoint: " dog" is one token."""
+    return train_play_model(tmp_path_factory.mktemp("play_word"), "word")
+
+
+@pytest.fixture(scope="session")
 def play_bpe_checkpoint(tmp_path_factory) -> Path:
     return train_play_model(tmp_path_factory.mktemp("play_bpe"), "bpe")

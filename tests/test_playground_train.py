@@ -60,7 +60,9 @@ def test_a_run_trains_in_the_background_streams_its_probes_and_becomes_the_model
     events = [json.loads(line[6:]) for line in client.get("/api/train/events").text.splitlines()
               if line.startswith("data: ")]
     assert events[-1]["state"] == "finished" and events[-1]["probes"] == status["probes"]
-    # every view switches to the run's checkpoint, and back
+    # the model picker lists it by name; every view switches to the run's checkpoint, and back
+    listed = {m["name"]: m for m in client.get("/api/models").json()["models"]}[f"playground/{run}"]
+    assert listed["tokenizer"] == "word" and listed["step"] == 20 and not listed["training"]
     card = client.post("/api/checkpoint", json={"run": run, "which": "last"}).json()
     assert client.get("/api/model").json() == card and card["step"] == 20
     assert client.post("/api/checkpoint", json={"run": None}).json()["step"] != 20
@@ -93,6 +95,8 @@ def test_stop_saves_and_resume_continues_the_same_run(client, tmp_path):
     ({"lr": -1}, 422, "lr"),
     ({"corpus": "../etc/passwd"}, 422, "corpus"),
     ({"positional": "alibi"}, 422, "positional"),
+    ({"tokenizer": "bpe"}, 422, "tokenizer"),
+    ({"corpus": "text", "text": "word " * 250}, 400, "makes 251 words, digits and marks; a word model needs at least 330"),
 ])
 def test_bad_training_requests_are_refused_with_one_line(client, body, status, message):
     # ASCII JSON, so that a lone surrogate travels as the escape "\ud800", as a browser could send it
@@ -101,23 +105,29 @@ def test_bad_training_requests_are_refused_with_one_line(client, body, status, m
     assert answer.status_code == status and message in answer.json()["error"], answer.json()
 
 
-@pytest.mark.parametrize("body, message", [
-    ({"run": "../../etc"}, "no playground run"),
-    ({"run": "20990101-000000"}, "no playground run"),
-])
-def test_only_runs_of_this_server_can_be_resumed_or_loaded(client, body, message):
-    assert message in client.post("/api/train/resume", json=body).json()["error"]
-    assert message in client.post("/api/checkpoint", json=body).json()["error"]
+@pytest.mark.parametrize("body", [{"run": "../../etc"}, {"run": "20990101-000000"}])
+def test_only_runs_of_this_server_can_be_resumed_or_loaded(client, body):
+    assert "no playground run" in client.post("/api/train/resume", json=body).json()["error"]
+    answer = client.post("/api/checkpoint", json=body)
+    assert answer.status_code == 404 and "no run named" in answer.json()["error"]
 
 
-def test_a_pasted_text_is_trained_on_inside_the_run_folder_and_a_model_without_positions_says_so(client, tmp_path):
-    text = "a rose is a rose is a rose. " * 40
+@pytest.mark.parametrize("tokenizer, vocabulary", [("word", ["a", " rose", " is", " a", ".", " "]),
+                                                   ("char", list("a rosei."))])
+def test_a_pasted_text_is_trained_on_inside_the_run_folder_and_a_model_without_positions_says_so(
+        client, tmp_path, tokenizer, vocabulary):
+    text = "a rose is a rose is a rose. " * 45
     run = client.post("/api/train", json={**TINY, "max_iters": 10, "corpus": "text", "text": text,
-                                          "positional": "none"}).json()["run"]
+                                          "positional": "none", "tokenizer": tokenizer}).json()["run"]
     status = wait(client, lambda s: s["state"] != "training")
     assert status["state"] == "finished", status["outcome"]
     assert (tmp_path / "playground" / "texts" / f"{run}.txt").read_text(encoding="utf-8") == text
     assert (tmp_path / "playground" / run / "best.pt").is_file()
+    # the vocabulary is the pasted text's own (a word model's: its words, marks and <unk>), and a line break
+    loaded = load_for_inference(tmp_path / "playground" / run / "best.pt")
+    assert loaded.tokenizer.kind == tokenizer
+    assert sorted(loaded.tokenizer.token_strings(list(range(loaded.tokenizer.vocab_size)))) == sorted(
+        {*vocabulary, "\n"} | ({"<unk>"} if tokenizer == "word" else set()))
     assert all(p["answer"].startswith("(cannot ask") and p["p_expected"] is None for p in status["probes"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["playground"]      # nothing written elsewhere
     client.post("/api/checkpoint", json={"run": run, "which": "last"})
