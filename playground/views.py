@@ -228,11 +228,25 @@ def feedforward_view(loaded: Loaded, text: str, off: int | None = None) -> dict:
 MAX_POINTS = 1000        # token ids drawn in the embedding map (a char or small BPE vocabulary fits whole)
 
 
+def as_in_a_sentence(loaded: Loaded, word: str) -> str:
+    """A word as it stands inside a sentence: a word-level vocabulary holds " dog" (with its space), so "dog"
+    typed alone is read as " dog"; other tokenizers take it as typed."""
+    return f" {word}" if loaded.tokenizer.kind == "word" and not word.startswith(" ") else word
+
+
+def word_kinds(loaded: Loaded, labels: list[str]) -> list[str]:
+    """For each token's text: "animal", "fruit" or "tool" where it is one of the toy corpus's words (a word-level
+    vocabulary has them as tokens), else ""."""
+    kind_of = {f" {word}": kind for kind, table in KINDS.items() for word in table.values()}
+    return [kind_of.get(label, "") for label in labels] if loaded.tokenizer.kind == "word" else [""] * len(labels)
+
+
 def embeddings_view(loaded: Loaded, token: int | None = None, word_a: str = "dog", word_b: str = "cat",
-                    k: int = 8) -> dict:
+                    word_c: str = "banana", k: int = 8) -> dict:
     """The token embedding table projected on its two directions of largest variance (PCA), the ``k`` nearest
-    neighbours of ``token`` by cosine, and the cosine of two words' vectors by spelling and in context
-    (``inference.word_vectors``: what the embed lesson compares)."""
+    neighbours of ``token`` by cosine, and the cosine of word_a's vector with word_b's and with word_c's, by
+    spelling (for a word-level model: the word's own row of the table) and in context (``inference.word_vectors``:
+    what the embed lesson compares)."""
     table = loaded.model.embed.token.weight.detach().float().cpu()                      # (V, C)
     if token is not None and not 0 <= token < len(table):
         raise UserError(f"token: ids run 0..{len(table) - 1}, got {token}")
@@ -240,15 +254,26 @@ def embeddings_view(loaded: Loaded, token: int | None = None, word_a: str = "dog
     points, explained = pca_2d(table)                                                   # (V, 2)
     labels = loaded.tokenizer.token_strings(list(range(drawn)))
     view = {"points": rounded(points[:drawn], 3), "labels": labels, "shown": [show_token(s) for s in labels],
-            "vocab_size": len(table), "explained": round(explained, 4), "token": token, "neighbours": None}
+            "kinds": word_kinds(loaded, labels), "vocab_size": len(table), "explained": round(explained, 4), "token": token, "neighbours": None}
     if token is not None:
         view["neighbours"] = [token_entry(i, loaded.tokenizer.decode([i]), cosine=round(c, WEIGHT_DECIMALS))
                               for i, c in neighbours(table, token, k)]
     view["words_map"] = words_map(loaded)
-    a, b = word_vectors(loaded, word_a), word_vectors(loaded, word_b)
-    view["words"] = {"a": word_a, "b": word_b, "frame": WORD_FRAME,
-                     "spelling": round(F.cosine_similarity(a[0], b[0], dim=0).item(), WEIGHT_DECIMALS),
-                     "context": round(F.cosine_similarity(a[1], b[1], dim=0).item(), WEIGHT_DECIMALS)}
+    words = {"a": word_a, "b": word_b, "c": word_c}
+    spelled = {key: as_in_a_sentence(loaded, word) for key, word in words.items()}
+    vectors = {key: (table[loaded.tokenizer.encode(spelled[key])].mean(0), word_vectors(loaded, word.strip())[1])
+               for key, word in words.items()}
+
+    def cosine(x: str, y: str, which: int) -> float:
+        return round(F.cosine_similarity(vectors[x][which], vectors[y][which], dim=0).item(), WEIGHT_DECIMALS)
+
+    view["words"] = {**words, "frame": WORD_FRAME, "tokenizer": loaded.tokenizer.kind,
+                     "spelled": {key: show_token(text) for key, text in spelled.items()},
+                     "ids": {key: ids[0] if len(ids := loaded.tokenizer.encode(text)) == 1 else None
+                             for key, text in spelled.items()},
+                     "unknown": [show_token(t) for t in loaded.tokenizer.unknown("".join(spelled.values()))],
+                     "spelling": cosine("a", "b", 0), "context": cosine("a", "b", 1),
+                     "spelling_c": cosine("a", "c", 0), "context_c": cosine("a", "c", 1)}
     return view
 
 

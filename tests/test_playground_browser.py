@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 import pytest
 import torch
 
-from inference import load_for_inference, trace
+from inference import load_for_inference, next_logits, top_tokens, trace
 from model.sampling import next_token_probs
 from playground.load import start_server
 
@@ -326,3 +326,62 @@ def test_the_embedding_map_neighbours_and_position_table(page, play_checkpoint):
     page.wait_for_function("document.querySelectorAll('#order-pair li').length === 2")
     assert page.eval_on_selector("#pe-table", "c => [c.width, c.height]") == [C, T]
     assert page.errors == []
+
+
+WORDS = "This animal barks. This animal is a"
+
+
+@pytest.fixture(scope="module")
+def picker_runs(tmp_path_factory, play_checkpoint, play_word_checkpoint):
+    """A runs folder holding a word-level and a character-level model, as `make demo` leaves it."""
+    root = tmp_path_factory.mktemp("picker") / "runs"
+    for name, checkpoint in [("toy_words", play_word_checkpoint), ("toy", play_checkpoint)]:
+        (root / name).mkdir(parents=True)
+        shutil.copy(checkpoint, root / name / "best.pt")
+    return root
+
+
+def chips(page) -> list[str]:
+    return page.eval_on_selector_all("#tokens .chip", "nodes => nodes.map(n => n.firstChild.textContent)")
+
+
+def test_the_model_picker_switches_every_view_from_words_to_letters(browser, picker_runs, play_word_checkpoint,
+                                                                    play_checkpoint, tmp_path):
+    word, char = load_for_inference(play_word_checkpoint), load_for_inference(play_checkpoint)
+    with browser_page(browser, "--checkpoint", picker_runs / "toy_words" / "best.pt", "--runs", picker_runs,
+                      height=1000) as page:
+        page.wait_for_function("document.querySelectorAll('#model-picker option').length === 2")
+        assert page.input_value("#model-picker") == "toy_words"
+        names = page.eval_on_selector_all("#model-picker option", "n => n.map(o => o.textContent)")
+        assert names[0].startswith("toy · a token per character") and "start-up" in names[1]
+
+        # words: " dog" is one chip, and every view speaks in words
+        page.fill("#text", WORDS)
+        page.wait_for_function("document.querySelectorAll('#tokens .chip').length === 8")
+        assert chips(page) == ["This", "␣animal", "␣barks", ".", "␣This", "␣animal", "␣is", "␣a"]
+        page.fill("#text", "The dog chased the cat.")
+        page.wait_for_function("document.querySelectorAll('#attention-detail .key-label').length === 6")
+        assert chips(page) == ["The", "␣dog", "␣chased", "␣the", "␣cat", "."]
+        for axis in ("query-label", "key-label"):                     # the enlarged heatmap: a word per row, column
+            assert page.eval_on_selector_all(f"#attention-detail .{axis}", "n => n.map(x => x.textContent)") == chips(page)
+        top = [t for _, t, _ in top_tokens(word.tokenizer, next_logits(word, word.tokenizer.encode("The dog chased the cat.")), 10)]
+        page.wait_for_function(f"[...document.querySelectorAll('#bars rect.bar')].map(b => b.dataset.token).join('|') === {'|'.join(top)!r}")
+        page.wait_for_function(f"document.querySelectorAll('#embedding-map text').length === {word.tokenizer.vocab_size}")
+        page.wait_for_function("document.querySelectorAll('#neighbours li').length === 8")     # " dog"'s, at once
+        assert page.inner_text("#neighbours-title") == "nearest to ␣dog:"
+        assert page.eval_on_selector_all("#embedding-map text[data-kind=animal]", "n => n.length") == 8
+        assert "in the embedding table (their own rows): cos(␣dog, ␣cat) = " in page.inner_text("#word-cosine")
+        screenshot(page, tmp_path / "picker-words.png")
+
+        # letters: the picker switches the server, and every view follows
+        page.select_option("#model-picker", "toy")
+        page.wait_for_function("document.querySelector('#card-summary').textContent.startsWith('toy/best.pt')")
+        text = "The dog chased the cat."
+        page.wait_for_function(f"document.querySelectorAll('#tokens .chip').length === {len(text)}")
+        assert chips(page) == [c.replace(" ", "␣") for c in text]
+        page.wait_for_function(f"document.querySelectorAll('#embedding-map text').length === {char.tokenizer.vocab_size}")
+        page.wait_for_function(f"document.querySelectorAll('#attention-detail .key-label').length === {len(text)}")
+        assert page.inner_text("#count").startswith(f"{len(text)} char tokens")
+        assert page.input_value("#model-picker") == "toy"
+        screenshot(page, tmp_path / "picker-letters.png")
+        assert page.errors == []

@@ -4,6 +4,7 @@
 import { getJSON, postJSON } from "./api.js";
 import { $, guarded } from "./dom.js";
 import { state } from "./state.js";
+import * as picker from "./picker.js";
 import * as tokens from "./panels/1-tokens.js";
 import * as embeddings from "./panels/2-embeddings.js";
 import * as positions from "./panels/3-positions.js";
@@ -47,12 +48,14 @@ function typed() {
   timer = setTimeout(keystroke, DEBOUNCE_MS);
 }
 
-// After "Show this model in every view": the new model's limits (its vocabulary), card, and every view.
+// After a model is picked (or "Show this model in every view"): the new model's limits (its vocabulary), card,
+// the picker, and every view.
 async function modelChanged() {
   state.limits = await getJSON("/api/limits");
   nextToken.setRanges();
   guarded(modelCard.section, modelCard.start);
-  guarded(embeddings.section, () => embeddings.load(null));
+  picker.refresh().catch((error) => { $("#model-note").textContent = error.message; });
+  guarded(embeddings.section, embeddings.loadFirst);
   guarded(positions.section, positions.load);
   keystroke();
 }
@@ -78,6 +81,7 @@ async function start() {
     button.addEventListener("click", () => { $("#text").value = button.textContent; keystroke(); });
   }
   document.addEventListener("modelchange", () => modelChanged().catch((error) => showError(error.message)));
+  picker.start().catch((error) => { $("#model-note").textContent = `cannot list the models: ${error.message}`; });
   for (const panel of [embeddings, positions, nextToken, generate, modelCard, train]) {
     guarded(panel.section, () => panel.start());
   }

@@ -1,23 +1,35 @@
-// Panel 2, Embeddings: the embedding table flattened to 2-D, a token's nearest neighbours, two words' cosine, and
-// the toy corpus's words in context. It does not depend on the typed text: it asks once, and again on a click.
+// Panel 2, Embeddings: the embedding table flattened to 2-D, a token's nearest neighbours, one word's cosine with
+// a word used alike and with one used otherwise, and the toy corpus's words in context. It does not depend on the
+// typed text: it asks once (listing the first word's neighbours where it is one token), and again on a click.
 import { postJSON } from "../api.js";
 import { $, el, guarded, svg } from "../dom.js";
 import { state } from "../state.js";
 
 export const section = "#embeddings-section";
+const WORDS = { word_a: "#word-a", word_b: "#word-b", word_c: "#word-c" };
 
 export function start() {
-  for (const id of ["#word-a", "#word-b"]) {
+  for (const id of Object.values(WORDS)) {
     $(id).addEventListener("change", () => guarded(section, () => load(state.pickedToken)));
   }
-  return load(null);
+  return loadFirst();
+}
+
+// The map with the first word's neighbours listed, where the vocabulary holds that word as one token (" dog" in a
+// word-level model; a char model has no such token, so nothing is picked until a click).
+export async function loadFirst() {
+  const view = await load(null);
+  const first = view.words.ids ? view.words.ids.a : null;
+  if (first !== null) await load(first);
 }
 
 export async function load(token) {
   state.pickedToken = token;
-  const view = await postJSON("/api/embeddings",
-    { token, word_a: $("#word-a").value || "dog", word_b: $("#word-b").value || "cat" });
+  const body = { token };
+  for (const [name, id] of Object.entries(WORDS)) body[name] = $(id).value.trim() || $(id).defaultValue;
+  const view = await postJSON("/api/embeddings", body);
   draw(view);
+  return view;
 }
 
 // points (n × 2) scaled into a W × H box; label(i, x, y) makes the node for point i.
@@ -34,11 +46,12 @@ function scatter(map, points, W, H, label) {
 function draw(view) {
   const near = new Set((view.neighbours || []).map((n) => n.id));
   scatter($("#embedding-map"), view.points, 560, 320, (id, x, y) => {
-    const kind = id === view.token ? "picked" : near.has(id) ? "near" : "";
-    const label = svg("text", { x, y, class: kind, "data-id": id }, view.shown[id]);
+    const kind = id === view.token ? "picked" : near.has(id) ? "near" : view.kinds[id];
+    const label = svg("text", { x, y, class: kind, "data-id": id, "data-kind": view.kinds[id] }, view.shown[id]);
     label.addEventListener("click", () => guarded(section, () => load(id)));
     return label;
   });
+  $("#embedding-legend").hidden = !view.kinds.some(Boolean);     // a word-level vocabulary: its words coloured
   const words = view.words_map;
   $("#words-map").hidden = !words;
   if (words) {
@@ -47,10 +60,27 @@ function draw(view) {
   }
   $("#embedding-explained").textContent = `${view.points.length} of ${view.vocab_size} tokens; these two ` +
     `directions hold ${(100 * view.explained).toFixed(0)}% of the table's variance.`;
+  const picked = view.token === null ? "" : `nearest to ${view.shown[view.token]}: `;
+  $("#neighbours-title").textContent = picked;
   $("#neighbours").replaceChildren(...(view.neighbours || []).map((n) =>
     el("li", {}, `${n.shown}  cos ${n.cosine.toFixed(3)}`)));
-  const w = view.words;
-  $("#word-cosine").textContent = `cos(${w.a}, ${w.b}): by spelling (mean of their tokens' rows) ` +
-    `${w.spelling.toFixed(3)}; in context (the last layer's vector after "${w.frame.replace("{}", "…")}") ` +
-    `${w.context.toFixed(3)}`;
+  $("#word-cosine").replaceChildren(...wordCosines(view.words));
+}
+
+// a's cosine with b and with c, in the table and in context, as lines of text
+function wordCosines(w) {
+  const [a, b, c] = [w.spelled.a, w.spelled.b, w.spelled.c];
+  const table = w.tokenizer === "word" ? `in the embedding table (their own rows)` :
+    `by spelling (the mean of their ${w.tokenizer === "char" ? "letters'" : "tokens'"} rows)`;
+  const lines = [
+    el("span", { class: "table-cosine" }, `${table}: cos(${a}, ${b}) = ${w.spelling.toFixed(3)}, ` +
+      `cos(${a}, ${c}) = ${w.spelling_c.toFixed(3)}`),
+    el("br"),
+    el("span", {}, `in context (the last layer's vector after "${w.frame.replace("{}", "…")}"): ` +
+      `${w.context.toFixed(3)} and ${w.context_c.toFixed(3)}`),
+  ];
+  if (w.unknown.length) {
+    lines.push(el("br"), el("span", { class: "unknown" }, `not in the vocabulary, read as <unk>: ${w.unknown.join(", ")}`));
+  }
+  return lines;
 }

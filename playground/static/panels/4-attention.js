@@ -31,18 +31,20 @@ function showDetail(attention) {
   }));
 }
 
+const LABEL = 10;            // the longest token label the enlarged heatmap writes in full
+
 // One head enlarged: rows are the tokens looking (queries), columns the tokens looked at (keys). The cells are
 // the grid's own canvas, scaled up; hovering a row outlines it and calls onRow(i).
 function enlarged(shown, rows, onRow) {
   const T = shown.length;
   const cell = Math.max(8, Math.min(22, Math.floor(420 / T)));
-  const margin = 14 + 7.5 * Math.min(6, Math.max(...shown.map((s) => s.length)));    // room for the labels
+  const margin = 14 + 7.5 * Math.min(LABEL, Math.max(...shown.map((s) => s.length)));   // room for the labels
   const size = margin + T * cell + 4;
   const root = svg("svg", { class: "heatmap", width: size, height: size, viewBox: `0 0 ${size} ${size}` });
   root.append(svg("image", { href: attentionCanvas(rows).toDataURL(), x: margin, y: margin, width: T * cell,
     height: T * cell, preserveAspectRatio: "none" }));
   shown.forEach((s, i) => {
-    const label = s.slice(0, 6);
+    const label = s.length > LABEL ? `${s.slice(0, LABEL - 1)}…` : s;      // a word whole, up to LABEL letters
     root.append(svg("text", { x: margin - 4, y: margin + i * cell + cell * 0.72, "text-anchor": "end",
       class: "query-label" }, label));
     root.append(svg("text", { x: 0, y: 0, "text-anchor": "start", class: "key-label",

@@ -19,9 +19,14 @@ export async function start() {
     Object.assign($(id), { min: min ?? above, max, value });
   }
   $("#train-positions").checked = limits.positional.default !== "none";
+  for (const radio of document.querySelectorAll("input[name=train-tokenizer]")) {
+    radio.checked = radio.value === limits.tokenizer.default;
+  }
   const text = limits.text;
   $("#train-text").placeholder = `Paste at least ${text.min_chars.toLocaleString("en")} characters ` +
-    `(at most ${text.max_bytes / 1024} KiB) to train on`;
+    `(at most ${text.max_bytes / 1024} KiB) to train on; with words, at least ` +
+    `${text.min_tokens.word.toLocaleString("en")} words, digits and marks (a word model's vocabulary is the ` +
+    "words of this text)";
   for (const radio of document.querySelectorAll("input[name=corpus]")) {
     radio.addEventListener("change", () => { $("#train-text").hidden = radio.value !== "text" || !radio.checked; });
   }
@@ -36,7 +41,8 @@ export async function start() {
 
 function knobs() {
   const corpus = document.querySelector("input[name=corpus]:checked").value;
-  const body = { corpus, positional: $("#train-positions").checked ? "sinusoidal" : "none" };
+  const body = { corpus, positional: $("#train-positions").checked ? "sinusoidal" : "none",
+    tokenizer: document.querySelector("input[name=train-tokenizer]:checked").value };
   for (const [name, id] of Object.entries(KNOBS)) body[name] = Number($(id).value);
   if (corpus === "text") body.text = $("#train-text").value;
   return body;
@@ -61,7 +67,11 @@ function follow() {
 }
 
 function show(status) {
+  const before = state.training;
   state.training = status;
+  if (before && (before.state !== status.state || before.checkpoint !== status.checkpoint)) {
+    document.dispatchEvent(new CustomEvent("runchange"));           // the model picker lists it again
+  }
   const training = status.state === "training";
   $("#train-btn").disabled = training;
   $("#train-stop-btn").disabled = !training;
