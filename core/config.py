@@ -17,6 +17,7 @@ from data.config import DataConfig
 from data.tokenization import check_tokenizer_spec
 from errors import UserError
 from model.config import ACTIVATIONS, POSITIONALS, ModelConfig
+from model.sampling import MAX_TOP_K, MAX_TOP_P, MIN_TOP_K, TOP_P_ABOVE
 
 
 @dataclass
@@ -122,7 +123,7 @@ def upper_bounds(cfg: Config) -> dict[str, tuple]:
             "train.max_iters": (t.max_iters, 10**9), "train.warmup_iters": (t.warmup_iters, 10**9),
             "train.eval_interval": (t.eval_interval, 10**9), "train.eval_iters": (t.eval_iters, 10**6),
             "train.log_interval": (t.log_interval, 10**9),
-            "sample.max_new_tokens": (s.max_new_tokens, MAX_NEW_TOKENS), "sample.top_k": (s.top_k or 0, 2**24)}
+            "sample.max_new_tokens": (s.max_new_tokens, MAX_NEW_TOKENS), "sample.top_k": (s.top_k or 0, MAX_TOP_K)}
 
 
 def _check_values(cfg: Config, problems: list[str]) -> None:
@@ -161,10 +162,10 @@ def _check_values(cfg: Config, problems: list[str]) -> None:
         problems.append(f"train.min_lr ({t.min_lr}) must not exceed train.lr ({t.lr})")
     if t.target_val_loss is not None and t.target_val_loss <= 0:
         problems.append(f"train.target_val_loss must be > 0 or null, got {t.target_val_loss}")
-    if s.top_k is not None and s.top_k < 1:
-        problems.append(f"sample.top_k must be >= 1, got {s.top_k}")
-    if s.top_p is not None and not 0.0 < s.top_p <= 1.0:
-        problems.append(f"sample.top_p must be in (0, 1], got {s.top_p}")
+    if s.top_k is not None and s.top_k < MIN_TOP_K:
+        problems.append(f"sample.top_k must be >= {MIN_TOP_K}, got {s.top_k}")
+    if s.top_p is not None and not TOP_P_ABOVE < s.top_p <= MAX_TOP_P:
+        problems.append(f"sample.top_p must be in ({TOP_P_ABOVE:g}, {MAX_TOP_P:g}], got {s.top_p}")
     for (section, key), choices in CHOICES.items():
         value = getattr(getattr(cfg, section), key)
         if value not in choices:
