@@ -1,8 +1,8 @@
 # Two commands set everything up on a fresh machine:
-#   make demo   virtual environment + install, train the toy model, check its facts, sample from it
+#   make demo   virtual environment + install, train the two toy models (words, then characters), check their facts, sample
 #   make test   virtual environment + install (with the test tools), run the test suite
 #   make test-fast  the model, tokenizer, config and API tests only (under a minute)
-#   make play   the playground page on the toy model (trained first if runs/toy/best.pt is missing)
+#   make play   the playground page on the word-level toy model (trained first if runs/toy_words/best.pt is missing)
 #   make bench  training/generation speed, MFU and time-to-loss on tinyshakespeare (expects ../shared/data/tinyshakespeare.txt)
 #   make bench-gpu  on one GPU: our GPU recipes beside nanoGPT's own (NANOGPT=path, PY=a python with CUDA torch)
 PYTHON ?= python3
@@ -12,12 +12,13 @@ PY := $(VENV)/bin/python
 .PHONY: demo test test-fast play bench bench-gpu clean
 
 demo: $(VENV)/installed
+	$(PY) train.py --config configs/toy_words.yaml --overwrite $(ARGS)
+	$(PY) toy_eval.py --checkpoint runs/toy_words/best.pt
+	$(PY) generate.py --checkpoint runs/toy_words/best.pt --prompt "This animal barks. This animal is a" --temperature 0 --max-new-tokens 2 --show-probs 5
+	$(PY) generate.py --checkpoint runs/toy_words/best.pt --prompt "He broke the" --temperature 0.8 --num-samples 3 --max-new-tokens 12
 	$(PY) train.py --config configs/toy.yaml --overwrite $(ARGS)
 	$(PY) toy_eval.py --checkpoint runs/toy/best.pt
 	$(PY) generate.py --checkpoint runs/toy/best.pt --prompt "This animal barks. This animal is a" --temperature 0 --max-new-tokens 6 --show-probs 5
-	$(PY) generate.py --checkpoint runs/toy/best.pt --prompt "The dog chased the cat. Who chased? the" --temperature 0 --max-new-tokens 6
-	$(PY) generate.py --checkpoint runs/toy/best.pt --prompt "2+2=" --temperature 0 --max-new-tokens 2
-	$(PY) generate.py --checkpoint runs/toy/best.pt --prompt "He broke the" --temperature 0.8 --num-samples 3 --max-new-tokens 60
 
 test: $(VENV)/installed-dev
 	$(PY) -m pytest -q -n auto
