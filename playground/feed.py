@@ -44,6 +44,11 @@ class StatusFeed:
                 return
             await asyncio.sleep(self.period_s)
 
+    def changed(self) -> None:
+        """A run was just started or resumed: the next listener asks the status again (a status kept from before,
+        "stopped", would end its stream at once)."""
+        self.asked_at = -float("inf")
+
     def close(self) -> None:
         """The server is shutting down: every stream ends at its next look (within ``period_s``)."""
         self.closed = True

@@ -358,7 +358,9 @@ def create_app(loaded: Loaded, checkpoint: str, runs_root: str | Path = "runs", 
             raise UserError('text: give the text to train on with corpus "text", and only then')
         knobs = Knobs(body.n_layer, body.n_head, body.n_embd, body.max_iters, body.lr, body.positional,
                       body.tokenizer)
-        return {"run": live.start(knobs, body.text)}
+        run = live.start(knobs, body.text)
+        feed.changed()
+        return {"run": run}
 
     @app.post("/api/train/stop", summary="Stop the training run as Ctrl-C would: it saves first, Resume continues")
     def train_stop():
@@ -367,6 +369,7 @@ def create_app(loaded: Loaded, checkpoint: str, runs_root: str | Path = "runs", 
     @app.post("/api/train/resume", summary="Continue a stopped run exactly where it stopped")
     def train_resume(body: RunRequest):
         live.resume(body.run)
+        feed.changed()
         return {"run": body.run}
 
     @app.get("/api/train", summary="The run's state, losses, evaluations and the probe questions' answers")

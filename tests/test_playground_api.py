@@ -198,7 +198,7 @@ def test_every_token_is_sent_with_the_text_the_lessons_show(client):
 
 def test_the_limits_the_page_is_served_are_the_ones_the_server_checks(client, loaded):
     """GET /api/limits: a request at each limit is taken, one just past it is refused; the Train panel starts from
-    the toy config."""
+    the word toy config, tokenizer included."""
     limits = client.get("/api/limits").json()
     sampling, train = limits["sampling"], limits["train"]
     vocab = loaded.tokenizer.vocab_size
@@ -210,12 +210,15 @@ def test_the_limits_the_page_is_served_are_the_ones_the_server_checks(client, lo
         assert client.post("/api/next", json={"text": "a", field: past}).status_code in (400, 422), (field, past)
     tokens = sampling["max_new_tokens"]
     assert tokens == {"min": 1, "max": MAX_NEW_TOKENS, "default": 60} and sampling["seed"]["max"] == 2**64 - 1
-    cfg = load_config(TOY_CONFIGS["char"])
+    cfg = load_config(TOY_CONFIGS["word"])
     assert {name: train[name]["default"] for name in ("n_layer", "n_head", "n_embd", "max_iters", "lr")} == {
         "n_layer": cfg.model.n_layer, "n_head": cfg.model.n_head, "n_embd": cfg.model.n_embd,
         "max_iters": cfg.train.max_iters, "lr": cfg.train.lr}
     assert train["positional"] == {"choices": ["sinusoidal", "none"], "default": cfg.model.positional}
-    assert train["text"] == {"min_chars": 1000, "max_bytes": 200 * 1024}
+    assert train["tokenizer"] == {"choices": ["word", "char"], "default": "word"}
+    # a pasted text's fewest tokens: the held-out tenth holds one window of each toy config's context + 1
+    assert train["text"] == {"min_chars": 1000, "max_bytes": 200 * 1024, "min_tokens": {"word": 330, "char": 970}}
+    assert client.post("/api/train", json={"tokenizer": "bpe"}).status_code == 422
     for name in ("n_layer", "n_head", "n_embd", "max_iters"):
         past = client.post("/api/train", json={name: train[name]["max"] + 1})
         assert past.status_code == 422 and name in past.json()["error"], name

@@ -254,9 +254,11 @@ def probes(page) -> list[float]:
 
 def test_train_from_the_page_watch_it_learn_stop_resume_and_use_the_model(training_page, tmp_path):
     page = training_page
+    page.wait_for_selector("input[name=train-tokenizer][value=word]:checked")      # words by default
+    page.check("input[name=train-tokenizer][value=char]")    # a 96-token context: slow enough to stop mid-run
     page.fill("#train-layers", "1")
     page.fill("#train-width", "32")
-    page.fill("#train-steps", "3000")
+    page.fill("#train-steps", "5000")
     page.click("#train-btn")
     # the loss curve grows and the probe questions get answers, step by step
     page.wait_for_selector("#loss-chart polyline.train-line", timeout=60_000)
@@ -292,6 +294,7 @@ def test_train_from_the_page_watch_it_learn_stop_resume_and_use_the_model(traini
     page.click("#train-use-btn")
     page.wait_for_function(f"document.querySelector('#card-summary').textContent.includes({run!r})")
     assert "1 blocks × 4 heads, width 32" in page.inner_text("#card-summary")
+    assert "char tokenizer" in page.inner_text("#card-summary")
     page.wait_for_function("document.querySelectorAll('#attention-grid .cell').length === 4")   # 1 block × 4 heads
     assert page.errors == []
 

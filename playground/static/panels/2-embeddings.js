@@ -46,8 +46,9 @@ function scatter(map, points, W, H, label) {
 function draw(view) {
   const near = new Set((view.neighbours || []).map((n) => n.id));
   scatter($("#embedding-map"), view.points, 560, 320, (id, x, y) => {
-    const kind = id === view.token ? "picked" : near.has(id) ? "near" : view.kinds[id];
-    const label = svg("text", { x, y, class: kind, "data-id": id, "data-kind": view.kinds[id] }, view.shown[id]);
+    const role = id === view.token ? "picked" : near.has(id) ? "near" : "";
+    const label = svg("text", { x, y, class: `${view.kinds[id]} ${role}`.trim(), "data-id": id,
+      "data-kind": view.kinds[id] }, view.shown[id]);
     label.addEventListener("click", () => guarded(section, () => load(id)));
     return label;
   });

@@ -37,7 +37,7 @@ const LABEL = 10;            // the longest token label the enlarged heatmap wri
 // the grid's own canvas, scaled up; hovering a row outlines it and calls onRow(i).
 function enlarged(shown, rows, onRow) {
   const T = shown.length;
-  const cell = Math.max(8, Math.min(22, Math.floor(420 / T)));
+  const cell = Math.max(8, Math.min(34, Math.floor(420 / T)));      // a sentence of words gets large cells
   const margin = 14 + 7.5 * Math.min(LABEL, Math.max(...shown.map((s) => s.length)));   // room for the labels
   const size = margin + T * cell + 4;
   const root = svg("svg", { class: "heatmap", width: size, height: size, viewBox: `0 0 ${size} ${size}` });

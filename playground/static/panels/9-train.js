@@ -57,13 +57,21 @@ async function act(path, body) {
   }
 }
 
-// the run's status as Server-Sent Events, each time it changes, until the run ends
+// the run's status as Server-Sent Events, each time it changes, until the run ends. Asked while a stream is still
+// open (the last run's, about to end), the next stream starts when that one ends, so a resumed run is followed.
 function follow() {
-  if (state.trainEvents && state.trainEvents.readyState !== EventSource.CLOSED) return;   // already listening
+  const open = state.trainEvents;
+  if (open && open.readyState !== EventSource.CLOSED) {
+    open.followAgain = true;
+    return;
+  }
   const events = new EventSource("/api/train/events");
   state.trainEvents = events;
   events.addEventListener("status", (event) => guarded(section, () => show(JSON.parse(event.data))));
-  events.onerror = () => events.close();           // the stream ends with the run; the last status stays shown
+  events.onerror = () => {                         // the stream ends with the run; the last status stays shown
+    events.close();
+    if (events.followAgain) follow();
+  };
 }
 
 function show(status) {
