@@ -166,14 +166,24 @@ def continuation_prob(model: GPT, tokenizer: Tokenizer, prompt: str, continuatio
 WORD_FRAME = "The {}"
 
 
+def word_tokens(tokenizer: Tokenizer, word: str) -> list[int]:
+    """The ids ``word`` is read as inside ``WORD_FRAME`` (after ``LINE_START``), a token of spaces alone left out:
+    "d" "o" "g" for a char model, the one token " dog" for a word-level model (or GPT-2's)."""
+    head = tokenizer.encode(LINE_START + WORD_FRAME.format("").rstrip())
+    whole = tokenizer.encode(LINE_START + WORD_FRAME.format(word))
+    ids = whole[len(head) :] if whole[: len(head)] == head else tokenizer.encode(word)
+    return [i for i in ids if not tokenizer.decode([i]).isspace()] or ids
+
+
 @torch.no_grad()
 def word_vectors(loaded: Loaded, word: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Two vectors (C,) for a word: by spelling, the mean of its tokens' embedding rows; in context, the final-layer
-    vector at its last token in ``WORD_FRAME`` (after ``LINE_START``, as the toy corpus's lines start)."""
+    """Two vectors (C,) for a word: from the embedding table, the mean of the rows of the tokens it is read as
+    (``word_tokens``: its own row where it is one token); in context, the final-layer vector at its last token in
+    ``WORD_FRAME`` (after ``LINE_START``, as the toy corpus's lines start)."""
     table = loaded.model.embed.token.weight                                             # (V, C)
-    spelling = table[loaded.tokenizer.encode(word)].mean(0)
+    rows = table[word_tokens(loaded.tokenizer, word)].mean(0)
     context = trace(loaded, LINE_START + WORD_FRAME.format(word)).final[-1]
-    return spelling.detach().cpu(), context.cpu()
+    return rows.detach().cpu(), context.cpu()
 
 
 def neighbours(table: torch.Tensor, index: int, k: int) -> list[tuple[int, float]]:

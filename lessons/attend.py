@@ -5,20 +5,19 @@ weights that sum to 1, and the token takes that weighted mix of their values:
 
     weights = softmax(Q Kᵀ / √d_k + causal mask)          output = weights · V
 
-"He broke the glass. " and "He broke the news. " share every token up to the object. A GPT only looks
-backwards, so the vectors at "broke" are identical in both: context can only reach a token from before it. The
-place where the object matters is the space after the full stop: there the model must choose how the next
-sentence starts ("He swept up the pieces." vs "Everyone went quiet."). At the full stop itself there is nothing
-to choose yet (a space comes next either way).
+"He broke the glass." and "He broke the news." share every token up to the object. A GPT only looks backwards,
+so the vectors at "broke" are identical in both: context can only reach a token from before it. The place where
+the object matters is where the model must choose how the next sentence starts ("He swept up the pieces." vs
+"Everyone went quiet."): for a word model (" He" is one token) that is the full stop; for a char model it is the
+space after it (at the full stop itself there is nothing to choose yet: a space comes next either way).
 """
 import torch
 import torch.nn.functional as F
 
 from data.toy_facts import LINE_START
 from inference import greedy_text, trace
-from lessons.common import SENTENCES, Context, new_figure, show_token
+from lessons.common import SENTENCES, Context, before_next_word, new_figure, show_token
 from model.attention import SelfAttention
-
 
 
 def object_span(ctx: Context, sentence: str) -> range:
@@ -45,6 +44,7 @@ def cosine_at(traces, positions: tuple[int, int]) -> float:
 def run(ctx: Context, sentences: tuple[str, str] = SENTENCES, layer: int | None = None,
         head: int | None = None) -> dict:
     tok = ctx.loaded.tokenizer
+    sentences = tuple(before_next_word(tok, s) for s in sentences)      # up to where the next sentence is chosen
     traces = [trace(ctx.loaded, LINE_START + s) for s in sentences]
     spans = [object_span(ctx, s) for s in sentences]
     best_layer, best_head, share = pick_head(traces, spans)
@@ -78,16 +78,23 @@ def run(ctx: Context, sentences: tuple[str, str] = SENTENCES, layer: int | None 
     cos_by_stage = dict(zip(stages, (F.cosine_similarity(a, b, dim=0).item() for a, b in zip(*vectors))))
     guesses = [tok.decode([t.logits[-1].argmax().item()]) for t in traces]
     follow_ups = [greedy_text(ctx.loaded, LINE_START + s, min_chars=30).split("\n")[0] for s in sentences]
+    last = show_token(traces[0].tokens[-1])
 
     ctx.say("\nCosine similarity of the two sentences' final-layer vectors (1 = the same direction):")
     ctx.say(f"  at 'broke' (the object not seen yet)          {cos['broke']:.4f}   identical: a GPT only looks back")
-    ctx.say(f"  at the full stop (a space comes next anyway)  {cos['full stop']:.4f}")
-    ctx.say(f"  at the space after it (next sentence chosen)  {cos['last']:.4f}   the object has changed the vector")
-    ctx.say("  at that last token, after each stage: " + ", ".join(f"{k} {v:.3f}" for k, v in cos_by_stage.items()))
+    changed = "the object has changed the vector"
+    if stops[0] == len(traces[0].tokens) - 1:
+        ctx.say(f"  at the full stop (next sentence chosen)       {cos['last']:.4f}   {changed}")
+    else:
+        ctx.say(f"  at the full stop (a space comes next anyway)  {cos['full stop']:.4f}")
+        ctx.say(f"  at the space after it (next sentence chosen)  {cos['last']:.4f}   {changed}")
+    ctx.say(f"  at that last token {last!r}, after each stage: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in cos_by_stage.items()))
     for s, guess, follow in zip(sentences, guesses, follow_ups):
         ctx.say(f"  {s!r}: next token {guess!r}; the model continues {s + follow!r}")
     figure = ctx.save(draw(sentences, traces, weights, layer, head), "4_attend")
-    return {"layer": layer, "head": head, "weights": weights, "single_head_gap": gap, "cos_at_broke": cos["broke"],
+    return {"sentences": sentences, "layer": layer, "head": head, "weights": weights, "single_head_gap": gap,
+            "cos_at_broke": cos["broke"],
             "cos_at_full_stop": cos["full stop"], "cos_final": cos["last"], "cos_by_stage": cos_by_stage,
             "next_tokens": guesses, "follow_ups": follow_ups, "figure": figure}
 

@@ -11,15 +11,15 @@ import torch
 
 from data.toy_facts import LINE_START
 from inference import trace
-from lessons.common import Context, new_figure, show_token
+from lessons.common import Context, before_next_word, new_figure, show_token
 
-PROMPT = "This animal barks. This animal is a "
-ANSWER = "dog"
+PROMPT = "This animal barks. This animal is a"
+ANSWER = " dog"
 
 
 def first_token_of(tokenizer, prompt: str, answer: str) -> str:
     """The token the model must predict next: the answer's first token as the tokenizer splits prompt + answer
-    ("d" for a char model, maybe "dog" for a bpe one)."""
+    (" dog" for a word model, "d" for a char model after the prompt's space, maybe " dog" for a bpe one)."""
     head, whole = tokenizer.encode(LINE_START + prompt), tokenizer.encode(LINE_START + prompt + answer)
     if whole[: len(head)] == head and len(whole) > len(head):
         return tokenizer.decode(whole[len(head) : len(head) + 1])
@@ -27,7 +27,9 @@ def first_token_of(tokenizer, prompt: str, answer: str) -> str:
 
 
 def run(ctx: Context, prompt: str = PROMPT, expected: str | None = None, top: int = 5) -> dict:
-    expected = expected or first_token_of(ctx.loaded.tokenizer, prompt, ANSWER)
+    prompt = before_next_word(ctx.loaded.tokenizer, prompt, ANSWER)      # a char model picks "d" after the space
+    answer = ANSWER[len(prompt) - len(PROMPT):] if prompt.startswith(PROMPT) else ANSWER
+    expected = expected or first_token_of(ctx.loaded.tokenizer, prompt, answer)
     t = trace(ctx.loaded, LINE_START + prompt)
     norms = torch.stack([change.norm(dim=-1) for change in t.ffn_out])                 # (n_layer, T)
     stream = torch.stack(t.after_attention).norm(dim=-1)                                # (n_layer, T) what FFNs read
@@ -57,22 +59,23 @@ def run(ctx: Context, prompt: str = PROMPT, expected: str | None = None, top: in
                  for l in range(n_layer)]
     ctx.say(f"\nP({expected!r} next) with every FFN: {p_full:.1%}; leaving out one block's FFN: "
             + ", ".join(f"block {l} {p:.1%}" for l, p in enumerate(p_without)))
-    figure = ctx.save(draw(prompt, t.tokens, norms), "6_feedforward")
-    return {"tokens": t.tokens, "norms": norms, "hidden_shape": tuple(t.ffn_hidden[0].shape),
+    figure = ctx.save(draw(prompt, t.tokens, norms, expected), "6_feedforward")
+    return {"prompt": prompt, "expected": expected, "tokens": t.tokens, "norms": norms,
+            "hidden_shape": tuple(t.ffn_hidden[0].shape),
             "out_shape": tuple(t.ffn_out[0].shape), "top_units": units, "p_expected": p_full,
             "p_expected_without": p_without, "figure": figure}
 
 
-def draw(prompt: str, tokens: list[str], norms: torch.Tensor):
+def draw(prompt: str, tokens: list[str], norms: torch.Tensor, expected: str):
     n_layer, T = norms.shape
-    fig = new_figure(max(8, 0.3 * T + 2), 1.8 * n_layer + 1)
     labels = [show_token(tok) for tok in tokens]
+    fig = new_figure(max(8, 0.12 * sum(max(3, len(label)) for label in labels) + 2), 1.8 * n_layer + 1)
     axes = fig.subplots(n_layer, 1, sharex=True, squeeze=False)[:, 0]
     for l, ax in enumerate(axes):
         ax.bar(range(T), norms[l].cpu().numpy(), color=["tab:orange"] * (T - 1) + ["tab:red"])
         ax.set_ylabel(f"block {l}\n‖FFN out‖")
     axes[-1].set_xticks(range(T), labels, family="DejaVu Sans Mono", parse_math=False)
     axes[-1].set_xlabel("token")
-    fig.suptitle(f"How much each block's feed-forward network changes each token of {prompt!r}\n"
-                 "(red: the last token, where the model picks the next token)")
+    fig.suptitle(f"How much each block's feed-forward network changes each token of\n{prompt!r}\n"
+                 f"(red: the last token, where the model picks the next token, {show_token(expected)!r})")
     return fig

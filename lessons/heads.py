@@ -1,8 +1,9 @@
 """Lesson 5, heads: several attention heads per block, each free to look for something different.
 
-Each head has its own query, key and value maps, so one head can follow the previous token (to read the
-current word), another the start of the line (a resting place when there is nothing useful to look at), another
-the word that decides what comes next. Their outputs are placed side by side and mixed by one projection.
+Each head has its own query, key and value maps, so one head can follow the previous token (the word before, or
+for a char model the letters of the current word), another the start of the line (a resting place when there is
+nothing useful to look at), another the word that decides what comes next. Their outputs are placed side by side
+and mixed by one projection.
 
 How different two heads are is measured on their attention rows: the Jensen-Shannon divergence between where
 head a and head b look from the same token, in bits (0 = they look at exactly the same places, 1 = no overlap),
@@ -28,10 +29,11 @@ def js_divergence(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
 
 
 def word_starts(tokens: list[str]) -> list[int]:
-    """For each position, where its word starts: the first token after the last whitespace before it."""
+    """For each position, where its word starts: the last token that begins with whitespace (a word model's " dog")
+    or follows a token that ends with it (a char model's "d" after " ")."""
     starts, current = [], 0
     for i, token in enumerate(tokens):
-        if i > 0 and tokens[i - 1][-1:].isspace():
+        if i > 0 and (token[:1].isspace() or tokens[i - 1][-1:].isspace()):
             current = i
         starts.append(current)
     return starts
@@ -54,12 +56,21 @@ PLACES = {"previous": "the previous token", "itself": "itself", "line start": "t
           "word start": "its word's first token"}
 
 
-def describe(h: dict) -> str:
-    """"mostly X" when one place takes half of the attention, else the two largest places."""
-    first, second = sorted(PLACES, key=h.get, reverse=True)[:2]
+def places(tokens: list[str]) -> dict[str, str]:
+    """The places a head's habits are told by: "its word's first token" only where some word of the text is split
+    into several tokens (a char model's letters); where every word is one token (a word model's) it would be the
+    token itself."""
+    split = any(start != i and any(c.isalnum() for c in token)
+                for i, (start, token) in enumerate(zip(word_starts(tokens), tokens)))
+    return PLACES if split else {k: v for k, v in PLACES.items() if k != "word start"}
+
+
+def describe(h: dict, where: dict[str, str] = PLACES) -> str:
+    """"mostly X" when one place of ``where`` takes half of the attention, else the two largest places."""
+    first, second = sorted(where, key=h.get, reverse=True)[:2]
     if h[first] >= 0.5:
-        return f"mostly {PLACES[first]} ({h[first]:.0%}), mean distance {h['mean distance']:.1f} tokens"
-    return (f"{PLACES[first]} {h[first]:.0%}, {PLACES[second]} {h[second]:.0%}, "
+        return f"mostly {where[first]} ({h[first]:.0%}), mean distance {h['mean distance']:.1f} tokens"
+    return (f"{where[first]} {h[first]:.0%}, {where[second]} {h[second]:.0%}, "
             f"mean distance {h['mean distance']:.1f} tokens")
 
 
@@ -75,8 +86,9 @@ def run(ctx: Context, sentence: str = SENTENCES[0]) -> dict:
     n_layer, n_head = maps.shape[:2]
     table = [[habits(maps[l, h], t.tokens) for h in range(n_head)] for l in range(n_layer)]
     ctx.say(f"{sentence!r}: {n_layer} blocks × {n_head} heads. Where each head looks, averaged over the tokens:")
+    where = places(t.tokens)
     for l, h in itertools.product(range(n_layer), range(n_head)):
-        ctx.say(f"  layer {l} head {h}: {describe(table[l][h])}")
+        ctx.say(f"  layer {l} head {h}: {describe(table[l][h], where)}")
 
     flat = maps.flatten(0, 1)[:, 1:]                                                    # (n_layer·nh, T-1, T)
     n = flat.size(0)
@@ -89,12 +101,12 @@ def run(ctx: Context, sentence: str = SENTENCES[0]) -> dict:
     ctx.say(f"\nHow different the heads are (Jensen-Shannon divergence, bits, 0 = same, 1 = disjoint): "
             f"{mean_all:.2f} on average over all {n * (n - 1) // 2} pairs of heads; within each block: "
             + ", ".join(f"layer {l} {d:.2f}" for l, d in enumerate(mean_within)))
-    figure = ctx.save(draw(sentence, t.tokens, maps, table), "5_heads")
+    figure = ctx.save(draw(sentence, t.tokens, maps, table, where), "5_heads")
     return {"maps": maps, "habits": table, "divergence": divergence, "mean_divergence": mean_all,
             "mean_divergence_within_layer": mean_within, "figure": figure}
 
 
-def draw(sentence: str, tokens: list[str], maps: torch.Tensor, table):
+def draw(sentence: str, tokens: list[str], maps: torch.Tensor, table, where: dict[str, str]):
     n_layer, n_head = maps.shape[:2]
     fig = new_figure(3.2 * n_head + 1, 3.2 * n_layer + 0.6)
     labels = [show_token(tok) for tok in tokens]
@@ -103,8 +115,8 @@ def draw(sentence: str, tokens: list[str], maps: torch.Tensor, table):
         image = ax.imshow(maps[l, h].cpu().numpy(), cmap="viridis", vmin=0, vmax=1)
         ax.set_xticks(range(len(labels)), labels, family="DejaVu Sans Mono", parse_math=False, fontsize=7)
         ax.set_yticks(range(len(labels)), labels, family="DejaVu Sans Mono", parse_math=False, fontsize=7)
-        first = max(PLACES, key=table[l][h].get)
-        ax.set_title(f"layer {l} head {h}\n{table[l][h][first]:.0%} on {PLACES[first]}", fontsize=9)
+        first = max(where, key=table[l][h].get)
+        ax.set_title(f"layer {l} head {h}\n{table[l][h][first]:.0%} on {where[first]}", fontsize=9)
     fig.colorbar(image, ax=fig.axes, shrink=0.5, label="attention weight (rows: looking, columns: looked at)")
     fig.suptitle(f"Every head of every block on {sentence!r}", fontsize=13)
     return fig

@@ -3,15 +3,18 @@
 "The dog chased the cat." and "The cat chased the dog." hold exactly the same tokens. Attention mixes tokens by
 content: the last token's new vector is a weighted average over the vectors of all the tokens it sees, and an
 average does not change when the tokens are shuffled. So without a sign of where each token stands, one attention
-layer gives "Who chased? the" the same answer after both sentences. The transformer adds a fixed vector to each
+layer gives "Who chased? the" the same answer after both sentences (with words or with letters as tokens alike).
+The transformer adds a fixed vector to each
 position's embedding (Vaswani et al., 2017, §3.5):
 
     PE(pos, 2i) = sin(pos / 10000^(2i/d))          PE(pos, 2i+1) = cos(pos / 10000^(2i/d))
 
 Every position gets its own pattern of waves (fast ones in the first dimensions, slow ones in the last).
-The lesson asks the checkpoint "Who chased?" after both sentences, then trains models without the encoding
-(``model.positional=none``) for a short run on the toy corpus's word-order lines and asks them the same: one block,
-and as many blocks as the checkpoint.
+The lesson asks the checkpoint both questions of the toy corpus's word-order lines, "Who chased? the" (who did
+it) and "Who was chased? the" (to whom), then trains models without the encoding (``model.positional=none``) for a
+short run on those lines and asks them the same: one block, and as many blocks as the checkpoint. The guarantee
+above is for the first question; the second comes after the first answer, which names one of the animals a second
+time, so the two orders no longer hold the same tokens.
 """
 import random
 import re
@@ -31,7 +34,8 @@ from model.generation import generate
 from model.positional import sinusoidal_table
 from training.trainer import train
 
-ORDER = re.compile(r"The (\w+) (\w+) the (\w+)\. Who (\w+)\? the")
+ORDER = re.compile(r"The (\w+) \w+ the (\w+)\. ")
+QUESTIONS = ("order: who did it", "order: to whom")        # the toy facts' categories, asked in this order
 PAIR = ("The dog chased the cat. Who chased? the", "The cat chased the dog. Who chased? the")
 
 
@@ -71,20 +75,24 @@ def answers(loaded: Loaded, prompts, new_tokens: int = 8) -> dict[str, str]:
 
 
 def swapped(prompt: str) -> str:
-    """"The dog chased the cat. Who chased? the" → "The cat chased the dog. Who chased? the"."""
-    a, verb, b, asked = ORDER.fullmatch(prompt).groups()
-    return f"The {b} {verb} the {a}. Who {asked}? the"
+    """The same prompt with the two animals swapped everywhere: "The dog chased the cat. Who chased? the" → "The
+    cat chased the dog. Who chased? the"."""
+    a, b = ORDER.match(prompt).groups()
+    return re.sub(rf"\b({a}|{b})\b", lambda m: b if m[0] == a else a, prompt)
 
 
 def order_test(loaded: Loaded, facts) -> dict:
-    """Accuracy on the order facts, how often a sentence and its swapped twin get the same answer, and the
-    answers to the two sentences of ``PAIR``."""
+    """Accuracy on the order facts of each question (``QUESTIONS``: None for one not asked), how often a "who did
+    it" sentence and its swapped twin get the same answer, and the answers to the two sentences of ``PAIR``."""
     said = answers(loaded, [*PAIR, *(prompt for _, prompt, _ in facts)])
-    correct = sum(fact_known(said[prompt], expected) for _, prompt, expected in facts)
-    twins = [(p, swapped(p)) for _, p, _ in facts if swapped(p) in said]
+    accuracy = {}
+    for question in QUESTIONS:
+        asked = [(prompt, expected) for category, prompt, expected in facts if category == question]
+        accuracy[question] = (sum(fact_known(said[p], e) for p, e in asked) / len(asked)) if asked else None
+    twins = [(p, swapped(p)) for category, p, _ in facts if category == QUESTIONS[0] and swapped(p) in said]
     same = sum(said[p] == said[q] for p, q in twins)
-    return {"accuracy": correct / len(facts), "same_answer_share": same / max(1, len(twins)),
-            "pair": [said[p] for p in PAIR]}
+    return {"accuracy": accuracy[QUESTIONS[0]], "accuracy_to_whom": accuracy[QUESTIONS[1]],
+            "same_answer_share": same / max(1, len(twins)), "pair": [said[p] for p in PAIR]}
 
 
 def run(ctx: Context, steps: int = 300, facts=None) -> dict:
@@ -96,7 +104,12 @@ def run(ctx: Context, steps: int = 300, facts=None) -> dict:
     ctx.say(f"The PE table: {table.shape[0]} positions × {table.shape[1]} dimensions, values in [-1, 1]. Nearby "
             f"positions get similar rows: cosine of positions 0 and 1 {near_cos:.2f}, of 0 and {far} {far_cos:.2f}.")
 
-    facts = facts or [f for f in toy_facts() if f[0] == "order: who did it"]
+    facts = facts or [f for f in toy_facts() if f[0] in QUESTIONS]
+    fitting = [f for f in facts if len(ctx.loaded.tokenizer.encode(LINE_START + f[1])) < cfg.block_size]
+    if len(fitting) < len(facts):
+        ctx.say(f"{len(facts) - len(fitting)} of the {len(facts)} word-order questions are longer than this model's "
+                f"context ({cfg.block_size} tokens): left out.")
+    facts = fitting
     results = {f"this checkpoint: {cfg.n_layer} blocks, {cfg.positional}": order_test(ctx.loaded, facts)}
     with tempfile.TemporaryDirectory() as tmp:
         corpus = order_corpus(Path(tmp) / "order.txt", ctx.loaded.cfg.train.seed)
@@ -113,31 +126,37 @@ def run(ctx: Context, steps: int = 300, facts=None) -> dict:
         ctx.say(f"  {prompt!r}")
         for name, r in results.items():
             ctx.say(f"      {name:<36} → {r['pair'][i]!r}")
-    ctx.say(f"\nOver all {len(facts)} word-order facts of the toy corpus:")
+    counts = {q: sum(f[0] == q for f in facts) for q in QUESTIONS}
+    ctx.say(f"\nOver the toy corpus's word-order facts ({counts[QUESTIONS[0]]} 'Who chased?'-like questions, "
+            f"{counts[QUESTIONS[1]]} 'Who was chased?'-like ones), right answers and how often both orders of a "
+            "'who did it' sentence get the same answer:")
     for name, r in results.items():
-        ctx.say(f"  {name:<36} accuracy {r['accuracy']:6.1%}   "
+        to_whom = "" if r["accuracy_to_whom"] is None else f"   to whom {r['accuracy_to_whom']:6.1%}"
+        ctx.say(f"  {name:<36} who did it {r['accuracy']:6.1%}{to_whom}   "
                 f"same answer for both orders {r['same_answer_share']:6.1%}")
     one = results[f"1 block, none, {steps} steps"]
     ctx.say(f"\nOne block without positions gives the same answer to both word orders {one['same_answer_share']:.0%} "
-            f"of the time, so at most half of the facts can be right ({one['accuracy']:.0%} here): its last token "
-            "averages over the same set of vectors in both sentences. That is not a matter of training; no number "
-            "of steps changes it.")
+            f"of the time, so at most half of the 'who did it' facts can be right ({one['accuracy']:.0%} here): its "
+            "last token averages over the same set of vectors in both sentences. That is not a matter of training; "
+            "no number of steps changes it.")
     ctx.say("Deeper models without positions are not completely order-blind: under the causal mask each token sees "
             "only the tokens before it (the vector at 'cat' in 'The dog chased the cat' can know that 'dog' came "
             "earlier), and the blocks after the first can turn that into a sense of position (Haviv et al., 2022, "
             "'Transformer language models without positional encodings still learn positional information'). The "
             "encoding makes order visible from the first block on, and to every block alike.")
-    figure = ctx.save(draw(table, results), "3_position")
+    figure = ctx.save(draw(table, results, cfg.positional), "3_position")
     return {"pe_table": table, "results": results, "figure": figure}
 
 
-def draw(table: torch.Tensor, results: dict):
+def draw(table: torch.Tensor, results: dict, kind: str):
     fig = new_figure(16, 4.8)
     ax = fig.add_subplot(1, 3, 1)
     image = ax.imshow(table.numpy(), cmap="RdBu", vmin=-1, vmax=1, aspect="auto", interpolation="nearest")
     ax.set_xlabel("dimension (even: sin, odd: cos)")
     ax.set_ylabel("position")
-    ax.set_title("Sinusoidal positional encoding PE(pos, dim)")
+    ax.set_title({"learned": "Learned position table (a row per position)",
+                  "none": "Sinusoidal PE(pos, dim) (this model adds none)"}.get(
+        kind, "Sinusoidal positional encoding PE(pos, dim)"))
     fig.colorbar(image, ax=ax)
     ax = fig.add_subplot(1, 3, 2)
     unit = table / table.norm(dim=1, keepdim=True)
@@ -149,10 +168,14 @@ def draw(table: torch.Tensor, results: dict):
     ax = fig.add_subplot(1, 3, 3)
     names = list(results)
     rows = torch.arange(len(names), dtype=torch.float32)
-    for offset, key, colour, label in ((-0.2, "accuracy", "tab:green", "answered right"),
-                                       (0.2, "same_answer_share", "tab:grey", "same answer for both orders")):
+    bars = (("accuracy", "tab:green", "'Who chased?' right"),
+            ("accuracy_to_whom", "tab:blue", "'Who was chased?' right"),
+            ("same_answer_share", "tab:grey", "same answer for both orders"))
+    bars = [bar for bar in bars if all(r[bar[0]] is not None for r in results.values())]
+    for n, (key, colour, label) in enumerate(bars):
+        offset = (n - (len(bars) - 1) / 2) * 0.8 / len(bars)
         values = [r[key] for r in results.values()]
-        ax.barh(rows + offset, values, height=0.38, color=colour, label=label)
+        ax.barh(rows + offset, values, height=0.76 / len(bars), color=colour, label=label)
         for y, v in zip(rows + offset, values):
             ax.text(v + 0.01, y, f"{v:.0%}", va="center", fontsize=9)
     ax.axvline(0.5, color="black", linestyle=":", linewidth=1)
@@ -160,6 +183,6 @@ def draw(table: torch.Tensor, results: dict):
     ax.invert_yaxis()
     ax.set_xlim(0, 1.12)
     ax.set_xlabel("share of the word-order facts")
-    ax.set_title("Who chased? the …")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=8)
+    ax.set_title("Who chased? the …  Who was chased? the …")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=len(bars), fontsize=8)
     return fig

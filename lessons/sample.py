@@ -15,10 +15,10 @@ from data.corpus import read_corpus
 from data.toy_facts import LINE_START
 from errors import UserError
 from inference import complete, encode_prompt
-from lessons.common import Context, new_figure, show_token
+from lessons.common import Context, before_next_word, new_figure, show_token
 from model.sampling import entropy_bits, next_token_probs
 
-PROMPT = "He broke the "
+PROMPT = "He broke the"                # then the object: " glass" for a word model, "g" after the space for a char one
 TEMPERATURES = (0.0, 0.5, 1.0, 2.0)
 
 
@@ -32,6 +32,7 @@ def corpus_lines(ctx: Context) -> set[str] | None:
 
 def run(ctx: Context, prompt: str = PROMPT, temperatures=TEMPERATURES, samples: int = 4, max_new_tokens: int = 40,
         seed: int = 1337, top: int = 10) -> dict:
+    prompt = before_next_word(ctx.loaded.tokenizer, prompt, " glass")
     ids = encode_prompt(ctx.loaded, LINE_START + prompt)
     with torch.no_grad():
         logits, _ = ctx.loaded.model(torch.tensor([ids], device=ctx.loaded.device))
@@ -65,13 +66,15 @@ def run(ctx: Context, prompt: str = PROMPT, temperatures=TEMPERATURES, samples: 
 
 
 def draw(prompt: str, results: dict):
-    fig = new_figure(4 * len(results), 4)
+    words = max(len(show_token(tok)) for r in results.values() for tok, _ in r["top"]) > 2    # labels turned
+    fig = new_figure(4 * len(results), 4.8 if words else 4)
     axes = fig.subplots(1, len(results), sharey=True)
     for ax, (temperature, r) in zip(axes, results.items()):
         tokens, probs = zip(*r["top"])
         ax.bar(range(len(tokens)), probs, color="tab:blue")
         ax.set_xticks(range(len(tokens)), [show_token(tok) for tok in tokens], family="DejaVu Sans Mono",
-                      parse_math=False)
+                      parse_math=False, rotation=60 if words else 0, ha="right" if words else "center",
+                      rotation_mode="anchor")
         ax.set_ylim(0, 1)
         ax.set_title(f"τ = {temperature}: entropy {r['entropy_bits']:.2f} bits")
         ax.set_xlabel(f"top {len(tokens)} next tokens")

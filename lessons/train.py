@@ -7,9 +7,10 @@ Each step takes random windows of the corpus, measures how surprised the model i
 
 The fresh model trains on the toy corpus's animal, fruit, tool and sum lines (the word-order and context lines
 left out, so that the short run spends its steps on the two facts). Every few steps the lesson asks it two
-questions. A char model reads characters, so " dog" is four tokens (" ", "d", "o", "g"): its probability is the
-product of the four, each read with the true tokens before it fed in (teacher forcing); a bpe model may read it as
-one or two tokens, and the same product applies. Training stops once both answers have probability ≥ 0.9.
+questions. A word model reads " dog" as one token: its probability is one number of the model's next-token
+distribution. A char model reads it as four tokens (" ", "d", "o", "g"): its probability is the product of the
+four, each read with the true tokens before it fed in (teacher forcing); a bpe model may read it as one or two
+tokens, and the same product applies. Training stops once both answers have probability ≥ 0.9.
 """
 import math
 import random
@@ -23,10 +24,9 @@ import torch
 from data.make_toy_corpus import kind_lines, sum_lines
 from data.toy_facts import LINE_START, PROBES
 from inference import Loaded, continuation_prob, greedy_text
-from lessons.common import Context, new_figure, show_token, write_shuffled
+from lessons.common import Context, before_next_word, new_figure, show_token, write_shuffled
 from training.loop import build, train_step
 from training.schedule import lr_at
-
 
 
 def fact_corpus(path: Path, seed: int) -> Path:
@@ -38,13 +38,14 @@ def fact_corpus(path: Path, seed: int) -> Path:
 
 @torch.no_grad()
 def check(loaded: Loaded, questions) -> dict:
-    """P(answer | question) for each question, the five likeliest first tokens of the first answer (the token
-    after 'is a ' where the animal is chosen) and the greedy continuation of the first question."""
+    """P(answer | question) for each question, the five likeliest tokens where the first answer's word is chosen
+    (after 'is a' for a word model, after 'is a ' for a char model) and the greedy continuation of the first
+    question."""
     loaded.model.eval()
     probs = {answer: continuation_prob(loaded.model, loaded.tokenizer, LINE_START + q, answer)
              for q, answer in questions}
     question, answer = questions[0]
-    head = LINE_START + question + answer[: len(answer) - len(answer.lstrip())]          # up to the word itself
+    head = LINE_START + before_next_word(loaded.tokenizer, question, answer)             # up to the word itself
     logits, _ = loaded.model(torch.tensor([loaded.tokenizer.encode(head)], device=loaded.device))
     top = logits[0, -1].softmax(-1).topk(5)
     guesses = [(loaded.tokenizer.decode([i]), p) for i, p in zip(top.indices.tolist(), top.values.tolist())]
@@ -66,7 +67,11 @@ def run(ctx: Context, max_steps: int = 1500, every: int = 50, target: float = 0.
     ctx.say(f"A fresh model of the checkpoint's shape ({model.num_params():,} parameters), trained on "
             f"the toy corpus's fact and sum lines ({len(splits.train):,} tokens) with batches of "
             f"{t.batch_size} × {cfg.model.block_size} tokens, until P ≥ {target}.")
-    ctx.say("Questions (after a line start): " + "; ".join(f"P({a!r} after {q!r})" for q, a in questions) + "\n")
+    ctx.say("Questions (after a line start): " + "; ".join(f"P({a!r} after {q!r})" for q, a in questions))
+    ctx.say("The answers are read as " + "; ".join(
+        f"{a!r}: " + " ".join(repr(show_token(t)) for t in run.tokenizer.token_strings(run.tokenizer.encode(a)))
+        for _, a in questions) + "\n")
+    chosen = "…" + before_next_word(run.tokenizer, *questions[0])[-5:]                  # where the word is chosen
     names = [f"P({a!r})" for _, a in questions]
     losses, history = [], []
     started = time.perf_counter()
@@ -76,7 +81,8 @@ def run(ctx: Context, max_steps: int = 1500, every: int = 50, target: float = 0.
             seen = check(loaded, questions)
             history.append({"step": step, **seen["probs"]})
             ctx.say(f"step {step:>4}: " + ", ".join(f"{n} = {p:.3f}" for n, p in zip(names, seen["probs"].values()))
-                    + "   next token after 'is a ': " + " ".join(f"{show_token(tok)} {p:.0%}" for tok, p in seen["guesses"])
+                    + f"   next token after {chosen!r}: "
+                    + " ".join(f"{show_token(tok)} {p:.0%}" for tok, p in seen["guesses"])
                     + f"   greedy: {seen['greedy']!r}")
             if all(p >= target for p in seen["probs"].values()) or step == max_steps:
                 break
@@ -89,7 +95,8 @@ def run(ctx: Context, max_steps: int = 1500, every: int = 50, target: float = 0.
         ctx.say(f"The loss went from {losses[0]:.2f} to {losses[-1]:.2f} nats per token (ln V = "
                 f"{math.log(run.tokenizer.vocab_size):.2f} is a uniform guess over the {run.tokenizer.vocab_size} tokens).")
     figure = ctx.save(draw(losses, history, questions, target, run.tokenizer.vocab_size), "7_train")
-    return {"steps": step, "seconds": seconds, "reached": reached, "losses": losses, "history": history,
+    return {"steps": step, "seconds": seconds, "vocab_size": run.tokenizer.vocab_size, "reached": reached,
+            "losses": losses, "history": history,
             "final": seen, "figure": figure}
 
 
