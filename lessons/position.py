@@ -4,8 +4,7 @@
 content: the last token's new vector is a weighted average over the vectors of all the tokens it sees, and an
 average does not change when the tokens are shuffled. So without a sign of where each token stands, one attention
 layer gives "Who chased? the" the same answer after both sentences (with words or with letters as tokens alike).
-The transformer adds a fixed vector to each
-position's embedding (Vaswani et al., 2017, §3.5):
+The transformer adds a fixed vector to each position's embedding (Vaswani et al., 2017, §3.5):
 
     PE(pos, 2i) = sin(pos / 10000^(2i/d))          PE(pos, 2i+1) = cos(pos / 10000^(2i/d))
 
@@ -184,5 +183,5 @@ def draw(table: torch.Tensor, results: dict, kind: str):
     ax.set_xlim(0, 1.12)
     ax.set_xlabel("share of the word-order facts")
     ax.set_title("Who chased? the …  Who was chased? the …")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=len(bars), fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=8)
     return fig
