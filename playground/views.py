@@ -35,7 +35,7 @@ from data.tokenization import show_token
 from data.toy_facts import LINE_START
 from errors import UserError
 from inference import (WORD_FRAME, Loaded, Trace, complete, encode_prompt, greedy_text, neighbours, next_logits,
-                       pca_2d, top_tokens, trace, word_vectors)
+                       pca_2d, top_tokens, trace, word_tokens, word_vectors)
 from model.sampling import entropy_bits, next_token_probs
 
 WEIGHT_DECIMALS = 4
@@ -228,12 +228,6 @@ def feedforward_view(loaded: Loaded, text: str, off: int | None = None) -> dict:
 MAX_POINTS = 1000        # token ids drawn in the embedding map (a char or small BPE vocabulary fits whole)
 
 
-def as_in_a_sentence(loaded: Loaded, word: str) -> str:
-    """A word as it stands inside a sentence: a word-level vocabulary holds " dog" (with its space), so "dog"
-    typed alone is read as " dog"; other tokenizers take it as typed."""
-    return f" {word}" if loaded.tokenizer.kind == "word" and not word.startswith(" ") else word
-
-
 def word_kinds(loaded: Loaded, labels: list[str]) -> list[str]:
     """For each token's text: "animal", "fruit" or "tool" where it is one of the toy corpus's words (a word-level
     vocabulary has them as tokens), else ""."""
@@ -254,24 +248,25 @@ def embeddings_view(loaded: Loaded, token: int | None = None, word_a: str = "dog
     points, explained = pca_2d(table)                                                   # (V, 2)
     labels = loaded.tokenizer.token_strings(list(range(drawn)))
     view = {"points": rounded(points[:drawn], 3), "labels": labels, "shown": [show_token(s) for s in labels],
-            "kinds": word_kinds(loaded, labels), "vocab_size": len(table), "explained": round(explained, 4), "token": token, "neighbours": None}
+            "kinds": word_kinds(loaded, labels), "vocab_size": len(table), "explained": round(explained, 4),
+            "token": token, "neighbours": None}
     if token is not None:
         view["neighbours"] = [token_entry(i, loaded.tokenizer.decode([i]), cosine=round(c, WEIGHT_DECIMALS))
                               for i, c in neighbours(table, token, k)]
     view["words_map"] = words_map(loaded)
     words = {"a": word_a, "b": word_b, "c": word_c}
-    spelled = {key: as_in_a_sentence(loaded, word) for key, word in words.items()}
-    vectors = {key: (table[loaded.tokenizer.encode(spelled[key])].mean(0), word_vectors(loaded, word.strip())[1])
-               for key, word in words.items()}
+    ids = {key: word_tokens(loaded.tokenizer, word) for key, word in words.items()}      # " dog" in a word model
+    spelled = {key: loaded.tokenizer.decode(token_ids) for key, token_ids in ids.items()}
+    vectors = {key: word_vectors(loaded, word) for key, word in words.items()}
 
     def cosine(x: str, y: str, which: int) -> float:
         return round(F.cosine_similarity(vectors[x][which], vectors[y][which], dim=0).item(), WEIGHT_DECIMALS)
 
     view["words"] = {**words, "frame": WORD_FRAME, "tokenizer": loaded.tokenizer.kind,
                      "spelled": {key: show_token(text) for key, text in spelled.items()},
-                     "ids": {key: ids[0] if len(ids := loaded.tokenizer.encode(text)) == 1 else None
-                             for key, text in spelled.items()},
-                     "unknown": [show_token(t) for t in loaded.tokenizer.unknown("".join(spelled.values()))],
+                     "ids": {key: token_ids[0] if len(token_ids) == 1 and token_ids[0] != loaded.tokenizer.unk_id
+                             else None for key, token_ids in ids.items()},       # a word that is one known token
+                     "unknown": [word for key, word in words.items() if loaded.tokenizer.unk_id in ids[key]],
                      "spelling": cosine("a", "b", 0), "context": cosine("a", "b", 1),
                      "spelling_c": cosine("a", "c", 0), "context_c": cosine("a", "c", 1)}
     return view

@@ -4,6 +4,7 @@ anything else, a path above all."""
 import shutil
 
 import pytest
+import torch
 from fastapi.testclient import TestClient
 
 from inference import load_for_inference
@@ -115,3 +116,20 @@ def test_a_damaged_checkpoint_is_listed_with_its_problem_and_refused_with_one_li
     assert broken["problem"].startswith("cannot read its checkpoint") and not broken["current"]
     answer = client.post("/api/checkpoint", json={"run": "broken"})
     assert answer.status_code == 400 and "not a PyTorch file" in answer.json()["error"]
+
+
+def test_a_word_models_embeddings_compare_its_own_rows_of_dog_cat_and_banana(runs, play_word_checkpoint):
+    client = app_for(runs / "toy_words" / "best.pt", runs)
+    view = client.post("/api/embeddings", json={}).json()
+    loaded = load_for_inference(play_word_checkpoint)
+    table, encode = loaded.model.embed.token.weight.detach(), loaded.tokenizer.encode
+    dog, cat, banana = (table[encode(f" {word}")[0]] for word in ("dog", "cat", "banana"))
+    words = view["words"]
+    assert words["spelled"] == {"a": "␣dog", "b": "␣cat", "c": "␣banana"} and words["unknown"] == []
+    assert words["ids"]["a"] == encode(" dog")[0]                                      # the page lists its neighbours
+    assert words["spelling"] == pytest.approx(torch.cosine_similarity(dog, cat, dim=0).item(), abs=1e-4)
+    assert words["spelling_c"] == pytest.approx(torch.cosine_similarity(dog, banana, dim=0).item(), abs=1e-4)
+    assert [view["labels"][i] for i, kind in enumerate(view["kinds"]) if kind == "fruit"] == sorted(
+        (" banana", " lemon", " grape", " peach"), key=lambda w: encode(w)[0])
+    unknown = client.post("/api/embeddings", json={"word_b": "zebra"}).json()["words"]
+    assert unknown["unknown"] == ["zebra"] and unknown["spelled"]["b"] == "<unk>"
