@@ -81,6 +81,7 @@ def run(args) -> None:
     import uvicorn
 
     from inference import load_for_inference
+    from playground.deadline import HeaderDeadline
     from playground.server import create_app
 
     checkpoint = args.checkpoint or str(toy_checkpoint(args.toy))
@@ -96,7 +97,8 @@ def run(args) -> None:
               file=sys.stderr)
     print(f"Playground for {checkpoint}: open {url_of(sock)}  (Ctrl-C stops it)", flush=True)
     server = page_server(uvicorn.Config(app, log_level="warning", access_log=False, timeout_keep_alive=5,
-                                       timeout_graceful_shutdown=GRACE_S, limit_concurrency=MAX_CONNECTIONS))
+                                       timeout_graceful_shutdown=GRACE_S, limit_concurrency=MAX_CONNECTIONS,
+                                       http=HeaderDeadline))
     signal.signal(signal.SIGTERM, ended_by)
     if hasattr(signal, "SIGHUP"):             # a closed terminal: shut down as for Ctrl-C
         signal.signal(signal.SIGHUP, server.handle_exit)

@@ -154,6 +154,21 @@ def test_a_body_in_one_byte_chunks_costs_the_others_little(server):
     assert slowest < 2.0, f"/api/health took {slowest:.2f} s during a one-byte-chunk body"
 
 
+def test_headers_sent_too_slowly_lose_their_connection(server):
+    """A client that starts a request and never finishes its headers is cut off after HEADER_SECONDS, and the
+    server answers others meanwhile; a whole request on a kept-alive connection is answered as before."""
+    from playground.deadline import HEADER_SECONDS
+    _, port = server
+    with socket.create_connection(("127.0.0.1", port), timeout=HEADER_SECONDS + 30) as slow:
+        slow.sendall(f"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Slow: ".encode())
+        started = time.monotonic()
+        assert timed_health(port) < 2.0
+        assert slow.recv(64) == b""                                  # closed by the server, without an answer
+        waited = time.monotonic() - started
+    assert HEADER_SECONDS - 1 < waited < HEADER_SECONDS + 10, waited
+    assert ask(port, "GET", "/api/health")[0] == 200
+
+
 def test_fifty_event_listeners_leave_the_server_answering(server, tmp_path):
     _, port = server
     training(port, tmp_path)
