@@ -4,8 +4,8 @@
 
 A request names one of these runs, never a path: the name is looked up among the folders found on disk, so
 ``../x`` or ``/etc/passwd`` is simply not there (404). What the list says about each model (tokenizer, size, step)
-is read from its checkpoint without loading the weights (``torch.load(weights_only=True, mmap=True)`` reads the tensors' shapes,
-not their numbers), once per version of the file.
+is read from its checkpoint without loading the weights (``torch.load(weights_only=True, mmap=True)`` reads the
+tensors' shapes, not their numbers), once per version of the file.
 """
 import threading
 from pathlib import Path
