@@ -34,15 +34,19 @@ bench: $(VENV)/installed
 
 # Two stamps: what running needs (demo, play, bench), then the test tools on top (test); `make test` after
 # `make demo` installs only the test tools, and either file changing reinstalls what follows from it.
-# --no-compile: Python compiles each module's bytecode when it is first imported, so pip need not compile every
-# file of torch, which was most of the install's time.
+# The bytecode is compiled once, after pip, on every core (pip compiles file by file, most of the install's time):
+# where PYTHONDONTWRITEBYTECODE is set, Python would otherwise compile torch again in every process it starts, which
+# doubled the test suite's time. A few packages ship templates that are not Python: compileall's complaints about
+# them are left unsaid.
 $(VENV)/installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile -r requirements.txt
+	$(PY) -m compileall -q -j 0 $(VENV)/lib > /dev/null || true
 	touch $@
 
 $(VENV)/installed-dev: $(VENV)/installed requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile -r requirements-dev.txt
+	$(PY) -m compileall -q -j 0 $(VENV)/lib > /dev/null || true
 	touch $@
 
 clean:
