@@ -59,6 +59,7 @@ def browser_page(browser, *server_args, height: int, before_load=None):
         if before_load is not None:
             before_load(page)
         page.goto(url)
+        page.wait_for_selector("html[data-started]", state="attached")   # typed text is never overwritten after
         page.errors = errors
         yield page
         page.close()

@@ -65,6 +65,7 @@ async function start() {
     [state.card, state.limits] = await Promise.all([getJSON("/api/model"), getJSON("/api/limits")]);
   } catch (error) {
     showError(`cannot reach the model: ${error.message}`);
+    document.documentElement.dataset.started = "failed";
     return;
   }
   $("#text").value = state.card.sample.prompt;
@@ -86,6 +87,8 @@ async function start() {
     guarded(panel.section, () => panel.start());
   }
   keystroke();
+  // the text box is the user's from here on (a script driving the page waits for this mark before typing)
+  document.documentElement.dataset.started = "yes";
 }
 
 start();
