@@ -146,7 +146,7 @@ def trace(loaded: Loaded, text: str, drop_ffn: int | None = None) -> Trace:
             hooks.callback(handle.remove)
         logits, _ = model(torch.tensor([ids], device=loaded.device), record=record)     # (1, T, V)
     kept = {name: [t[0] for t in tensors] for name, tensors in record.kept.items()}     # a batch of one: drop B
-    return Trace(ids, loaded.tokenizer.pieces(text), kept["inputs"][0], kept["attention"],
+    return Trace(ids, loaded.tokenizer.pieces(text, ids), kept["inputs"][0], kept["attention"],
                  kept["after_attention"], kept["ffn_hidden"], kept["ffn_out"], kept["residual"], kept["final"][0],
                  logits[0])
 

@@ -50,10 +50,11 @@ class Tokenizer:
         """The parts of ``text`` this tokenizer reads as ``unk_id`` (only the word kind has such a token)."""
         return []
 
-    def pieces(self, text: str) -> list[str]:
-        """``text`` cut where its tokens are, one string per token: what a learner typed, also where a token is
-        read as unknown."""
-        return self.token_strings(self.encode(text))
+    def pieces(self, text: str, ids: list[int]) -> list[str]:
+        """``text``, whose tokens are ``ids``, cut where its tokens are, one string per token: what a learner
+        typed, also where a token is read as unknown (only the word kind has such a token: the others show the
+        tokens' own text, without encoding again)."""
+        return self.token_strings(ids)
 
     def token_strings(self, ids: list[int]) -> list[str]:
         """Each id shown on its own, for printing tokens to a learner."""
@@ -81,7 +82,8 @@ class WordTokenizer(Tokenizer):
 
     Digits stand alone so that a sum is read digit by digit ("14" is "1" "4"), as the char model reads it. Any other
     whitespace (a second space, a tab, the newline) is a token of its own. So decode(encode(text)) == text for every
-    text made of known tokens; a token the vocabulary lacks becomes ``<unk>`` (``unk_id`` 0), and ``unknown`` names it."""
+    text made of known tokens; a token the vocabulary lacks becomes ``<unk>`` (``unk_id`` 0), and ``unknown`` names
+    it."""
     kind = "word"
     UNK = "<unk>"
     unk_id = 0
@@ -109,7 +111,7 @@ class WordTokenizer(Tokenizer):
     def encode(self, text: str) -> list[int]:
         return [self.stoi.get(t, self.unk_id) for t in self.split(text)]
 
-    def pieces(self, text: str) -> list[str]:
+    def pieces(self, text: str, ids: list[int]) -> list[str]:
         return self.split(text)
 
     def unknown(self, text: str) -> list[str]:

@@ -85,7 +85,8 @@ def tokens_of(loaded: Loaded, ids: list[int], pieces: list[str] | None = None) -
 
 def tokens_view(loaded: Loaded, text: str) -> dict:
     """Text → tokens → ids, with how much of the context they fill."""
-    return tokens_of(loaded, encode_prompt(loaded, text), loaded.tokenizer.pieces(text))
+    ids = encode_prompt(loaded, text)
+    return tokens_of(loaded, ids, loaded.tokenizer.pieces(text, ids))
 
 
 def attention_rows(t: Trace) -> list:
@@ -144,7 +145,7 @@ def next_token_view(loaded: Loaded, text: str, temperature: float, top_k: int | 
     probs = next_token_probs(last[None].float(), temperature, top_k, top_p)[0]          # (V,)
     for entry in view["top"]:
         entry["prob"] = round(probs[entry["id"]].item(), WEIGHT_DECIMALS)
-    return {"tokens": token_list(loaded, ids, loaded.tokenizer.pieces(text)), "temperature": temperature,
+    return {"tokens": token_list(loaded, ids, loaded.tokenizer.pieces(text, ids)), "temperature": temperature,
             "top_k": top_k, "top_p": top_p, "entropy_bits": entropy_bits(probs), **view}
 
 
@@ -158,7 +159,8 @@ def page_view(loaded: Loaded, text: str, compare_with: str | None = None, ffn_of
     attention = (compare_of(loaded, t, trace(loaded, compare_with)) if compare_with is not None else
                  attention_of(loaded, t))
     without = trace(loaded, text, drop_ffn=ffn_off) if ffn_off is not None else None
-    return {"tokens": tokens_of(loaded, t.ids, t.tokens), "attention": attention, "next": logits_of(loaded, t.logits[-1], LISTED),
+    return {"tokens": tokens_of(loaded, t.ids, t.tokens), "attention": attention,
+            "next": logits_of(loaded, t.logits[-1], LISTED),
             "feedforward": feedforward_of(loaded, t, ffn_off, without)}
 
 
@@ -213,7 +215,8 @@ def feedforward_of(loaded: Loaded, t: Trace, off: int | None, without: Trace | N
     of ``inference.trace(drop_ffn=off)``, as the feed-forward lesson does)."""
     change = torch.stack([out.norm(dim=-1) for out in t.ffn_out])                      # (n_layer, T)
     stream = torch.stack([x.norm(dim=-1) for x in t.after_attention])                   # (n_layer, T)
-    return {"tokens": token_list(loaded, t.ids, t.tokens), "change": rounded(change), "relative": rounded(change / stream),
+    return {"tokens": token_list(loaded, t.ids, t.tokens), "change": rounded(change),
+            "relative": rounded(change / stream),
             "hidden_units": t.ffn_hidden[0].size(-1), "off": off, "with_all": likeliest(loaded, t.logits[-1]),
             "without": likeliest(loaded, without.logits[-1]) if without is not None else None}
 
