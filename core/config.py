@@ -49,6 +49,8 @@ class TrainConfig:
     target_val_loss: typing.Optional[float] = None  # stop once the whole val split's loss is <= this, checked at
                                         # evaluations whose sample comes within two standard errors of it
                                         # (time-to-loss benchmarks); null = run all max_iters steps
+    tensorboard: bool = False           # also write TensorBoard scalars into the run folder (needs
+                                        # pip install tensorboard); metrics.jsonl is written either way
 
 
 @dataclass

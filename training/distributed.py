@@ -46,14 +46,14 @@ def shutdown(d: Distributed) -> None:
         dist.destroy_process_group()
 
 
-def sum_and_any(d: Distributed, total: torch.Tensor, stop: bool) -> tuple[float, bool]:
-    """``total`` summed over processes, and whether any process was asked to stop: every process must agree, or
-    one would leave the loop while the others wait for it forever."""
+def sum_and_any(d: Distributed, totals: torch.Tensor, stop: bool) -> tuple[list[float], bool]:
+    """``totals`` (a vector) summed over processes, and whether any process was asked to stop: every process must
+    agree, or one would leave the loop while the others wait for it forever."""
     if not d.enabled:
-        return total.item(), stop
-    values = torch.stack([total.double(), torch.tensor(float(stop), dtype=torch.float64, device=total.device)])
+        return totals.tolist(), stop
+    values = torch.cat([totals.double(), torch.tensor([float(stop)], dtype=torch.float64, device=totals.device)])
     dist.all_reduce(values)
-    return values[0].item(), values[1].item() > 0
+    return values[:-1].tolist(), values[-1].item() > 0
 
 
 def any_process(d: Distributed, flag: bool) -> bool:

@@ -56,6 +56,8 @@ class Run:
     ddp: Distributed = field(default_factory=Distributed)
     compiled: bool = False              # whether ``forward`` runs the model through torch.compile
     graphed: GraphedStep | None = None  # the update recorded as a CUDA graph (``train.cuda_graphs``, eager model)
+    grad_norm: torch.Tensor | None = None  # the last update's gradient norm ‖g‖ before clipping (0-dim, on the
+                                        # device): ``update`` writes it in place, so a recorded step's replay does too
 
     @property
     def tokens_per_step(self) -> int:
@@ -84,7 +86,7 @@ def build(cfg: Config, *, tokenizer: Tokenizer | None = None, weights: dict | No
     optimizer = model.configure_optimizer(train.lr, train.weight_decay, (train.beta1, train.beta2),
                                           fused=train.fused_optimizer and device.type in ("cpu", "cuda"))
     run = Run(cfg, model, model, optimizer, tokenizer, splits.to(device), torch.Generator().manual_seed(train.seed),
-              device, dtype, ddp)
+              device, dtype, ddp, grad_norm=torch.zeros((), device=device))
     model.train()
     if train.compile:                   # speed: training.speed, beside this module
         run.forward, run.compiled = compile_if_it_works(run, log)
@@ -113,7 +115,8 @@ def train_step(run: Run, lr: float) -> torch.Tensor:
 
 
 def update(run: Run, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-    """Gradients of the mean loss over the micro-batches, clipped, then one AdamW update; the mean loss."""
+    """Gradients of the mean loss over the micro-batches, clipped, then one AdamW update; the mean loss. Their norm
+    before clipping goes to ``run.grad_norm`` (the trainer logs it: a spike there comes before a loss spike)."""
     total = torch.zeros((), device=run.device)
     for micro, (x, y) in enumerate(batches):
         with gradients_synced(run, micro == len(batches) - 1):
@@ -122,7 +125,10 @@ def update(run: Run, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.
             (loss / len(batches)).backward()                                            # grads += ∂loss/∂w
         total += loss.detach()
     if run.cfg.train.grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(run.model.parameters(), run.cfg.train.grad_clip)  # ‖g‖ ≤ grad_clip
+        norm = torch.nn.utils.clip_grad_norm_(run.model.parameters(), run.cfg.train.grad_clip)  # ‖g‖ ≤ grad_clip
+    else:
+        norm = torch.nn.utils.get_total_norm([p.grad for p in run.model.parameters() if p.grad is not None])
+    run.grad_norm.copy_(norm)                                                           # ‖g‖ = √(Σ g²)
     run.optimizer.step()                                                                # AdamW update
     return total / len(batches)
 
@@ -165,17 +171,18 @@ def fit(run: Run, run_dir: Path, metrics: MetricsLog | None, start: int = 0, bes
             eval_now = done % train.eval_interval == 0 or done == train.max_iters
             # step, at the scheduled learning rate (warm-up, then cosine decay)
             lr = lr_at(step, train)
-            window.add(train_step(run, lr))
+            window.add(train_step(run, lr), run.grad_norm)
             # log: the only place the losses are read back (and, under DDP, a stop request agreed on)
             stop_now = stop.requested and not run.ddp.enabled
             if log_now or eval_now or stop_now:
-                loss, stop_now = window.read(run.ddp, stop.requested)
+                loss, grad_norm, stop_now = window.read(run.ddp, stop.requested)
                 if not math.isfinite(loss):
                     raise diverged("loss", loss, window.steps_read(done), run_dir)
                 if log_now:
                     tokens_per_s = window.steps_per_s() * run.tokens_per_step
                     if main:
-                        metrics.write({"iter": done, "loss": loss, "lr": lr, "tokens_per_s": round(tokens_per_s, 1)})
+                        metrics.write({"iter": done, "loss": loss, "lr": lr, "tokens_per_s": round(tokens_per_s, 1),
+                                       "grad_norm": grad_norm})
                         bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_s:,.0f}")
                     window.restart()
             bar.update(1)
@@ -228,22 +235,25 @@ class StopRequest:
 
 
 class LossWindow:
-    """The training losses since the last log line, summed on the device and read back only when logged; and the
-    training steps per second since then, evaluation left out."""
+    """The training losses and gradient norms since the last log line, summed on the device and read back only when
+    logged; and the training steps per second since then, evaluation left out."""
 
     def __init__(self, device: torch.device):
-        self.total, self.steps = torch.zeros((), device=device), 0
+        self.total, self.steps = torch.zeros(2, device=device), 0          # (Σ loss, Σ ‖g‖)
         self.restart_clock()
 
-    def add(self, loss: torch.Tensor) -> None:
-        self.total += loss
+    def add(self, loss: torch.Tensor, grad_norm: torch.Tensor) -> None:
+        self.total[0] += loss
+        self.total[1] += grad_norm
         self.steps += 1
         self.timed_steps += 1
 
-    def read(self, ddp: Distributed, stop: bool) -> tuple[float, bool]:
-        """The window's mean loss (over processes too) and whether any process was asked to stop."""
-        total, stop = sum_and_any(ddp, self.total, stop)
-        return total / (self.steps * ddp.world_size), stop
+    def read(self, ddp: Distributed, stop: bool) -> tuple[float, float, bool]:
+        """The window's mean loss and mean gradient norm (over processes too), and whether any process was asked to
+        stop."""
+        (loss, grad_norm), stop = sum_and_any(ddp, self.total, stop)
+        n = self.steps * ddp.world_size
+        return loss / n, grad_norm / n, stop
 
     def steps_read(self, done: int) -> str:
         return f"step {done}" if self.steps == 1 else f"one of steps {done - self.steps + 1}–{done}"

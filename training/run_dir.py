@@ -16,6 +16,7 @@ from pathlib import Path
 from core.atomic_files import TMP_PREFIX, atomic_write
 from core.checkpoint import load_checkpoint
 from errors import UserError
+from training.tensorboard import EVENT_FILES
 
 try:
     import fcntl
@@ -129,9 +130,12 @@ def mark_ours(run_dir: Path) -> None:
 
 def clear_checkpoints(run_dir: Path) -> None:
     """--overwrite: the old run's checkpoints and metrics go before the new run starts, best.pt first, so that
-    an early stop never leaves an old best.pt (maybe of another shape) beside the new run's last.pt."""
+    an early stop never leaves an old best.pt (maybe of another shape) beside the new run's last.pt; its TensorBoard
+    event files too (``train.tensorboard``), or TensorBoard would show the two runs as one."""
     for name in (*CHECKPOINTS, "metrics.jsonl"):
         (Path(run_dir) / name).unlink(missing_ok=True)
+    for events in Path(run_dir).glob(EVENT_FILES):
+        events.unlink(missing_ok=True)
 
 
 STAMP = "# written by train.py, sha256 of what follows: "
@@ -168,10 +172,11 @@ def record_command(path: Path, resumed: bool) -> None:
 
 
 class MetricsLog:
-    """Appends one JSON line per record; on resume, drops lines past the checkpoint so the file stays one history."""
+    """Appends one JSON line per record; on resume, drops lines past the checkpoint so the file stays one history.
+    With ``tensorboard`` (``training.tensorboard.TensorBoardLog``), each record goes there too."""
 
-    def __init__(self, path: Path, keep_up_to: int | None):
-        self.path = Path(path)
+    def __init__(self, path: Path, keep_up_to: int | None, tensorboard=None):
+        self.path, self.tensorboard = Path(path), tensorboard
         if keep_up_to is None:
             write_run_file(self.path, "")
         elif self.path.exists():
@@ -185,6 +190,12 @@ class MetricsLog:
                 f.write(json.dumps(record) + "\n")
         except OSError as e:
             raise UserError(f"cannot write {self.path}: {e.strerror or e}") from None
+        if self.tensorboard is not None:
+            self.tensorboard.add(record)
+
+    def close(self) -> None:
+        if self.tensorboard is not None:
+            self.tensorboard.close()
 
 
 def _complete_record(line: str, keep_up_to: int) -> bool:

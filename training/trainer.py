@@ -28,6 +28,7 @@ from training.distributed import Distributed, init_distributed, shutdown
 from training.loop import Run, RunResult, build, fit
 from training.run_dir import (MetricsLog, RunLock, clear_checkpoints, edited_config_text, mark_ours, prepare_run_dir,
                               record_command, write_config_file)
+from training.tensorboard import TensorBoardLog, summary_writer_class
 
 
 def resumed_config(ckpt: dict, overrides: list[str], source: str) -> Config:
@@ -94,6 +95,8 @@ def train(cfg: Config | None = None, *, resume: str | Path | None = None, init_f
             log(f"note: tokenizer taken from {init_from}: {source_cfg.data.tokenizer} (fine-tuning keeps it)")
             cfg = replace(cfg, data=replace(cfg.data, tokenizer=source_cfg.data.tokenizer,
                                             bpe_vocab_size=source_cfg.data.bpe_vocab_size))
+    if cfg.train.tensorboard:
+        summary_writer_class()                  # installed? (a one-line error now, not after the corpus is read)
     device, device_why = resolve_device(cfg.train.device)
     ddp = init_distributed(device.type)
     if ddp.enabled and device.type == "cuda":
@@ -132,10 +135,16 @@ def start_run(cfg: Config, run_dir: Path, ckpt: dict | None, tokenizer, init_wei
             clear_checkpoints(run_dir)
         write_config_file(run_dir / "config.yaml", config_to_yaml(cfg))
         record_command(run_dir / "command.txt", resumed=ckpt is not None)
-        metrics = MetricsLog(run_dir / "metrics.jsonl", keep_up_to=start if ckpt is not None else None)
-    with busy.watch(torch.get_num_threads(), tqdm.write if progress else log):   # says once if other programs slow it
-        return fit(run, run_dir, metrics, start, best_val, eval_pending=ckpt is not None and ckpt.get("eval_pending"),
-                   progress=progress, log=log)
+        resumed_at = start if ckpt is not None else None
+        tensorboard = TensorBoardLog(run_dir, resumed_at) if cfg.train.tensorboard else None
+        metrics = MetricsLog(run_dir / "metrics.jsonl", keep_up_to=resumed_at, tensorboard=tensorboard)
+    try:
+        with busy.watch(torch.get_num_threads(), tqdm.write if progress else log):   # says once if programs slow it
+            return fit(run, run_dir, metrics, start, best_val,
+                       eval_pending=ckpt is not None and ckpt.get("eval_pending"), progress=progress, log=log)
+    finally:
+        if metrics is not None:
+            metrics.close()
 
 
 def restore_state(run: Run, ckpt: dict, path: Path) -> None:
