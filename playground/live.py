@@ -24,9 +24,10 @@ from data.tokenization import WordTokenizer, show_token
 from data.toy_facts import LINE_START, PROBES
 from errors import UserError
 from inference import Loaded, continuation_prob, greedy_text, load_for_inference, trace
+from model.config import POSITIONALS
 from playground.views import ORDER_PAIR, attention_rows
 from training.run_dir import in_use, read_metrics
-from training.toy import DEFAULT_TOY, TOY_CONFIGS
+from training.toy import DEFAULT_TOY, TOY_CONFIGS, TOY_CORPUS
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_TEXT_BYTES = 200 * 1024
@@ -58,7 +59,8 @@ class Knobs:
 # each number's range on the Train panel and in POST /api/train, (lowest, highest), both allowed except a learning
 # rate of 0: models a 2-core CPU trains while the learner watches
 KNOB_LIMITS = {"n_layer": (1, 6), "n_head": (1, 8), "n_embd": (8, 256), "max_iters": (10, 5000), "lr": (0.0, 0.05)}
-POSITIONAL = ("sinusoidal", "none")          # the panel's checkbox: the paper's positions, or none at all
+POSITIONAL = POSITIONALS                     # the panel's checkbox (the paper's positions, or none at all), and
+                                             # "train the same with positions X": every encoding the model has
 TOKENIZERS = tuple(TOY_CONFIGS)              # the panel's choice: a token per word or per character ("word", "char"),
                                              # each on its toy config (its context, its schedule)
 
@@ -153,15 +155,38 @@ class LiveTraining:
                                 "paste more text" + (", or choose characters" if knobs.tokenizer == "word" else ""))
         if knobs.n_embd % knobs.n_head or knobs.n_embd % 2:
             raise UserError(f"n_embd ({knobs.n_embd}) must be even and divisible by n_head ({knobs.n_head})")
+        return self.begin(text, lambda run_dir, corpus: ["--config", str(TOY_CONFIGS[knobs.tokenizer]), "--set",
+                                                         *overrides(knobs, run_dir, corpus)])
+
+    def variant(self, run_id: str, positional: str) -> str:
+        """A new run with the settings of page run ``run_id`` (its config.yaml: model, schedule, seed, corpus) but
+        positions ``positional``, so that the two loss curves can be compared (the Runs panel); returns its id."""
+        source = self.find(run_id)
+        config = source / "config.yaml"
+        try:
+            cfg = load_config(config, [f"model.positional={positional}"])     # the variant's shape is checked now
+            text = None if Path(cfg.data.path).resolve() == TOY_CORPUS.resolve() else \
+                Path(cfg.data.path).read_text(encoding="utf-8")                 # its own copy, as a pasted text
+        except OSError as e:
+            raise UserError(f"run {run_id}: cannot read its {'config' if not config.is_file() else 'text'} "
+                            f"({e.strerror or e})") from None
+        return self.begin(text, lambda run_dir, corpus: ["--config", str(config), "--set",
+                                                         f"model.positional={positional}", f"train.out_dir={run_dir}",
+                                                         f"data.path={corpus}", f"data.cache_dir={run_dir / 'tokens'}"],
+                          spare=run_id)
+
+    def begin(self, text: str | None, args, spare: str | None = None) -> str:
+        """A new run folder, with the pasted ``text`` beside it (None: the toy corpus), and train.py started with
+        ``args(run_dir, corpus)``; runs beyond the disk budget go first, except ``spare``."""
         with self.lock:
             self.refuse_if_running()
-            self.tidy(keep=MAX_KEPT_RUNS - 1)
+            self.tidy(keep=MAX_KEPT_RUNS - 1, spare=spare)
             run_id = time.strftime("%Y%m%d-%H%M%S")
             run_dir, n = self.root / run_id, 1
             while run_dir.exists():
                 n += 1
                 run_dir = self.root / f"{run_id}-{n}"
-            corpus = ROOT / "data" / "toy_corpus.txt"
+            corpus = TOY_CORPUS
             try:
                 run_dir.mkdir(parents=True)
                 if text is not None:               # beside the run folder, which holds only what train.py writes
@@ -172,8 +197,7 @@ class LiveTraining:
                 self.remove(run_dir.name)
                 raise UserError(f"cannot write the new run's folder in {self.root}: {e.strerror or e}") from None
             self.attention = []
-            self.launch(run_dir, ["--config", str(TOY_CONFIGS[knobs.tokenizer]), "--set",
-                                  *overrides(knobs, run_dir, corpus)])
+            self.launch(run_dir, args(run_dir, corpus))
             return run_dir.name
 
     def resume(self, run_id: str) -> None:
@@ -222,15 +246,15 @@ class LiveTraining:
         return next((run for run in self.runs() if (self.root / run) != self.run_dir and in_use(self.root / run)),
                     None)
 
-    def tidy(self, keep: int) -> None:
+    def tidy(self, keep: int, spare: str | None = None) -> None:
         """The disk budget: runs that ended before their first checkpoint go, then the oldest stopped runs until
-        ``keep`` are left. A run that trains (here or in another process) is never removed."""
+        ``keep`` are left. A run that trains (here or in another process) is never removed, nor ``spare``."""
         stopped = [run for run in self.runs() if not in_use(self.root / run)
                    and not (self.running() and self.root / run == self.run_dir)]
         for run in stopped:
-            if not (self.root / run / "last.pt").is_file():
+            if not (self.root / run / "last.pt").is_file() and run != spare:
                 self.remove(run)
-        kept = [run for run in stopped if (self.root / run).is_dir()]
+        kept = sorted((run for run in stopped if (self.root / run).is_dir()), key=lambda run: run != spare)
         for run in kept[keep:] if keep < len(kept) else []:         # runs() lists the newest first
             self.remove(run)
 

@@ -29,6 +29,20 @@ def page_run_id(name: str) -> str | None:
     return name[len(prefix):] if name.startswith(prefix) else None
 
 
+def run_folders(root: Path, is_page_run, holding: str) -> dict[str, Path]:
+    """Run name → run folder, for every folder of ``root`` holding the file ``holding``: the runs folder's own runs
+    (by name), then the page's runs (newest first)."""
+    found = {}
+    for folder in sorted(root.iterdir()) if root.is_dir() else []:
+        if folder.name != PAGE_RUNS and not folder.name.startswith(".") and (folder / holding).is_file():
+            found[folder.name] = folder
+    page = root / PAGE_RUNS
+    for folder in sorted(page.iterdir(), reverse=True) if page.is_dir() else []:
+        if is_page_run(folder.name) and (folder / holding).is_file():
+            found[f"{PAGE_RUNS}/{folder.name}"] = folder
+    return found
+
+
 class Models:
     """The runs under ``root`` that have a best checkpoint, by name."""
 
@@ -39,17 +53,8 @@ class Models:
         self.summaries: dict[Path, tuple[tuple[int, int], dict]] = {}      # best.pt → (its mtime and size, summary)
 
     def folders(self) -> dict[str, Path]:
-        """Run name → run folder: the runs folder's own runs (by name), then the page's runs (newest first)."""
-        found = {}
-        top = sorted(self.root.iterdir()) if self.root.is_dir() else []
-        for folder in top:
-            if folder.name != PAGE_RUNS and not folder.name.startswith(".") and (folder / "best.pt").is_file():
-                found[folder.name] = folder
-        page = self.root / PAGE_RUNS
-        for folder in sorted(page.iterdir(), reverse=True) if page.is_dir() else []:
-            if self.is_page_run(folder.name) and (folder / "best.pt").is_file():
-                found[f"{PAGE_RUNS}/{folder.name}"] = folder
-        return found
+        """Run name → run folder, for the runs with a best checkpoint (``run_folders``)."""
+        return run_folders(self.root, self.is_page_run, "best.pt")
 
     def find(self, name: str) -> Path:
         """The folder of the run called ``name`` (a page run may also be named by its id alone, as POST /api/train

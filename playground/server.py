@@ -33,6 +33,10 @@ page must work offline):
     POST /api/train/resume {"run"} → continue a stopped run exactly
     GET  /api/train/attention  one sentence's attention at each checkpoint seen so far (a step slider)
     GET  /api/train        the run's state, losses, evaluations and probe answers; /api/train/events streams them
+    POST /api/train/variant {"run", "positional"} → a new run with that page run's settings and other positions
+    GET  /api/runs         every run under the runs folder with metrics, by name, as the Runs panel lists them
+    POST /api/runs/compare {"runs": [names]} → each run's train and val loss curves (from its metrics.jsonl), the
+                           config keys whose values differ between them, and each toy run's toy-fact score
     GET  /api/models       the models the page can switch to: every run under the runs folder with a best.pt,
                            by name ("toy_words", "toy", "playground/<id>"), and the start-up one
     POST /api/checkpoint   {"run", "which": "best" | "last"} → every view switches to that run's checkpoint (a name
@@ -42,6 +46,7 @@ page must work offline):
 import json
 import threading
 from pathlib import Path
+from typing import Annotated
 
 import orjson
 
@@ -61,7 +66,8 @@ from playground.feed import StatusFeed
 from playground.guard import BodyLimit, HostGuard
 from playground.limits import MAX_LISTED, MAX_NEW_TOKENS, MAX_TEMPERATURE, NEW_TOKENS, SEED, limits_view
 from playground.live import KNOB_LIMITS, POSITIONAL, RUN_ID, TOKENIZERS, Busy, Knobs, LiveTraining, default_knobs
-from playground.models import Models, NotListed
+from playground.models import PAGE_RUNS, Models, NotListed
+from playground.runs import MAX_COMPARED, Runs
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BODY_BYTES = 256 * 1024
@@ -146,6 +152,16 @@ class TrainRequest(Strict):
 
 class RunRequest(Strict):
     run: str = Field(min_length=1, max_length=40)
+
+
+class VariantRequest(Strict):
+    run: str = Field(min_length=1, max_length=40, description="a page run's id, as POST /api/train answers it")
+    positional: str = Field(pattern=f"^({'|'.join(POSITIONAL)})$", description="the new run's positions")
+
+
+class CompareRunsRequest(Strict):
+    runs: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(min_length=1, max_length=MAX_COMPARED,
+                            description="run names as GET /api/runs lists them (never paths)")
 
 
 class CheckpointRequest(Strict):
@@ -253,6 +269,7 @@ def create_app(loaded: Loaded, checkpoint: str, runs_root: str | Path = "runs", 
     startup = current = Current(loaded, checkpoint, file_of(checkpoint))
     live = app.state.live = LiveTraining(Path(runs_root))
     models = Models(Path(runs_root), lambda name: bool(RUN_ID.match(name)))
+    runs = Runs(Path(runs_root), lambda name: bool(RUN_ID.match(name)), loaded.device.type)
     feed = StatusFeed(lambda: live.status(current.loaded.device.type))
 
     def shutdown():
@@ -372,6 +389,12 @@ def create_app(loaded: Loaded, checkpoint: str, runs_root: str | Path = "runs", 
         feed.changed()
         return {"run": body.run}
 
+    @app.post("/api/train/variant", summary="Train again with a page run's settings and other positions")
+    def train_variant(body: VariantRequest):
+        run = live.variant(body.run, body.positional)
+        feed.changed()
+        return {"run": run}
+
     @app.get("/api/train", summary="The run's state, losses, evaluations and the probe questions' answers")
     def train_status():
         return live.status(current.loaded.device.type)
@@ -387,6 +410,15 @@ def create_app(loaded: Loaded, checkpoint: str, runs_root: str | Path = "runs", 
     @app.get("/api/train/attention", summary="The attention of one fixed sentence at each checkpoint the run saved")
     def train_attention():
         return FastJSON(live.attention_history())
+
+    @app.get("/api/runs", summary="Every run of the runs folder with metrics, by name: what the Runs panel lists")
+    def list_runs():
+        training = live.training()
+        return {"runs": runs.listing(f"{PAGE_RUNS}/{training}" if training else None)}
+
+    @app.post("/api/runs/compare", summary="Runs side by side: loss curves, the config keys that differ, toy facts")
+    def compare_runs(body: CompareRunsRequest):
+        return FastJSON(runs.compare(body.runs))
 
     @app.get("/api/models", summary="The models the page can switch to: each run of the runs folder with a best "
                                     "checkpoint, by name, and the start-up one")

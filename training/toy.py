@@ -9,6 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TOY_CONFIGS = {"word": ROOT / "configs" / "toy_words.yaml", "char": ROOT / "configs" / "toy.yaml"}
+TOY_CORPUS = ROOT / "data" / "toy_corpus.txt"
 DEFAULT_TOY = "word"
 
 
@@ -19,7 +20,7 @@ def toy_checkpoint(kind: str = DEFAULT_TOY, log=print) -> Path:
     from training.trainer import train
 
     config = TOY_CONFIGS[kind]
-    corpus = ROOT / "data" / "toy_corpus.txt"                           # found from any folder the command runs in
+    corpus = TOY_CORPUS                                                 # found from any folder the command runs in
     cfg = load_config(config, [f"data.path={corpus}"] if corpus.is_file() else [])
     checkpoint = Path(cfg.train.out_dir) / "best.pt"
     if not checkpoint.exists():
