@@ -112,7 +112,7 @@ class Runs:
         runs = []
         for name in dict.fromkeys(names):
             folder, cfg = folders[name], run_config(folders[name])
-            toy = cfg is not None and is_toy_corpus(cfg.data.path) and (folder / "best.pt").is_file()
+            toy = cfg is not None and is_toy_corpus(cfg.data.path)
             t = cfg.train if cfg is not None else None
             runs.append({"run": name, **curves(folder), "config": flat_config(cfg) if cfg is not None else None,
                          # tokens one step reads (one process: a torchrun run reads this many on each process)
@@ -128,8 +128,8 @@ class Runs:
         """The toy-fact score of a checkpoint, evaluated once per version of the file."""
         try:
             stat = checkpoint.stat()
-        except OSError:
-            return {"problem": "its best.pt was removed"}
+        except OSError:                                 # a run stopped before its first evaluation, say
+            return {"problem": "no best.pt yet"}
         stamp = (stat.st_mtime_ns, stat.st_size)
         with self.scoring:
             known = self.scores.get(checkpoint)

@@ -6,7 +6,9 @@ except under CI (CI=true), where it must run. The screenshots are saved in the t
 (PLAYGROUND_SCREENSHOTS=/folder keeps a copy there, to look at).
 """
 import contextlib
+import json
 import os
+import re
 import shutil
 from pathlib import Path
 from urllib.parse import urlparse
@@ -40,8 +42,12 @@ def browser():
         browser.close()
 
 
-def screenshot(page, path: Path):
-    page.screenshot(path=path, full_page=True)
+def screenshot(page, path: Path, selector: str | None = None):
+    """The whole page, or the element ``selector`` picks."""
+    if selector:
+        page.locator(selector).screenshot(path=path)
+    else:
+        page.screenshot(path=path, full_page=True)
     if os.environ.get("PLAYGROUND_SCREENSHOTS"):
         shutil.copy(path, Path(os.environ["PLAYGROUND_SCREENSHOTS"]) / path.name)
 
@@ -297,6 +303,47 @@ def test_train_from_the_page_watch_it_learn_stop_resume_and_use_the_model(traini
     assert "1 blocks × 4 heads, width 32" in page.inner_text("#card-summary")
     assert "char tokenizer" in page.inner_text("#card-summary")
     page.wait_for_function("document.querySelectorAll('#attention-grid .cell').length === 4")   # 1 block × 4 heads
+    assert page.errors == []
+
+
+def polyline_points(page, run: str, kind: str) -> int:
+    return page.eval_on_selector(f"#runs-chart g[data-run='{run}'] polyline.{kind}",
+                                 "n => n.getAttribute('points').split(' ').length")
+
+
+def test_train_the_same_with_other_positions_and_compare_the_two_runs(training_page, tmp_path):
+    """After the run above: "Train the same with positions: none" starts its variant, whose curve grows on the Runs
+    chart beside the first one's; the chart's points are the lines of each run's metrics.jsonl, and the table lists
+    the one setting in which the two differ."""
+    page = training_page
+    first = page.inner_text("#train-status").split()[1].rstrip(":")
+    page.select_option("#train-variant-positional", "none")
+    page.click("#train-variant-btn")
+    page.wait_for_function(f"document.querySelector('#train-status').textContent.includes('training') && "
+                           f"!document.querySelector('#train-status').textContent.includes({first!r})",
+                           timeout=60_000)
+    second = page.inner_text("#train-status").split()[1].rstrip(":")
+    names = [f"playground/{first}", f"playground/{second}"]
+    page.wait_for_selector(f"#runs-chart g[data-run='{names[1]}'] polyline.train-line", timeout=90_000)  # live
+    page.click("#train-stop-btn")
+    page.wait_for_function("document.querySelector('#train-status').textContent.includes('stopped')",
+                           timeout=60_000)
+    for name in names:                  # the stopped runs' files are final: the chart shows every line of them
+        lines = [json.loads(line) for line in (page.runs / name / "metrics.jsonl").read_text().splitlines()]
+        losses, evals = sum("loss" in m for m in lines), sum("val_loss" in m for m in lines)
+        page.wait_for_function(f"document.querySelector(\"#runs-chart g[data-run='{name}'] polyline.train-line\")"
+                               f"?.getAttribute('points').split(' ').length === {losses}", timeout=30_000)
+        assert page.eval_on_selector_all(f"#runs-chart g[data-run='{name}'] circle.val-dot", "n => n.length") == evals
+    rows = page.eval_on_selector_all("#runs-table tr.differs", "n => n.map(r => [...r.cells].map(c => c.textContent))")
+    assert rows == [["model.positional", "none", "sinusoidal"]]                      # the newest run first
+    facts = page.eval_on_selector_all("#runs-table tr.summary:nth-child(4) td[data-run]", "n => n.map(c => c.textContent)")
+    assert re.fullmatch(r"\d+ of \d+ \(\d+%\) at step \d+", facts[1]), facts      # the first run's best.pt
+    assert facts[0] == "no best.pt yet" if not (page.runs / names[1] / "best.pt").exists() else "%" in facts[0]
+    page.check("#runs-log")
+    assert "(log scale)" in page.text_content("#runs-chart")
+    page.check("input[name=runs-x][value=tokens]")
+    assert "training tokens" in page.text_content("#runs-chart")
+    screenshot(page, tmp_path / "runs.png", "#runs-section")
     assert page.errors == []
 
 

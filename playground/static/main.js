@@ -14,6 +14,7 @@ import * as feedForward from "./panels/6-feed-forward.js";
 import * as generate from "./panels/7-generate.js";
 import * as modelCard from "./panels/8-model-card.js";
 import * as train from "./panels/9-train.js";
+import * as runs from "./panels/10-runs.js";
 
 const DEBOUNCE_MS = 200;
 const OF_THE_TEXT = [tokens, attention, nextToken, feedForward];    // the panels each keystroke redraws
@@ -83,7 +84,7 @@ async function start() {
   }
   document.addEventListener("modelchange", () => modelChanged().catch((error) => showError(error.message)));
   picker.start().catch((error) => { $("#model-note").textContent = `cannot list the models: ${error.message}`; });
-  for (const panel of [embeddings, positions, nextToken, generate, modelCard, train]) {
+  for (const panel of [embeddings, positions, nextToken, generate, modelCard, train, runs]) {
     guarded(panel.section, () => panel.start());
   }
   keystroke();

@@ -11,4 +11,5 @@ export const state = {
   training: null,                  // panel 9: GET /api/train's latest answer
   trainEvents: null,               // panel 9: the EventSource that follows a run
   history: null,                   // panel 9: GET /api/train/attention
+  runs: null,                      // panel 10: the runs listed and chosen, and POST /api/runs/compare's answer
 };

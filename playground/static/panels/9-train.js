@@ -34,6 +34,12 @@ export async function start() {
   $("#train-stop-btn").addEventListener("click", () => act("/api/train/stop", {}));
   $("#train-resume-btn").addEventListener("click", () => act("/api/train/resume", { run: state.training.run }));
   $("#train-use-btn").addEventListener("click", () => guarded(section, useTrainedModel));
+  // the same run again with other positions (the server copies its settings), for the Runs panel's chart
+  const others = limits.positional.choices.filter((choice) => choice !== limits.positional.default);
+  $("#train-variant-positional").replaceChildren(...[...others, limits.positional.default].map((choice) =>
+    el("option", { value: choice }, choice)));
+  $("#train-variant-btn").addEventListener("click", () => act("/api/train/variant",
+    { run: state.training.run, positional: $("#train-variant-positional").value }));
   $("#history-step").addEventListener("input", drawHistory);
   show(await getJSON("/api/train"));
   if (state.training.state === "training") follow();
@@ -85,6 +91,7 @@ function show(status) {
   $("#train-stop-btn").disabled = !training;
   $("#train-resume-btn").disabled = training || status.state !== "stopped";
   $("#train-use-btn").disabled = !status.checkpoint;
+  $("#train-variant-btn").disabled = training || status.state === "idle";
   const last = status.losses && status.losses.length ? status.losses[status.losses.length - 1] : null;
   $("#train-status").textContent = status.state === "idle" ? "" :
     `run ${status.run}: ${training ? "training" : status.outcome}` +
