@@ -21,11 +21,18 @@ from model.kv_cache import KVCache
 from model.recorder import Recorder, keep
 
 
-def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout: nn.Dropout | None = None):
+def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout: nn.Dropout | None = None,
+                     record: Recorder | None = None):
     """The formula above, written out. q (..., Tq, hs), k and v (..., Tk, hs) with the queries being the last Tq of
-    the Tk positions (Tq == Tk without a cache). Returns (output (..., Tq, hs), weights (..., Tq, Tk))."""
+    the Tk positions (Tq == Tk without a cache). Returns (output (..., Tq, hs), weights (..., Tq, Tk)). ``record``
+    keeps q, k, v as they enter the dot product, and the scores before the mask (``model.recorder.INSIDE``)."""
     Tq, Tk = q.size(-2), k.size(-2)
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))                            # (..., Tq, Tk)
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        keep(record, name, t)
+    dots = q @ k.transpose(-2, -1)                                                      # q·k_j (..., Tq, Tk)
+    keep(record, "dots", dots)
+    scores = dots / math.sqrt(q.size(-1))                                               # ÷ √hs
+    keep(record, "scores", scores)
     # query i stands at position Tk - Tq + i and may see keys 0 .. Tk - Tq + i
     future = torch.ones(Tq, Tk, dtype=torch.bool, device=q.device).triu(diagonal=Tk - Tq + 1)
     scores = scores.masked_fill(future, float("-inf"))
@@ -99,17 +106,21 @@ class MultiHeadAttention(nn.Module):
         """x (B, T, C) at positions start..start+T-1 → (B, T, C). With a ``cache`` (generation), the keys and values
         of the positions before come from it (``attend_with_cache``); ``record`` keeps the weights (B, nh, T, T)."""
         B, T, C = x.shape
+        keep(record, "attention_input", x)
         q, k, v = self.qkv(x).split(C, dim=2)                                           # each (B, T, C)
         q, k, v = (t.view(B, T, self.n_head, self.head_size).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
         if cache is not None:
             out = attend_with_cache(q, k, v, cache, start)                              # (B, nh, T, hs)
         elif record is not None:
-            out, weights = causal_attention(q, k, v, self.attn_dropout)                 # softmax(QKᵀ/√hs + M) V
+            out, weights = causal_attention(q, k, v, self.attn_dropout, record)         # softmax(QKᵀ/√hs + M) V
             keep(record, "attention", weights)                                          # (B, nh, T, T)
+            keep(record, "heads", out)                                                  # (B, nh, T, hs)
         else:
             out = fused_causal_attention(q, k, v, self.dropout_p if self.training else 0.0)
         out = out.transpose(1, 2).contiguous().view(B, T, C)                            # heads side by side (B, T, C)
-        return self.resid_dropout(self.proj(out))
+        out = self.resid_dropout(self.proj(out))                                        # (B, T, C)
+        keep(record, "attention_out", out)
+        return out
 
 
 def attend_with_cache(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cache: KVCache,

@@ -18,7 +18,7 @@ from model.config import ModelConfig
 from model.embeddings import Embeddings
 from model.kv_cache import KVCache
 from model.positional import LearnedPositionalEmbedding
-from model.recorder import Recorder, keep
+from model.recorder import Recorder, entering, keep
 
 
 class GPT(nn.Module):
@@ -71,6 +71,7 @@ class GPT(nn.Module):
         x = self.embed(idx, start)                                                      # (B, T, C)
         keep(record, "inputs", x)                                                       # what block 0 reads
         for i, block in enumerate(self.blocks):
+            entering(record, i)                                                         # for Recorder(inside=i)
             x = block(x, caches[i] if caches is not None else None, start, record)      # (B, T, C)
         x = self.norm(x)
         keep(record, "final", x)                                                        # what the LM head reads
