@@ -148,7 +148,7 @@ function keyTable(view, strip) {
   const products = k.map((key) => key.map((x, d) => q[d] * x));              // q ⊙ k_j, drawn only
   const [kScale, pScale, vScale] = [largest(q, k), largest(products), largest(v)];
   const strongest = weights.indexOf(Math.max(...weights));
-  const head = el("tr", {}, ["token j", "k_j", "q ⊙ k_j", "q·k_j", `s_j = ÷√${hs}`, "+ mask", "w_j = softmax",
+  const head = el("tr", {}, ["token j", "k_j", "q ⊙ k_j", "q·k_j", `s_j = ÷ √${hs}`, "+ mask", "w_j = softmax",
     "v_j"].map((title) => el("th", {}, title)));
   const qRow = el("tr", { class: "query-row" }, [el("th", {}, "q"), el("td", {}, [strip("q", q, kScale)]),
     el("td", { class: "muted", colspan: 5 }, `the query of token ${i}, beside the keys it is compared with`),
