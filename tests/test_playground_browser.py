@@ -330,10 +330,13 @@ def test_inside_a_head_opens_from_a_heatmap_and_follows_a_token(page, play_check
     T = len(SENTENCE)
     page.uncheck("#compare-toggle")
     page.fill("#text", SENTENCE)
-    head_shown(page, 0, 0, T - 1)                                    # the keystroke's answer: the last token
-    page.click("#attention-grid .cell[data-layer='1'][data-head='1']")
+    page.wait_for_function(f"document.querySelector('#head-stages').dataset.query === '{T - 1}'")   # the last token
+    page.click("#attention-grid .cell[data-layer='0'][data-head='1']")
+    head_shown(page, 0, 1, T - 1)
+    assert page.input_value("#head-block") == "0" and page.input_value("#head-head") == "1"
+    page.select_option("#head-block", "1")                           # the block menu: panel 4 enlarges it too
     head_shown(page, 1, 1, T - 1)
-    assert page.input_value("#head-block") == "1" and page.input_value("#head-head") == "1"
+    assert page.inner_text("#attention-detail figcaption").startswith("block 1, head 1")
     page.click("#head-tokens .chip >> nth=5")
     head_shown(page, 1, 1, 5)
     stages = page.eval_on_selector_all("#head-stages .stage", "n => n.map(s => s.dataset.stage)")
@@ -349,21 +352,18 @@ def test_inside_a_head_opens_from_a_heatmap_and_follows_a_token(page, play_check
     assert shown == pytest.approx(panel4, abs=6e-5)
     assert shown == pytest.approx(trace(loaded, SENTENCE).attention[1][1, 5, :6].tolist(), abs=1e-5)
 
-    page.select_option("#head-head", "0")                            # the head menu: panel 4 enlarges it too
-    head_shown(page, 1, 0, 5)
-    assert page.inner_text("#attention-detail figcaption").startswith("block 1, head 0")
     heatmap = page.locator("#attention-detail svg.heatmap")
     box = heatmap.bounding_box()
     label = page.locator("#attention-detail .query-label >> nth=3").bounding_box()     # the enlarged row of token 3
     heatmap.click(position={"x": box["width"] - 5, "y": label["y"] + label["height"] / 2 - box["y"]})
-    head_shown(page, 1, 0, 3)
+    head_shown(page, 1, 1, 3)
     page.locator("#head-section").screenshot(path=tmp_path / "inside-a-head.png")
 
     page.fill("#text", "Zebra")
     page.wait_for_selector("#head-section.stale")
     page.fill("#text", SENTENCE)
     page.wait_for_selector("#error", state="hidden")
-    head_shown(page, 1, 0, T - 1)                                    # a new text: its last token again
+    head_shown(page, 1, 1, T - 1)                                    # a new text: its last token again
     assert "stale" not in page.get_attribute("#head-section", "class")
     assert page.errors == []
 

@@ -35,8 +35,13 @@ export function start() {
   document.addEventListener("modelchange", forget);
 }
 
+// A keystroke's answer: drawn if it holds the head and token chosen now (one picked while it was on its way asks
+// again).
 export function show(page) {
-  if (page.head) draw(page.head);
+  const now = choice();
+  const { block, head, query } = page.head;
+  if (block === now.block && head === now.head && (now.query === null || query === now.query)) draw(page.head);
+  else return ask();
 }
 
 // The same head for another block, head or token of the text shown: one request, dropped if the text moved on.
