@@ -319,6 +319,15 @@ def test_inside_a_head_is_the_models_own_tensors(client, loaded, block, head):
     assert page["head"] == post(client, "/api/head", text=SENTENCE, block=block, head=head, query=7)
 
 
+def test_inside_a_head_of_a_bpe_model_reads_its_tokens(play_bpe_checkpoint):
+    loaded = load_for_inference(play_bpe_checkpoint)
+    text = "This animal barks. This animal is a"
+    got = views.head_view(loaded, text, block=1, head=1)
+    T = len(loaded.tokenizer.encode(text))
+    assert [t["text"] for t in got["tokens"]] == loaded.tokenizer.pieces(text, loaded.tokenizer.encode(text))
+    assert_head_is(got, head_by_its_own_modules(loaded, text, 1, 1), loaded.cfg.model.head_size, T - 1)
+
+
 def test_inside_a_head_shows_the_bias_terms_of_a_gpt2_shaped_model():
     """A model with GPT-2's switches (biases, learned positions), its biases set to random values so that they
     count: every stage still equals the block's own modules, and the head's b_q, b_k, b_v and the projection's b_o
