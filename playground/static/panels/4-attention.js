@@ -27,7 +27,8 @@ function showDetail(attention) {
   $("#attention-detail").replaceChildren(...sentences(attention).map((s, n) => {
     const rows = s.attention[layer][head];
     const view = headView(s.shown, rows);
-    const caption = el("figcaption", {}, `block ${layer}, head ${head}: ${JSON.stringify(s.tokens.join(""))}`);
+    const caption = el("figcaption", {}, `block ${layer}, head ${head}: ${JSON.stringify(s.tokens.join(""))}` +
+      (n === 0 ? " (click a row to follow that token inside the head, panel 4b)" : ""));
     const onClick = n === 0 ? (i) => pick({ query: i }) : null;     // the typed text's row i, followed in panel 4b
     return el("figure", {}, [caption, enlarged(s.shown, rows, view.show, onClick), view.box]);
   }));

@@ -118,7 +118,8 @@ function draw(view) {
         vector("b_o", bias.o)] : [])),
     stage("after", "x + attention(x): the stream after attention",
       "The residual connection: attention changes the vector by adding to it, never by replacing it. The " +
-      "feed-forward network (panel 6) reads this.", vector("x + attention(x)", view.after, largest(view.x, view.after))),
+      "feed-forward network (panel 6) reads this.",
+      vector("x + attention(x)", view.after, largest(view.x, view.after))),
   );
 }
 
@@ -146,6 +147,8 @@ function vectorStrip(name, values, scale, px, outlined) {
   return box;
 }
 
+const FUTURE_ROWS = 16;       // the masked tokens after the query listed one by one (a long text's rest: one row)
+
 // One row per token: its key, q ⊙ key, the score before and after ÷√hs, the mask, the weight and its value. The
 // future rows (after the query) are masked: −∞, weight 0.
 function keyTable(view, strip) {
@@ -158,7 +161,8 @@ function keyTable(view, strip) {
   const qRow = el("tr", { class: "query-row" }, [el("th", {}, "q"), el("td", {}, [strip("q", q, kScale)]),
     el("td", { class: "muted", colspan: 5 }, `the query of token ${i}, beside the keys it is compared with`),
     el("td")]);
-  const rows = tokens.map((t, j) => {
+  const future = tokens.length - 1 - i;
+  const rows = tokens.slice(0, i + 1 + Math.min(future, FUTURE_ROWS)).map((t, j) => {
     if (j > i) {
       return el("tr", { class: "future", "data-j": j }, [el("th", {}, t.shown), el("td"), el("td"), el("td"),
         el("td"), el("td", { class: "number" }, "−∞"), el("td", { class: "weight", "data-w": 0 }, "0"), el("td")]);
@@ -175,8 +179,14 @@ function keyTable(view, strip) {
       el("td", { class: "weight", "data-w": weights[j] }, [bar, ` ${weights[j].toFixed(3)}`]),
       el("td", {}, [strip(`v_${j}`, v[j], vScale)])]);
   });
-  const biasRow = bias ? [el("tr", { class: "query-row" }, [el("th", {}, "bias"), el("td", {},
-    [strip("b_k", bias.k, kScale)]), el("td", { class: "muted", colspan: 5 }, "b_k and b_v, added to every key and value"),
+  const biasNote = "b_k and b_v, added to every key and value (b_k adds the same q·b_k to every score, which the " +
+    "softmax ignores)";
+  const biasRow = bias ? [el("tr", { class: "query-row" }, [el("th", {}, "bias"),
+    el("td", {}, [strip("b_k", bias.k, kScale)]), el("td", { class: "muted", colspan: 5 }, biasNote),
     el("td", {}, [strip("b_v", bias.v, vScale)])])] : [];
-  return el("table", { class: "keys" }, [head, qRow, ...biasRow, ...rows]);
+  if (future > FUTURE_ROWS) {
+    rows.push(el("tr", { class: "future" }, [el("th", {}, "…"), el("td", { colspan: 7 },
+      `and ${future - FUTURE_ROWS} more tokens of the future, masked the same way (−∞, weight 0)`)]));
+  }
+  return el("div", { class: "keys-box" }, [el("table", { class: "keys" }, [head, qRow, ...biasRow, ...rows])]);
 }
