@@ -32,7 +32,7 @@ class Recorder:
     """Tensors by name, each name a list in the order the forward pass made them (one per block, or one).
 
     ``inside``: the block whose attention is kept step by step (``INSIDE``); None: no block's. An attention module
-    run on its own (outside any block) keeps them always."""
+    run on its own (outside any block) with a plain ``Recorder()`` keeps them too."""
 
     def __init__(self, inside: int | None = None):
         self.kept: dict[str, list[torch.Tensor]] = defaultdict(list)
