@@ -238,7 +238,8 @@ def draw(table: torch.Tensor, results: dict, kind: str):
     ax.set_xlabel("dimension (even: sin, odd: cos)")
     ax.set_ylabel("position")
     ax.set_title({"learned": "Learned position table (a row per position)",
-                  "none": "Sinusoidal PE(pos, dim) (this model adds none)"}.get(
+                  "none": "Sinusoidal PE(pos, dim) (this model adds none)",
+                  "rope": "Sinusoidal PE(pos, dim) (this model turns q, k instead)"}.get(
         kind, "Sinusoidal positional encoding PE(pos, dim)"))
     fig.colorbar(image, ax=ax)
     ax = fig.add_subplot(2, 2, 2)

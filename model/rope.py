@@ -33,7 +33,7 @@ def rotate_pairs(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     even, odd = x[..., 0::2].float(), x[..., 1::2].float()                             # (..., T, hs/2) each
     turned = torch.stack((even * cos - odd * sin,                                      # x'_2i
                           even * sin + odd * cos), dim=-1)                             # x'_2i+1   (..., T, hs/2, 2)
-    return turned.flatten(-2).to(x.dtype)                                              # pairs back in place (..., T, hs)
+    return turned.flatten(-2).to(x.dtype)                                   # pairs back in place (..., T, hs)
 
 
 class RotaryEmbedding(nn.Module):

@@ -214,7 +214,8 @@ def test_the_limits_the_page_is_served_are_the_ones_the_server_checks(client, lo
     assert {name: train[name]["default"] for name in ("n_layer", "n_head", "n_embd", "max_iters", "lr")} == {
         "n_layer": cfg.model.n_layer, "n_head": cfg.model.n_head, "n_embd": cfg.model.n_embd,
         "max_iters": cfg.train.max_iters, "lr": cfg.train.lr}
-    assert train["positional"] == {"choices": ["sinusoidal", "learned", "rope", "none"], "default": cfg.model.positional}
+    assert train["positional"] == {"choices": ["sinusoidal", "learned", "rope", "none"],
+                                   "default": cfg.model.positional}
     assert train["tokenizer"] == {"choices": ["word", "char"], "default": "word"}
     # a pasted text's fewest tokens: the held-out tenth holds one window of each toy config's context + 1
     assert train["text"] == {"min_chars": 1000, "max_bytes": 200 * 1024, "min_tokens": {"word": 330, "char": 970}}

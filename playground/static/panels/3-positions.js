@@ -1,4 +1,5 @@
-// Panel 3, Positions: the model's table of positions as a heatmap (sinusoidal, learned or RoPE's angles), and the model's answers to one sentence in two orders.
+// Panel 3, Positions: the model's table of positions as a heatmap (sinusoidal, learned, RoPE's angles), and the
+// model's answers to one sentence in two orders.
 import { getJSON } from "../api.js";
 import { $, el } from "../dom.js";
 import { colour, paint } from "../heatmap.js";
