@@ -68,6 +68,9 @@ class GPT(nn.Module):
         ``start`` (with caches, one token) runs at fixed shapes, whatever the position (``model.decoder``).
         ``record`` keeps what the pass computes on its way, for the views (``model.recorder``).
         """
+        if not isinstance(start, torch.Tensor) and start + idx.size(1) > self.cfg.block_size:
+            raise ValueError(f"positions {start}..{start + idx.size(1) - 1} run past this model's context of "
+                             f"{self.cfg.block_size} tokens (block_size: its position tables and caches end there)")
         x = self.embed(idx, start)                                                      # (B, T, C)
         keep(record, "inputs", x)                                                       # what block 0 reads
         for i, block in enumerate(self.blocks):

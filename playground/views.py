@@ -353,10 +353,13 @@ ORDER_PAIR = ("The dog chased the cat. Who chased? the", "The cat chased the dog
 
 
 def positions_view(loaded: Loaded, pair: tuple[str, str] = ORDER_PAIR) -> dict:
-    """The sinusoidal table PE (block_size, C), or None for a model without positions, and the model's greedy
-    answers to two sentences with the same words in another order: with positions they can differ, without
-    they cannot (the position lesson's experiment)."""
+    """The table of positions: the sinusoidal PE or the learned one (block_size, C), RoPE's cos(p·θ_i)
+    (block_size, hs/2: the angles every head's q and k are turned by), None for a model without positions; and
+    the model's greedy answers to two sentences with the same words in another order: with positions they can
+    differ, without they cannot (the position lesson's experiment)."""
     position = loaded.model.embed.position
+    rotary = loaded.model.blocks[0].attn.rotary if loaded.model.blocks else None
+    table = position.table if position is not None else rotary.cos if rotary is not None else None
     answers = []
     for prompt in pair:
         try:
@@ -364,6 +367,6 @@ def positions_view(loaded: Loaded, pair: tuple[str, str] = ORDER_PAIR) -> dict:
         except UserError as e:          # a char model trained on other text cannot read the sentence
             answers.append(f"(cannot ask: {e})")
     return {"positional": loaded.cfg.model.positional,
-            "table": rounded(position.table, 3) if position is not None else None,
+            "table": rounded(table, 3) if table is not None else None,
             "pair": [{"prompt": prompt, "answer": answer, "shown": show_token(answer)}
                      for prompt, answer in zip(pair, answers)]}

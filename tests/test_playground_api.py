@@ -217,7 +217,8 @@ def test_the_limits_the_page_is_served_are_the_ones_the_server_checks(client, lo
     assert {name: train[name]["default"] for name in ("n_layer", "n_head", "n_embd", "max_iters", "lr")} == {
         "n_layer": cfg.model.n_layer, "n_head": cfg.model.n_head, "n_embd": cfg.model.n_embd,
         "max_iters": cfg.train.max_iters, "lr": cfg.train.lr}
-    assert train["positional"] == {"choices": ["sinusoidal", "none"], "default": cfg.model.positional}
+    assert train["positional"] == {"choices": ["sinusoidal", "learned", "rope", "none"],
+                                   "default": cfg.model.positional}
     assert train["tokenizer"] == {"choices": ["word", "char"], "default": "word"}
     # a pasted text's fewest tokens: the held-out tenth holds one window of each toy config's context + 1
     assert train["text"] == {"min_chars": 1000, "max_bytes": 200 * 1024, "min_tokens": {"word": 330, "char": 970}}
@@ -553,3 +554,19 @@ def test_positions_view_is_the_papers_table_and_the_word_order_answers(client, l
     for row in view["pair"]:
         assert row["answer"] == greedy_text(loaded, "\n" + row["prompt"], min_chars=6).split("\n")[0]
     assert {row["prompt"].split(".")[0] for row in view["pair"]} == {"The dog chased the cat", "The cat chased the dog"}
+
+
+def test_positions_view_of_a_rope_model_is_the_angles_its_heads_turn_by(loaded):
+    """A RoPE model adds no table to its tokens: the view shows cos(p·θ_i), θ_i = 10000^(−2i/hs), the angles the
+    model's own attention uses."""
+    import dataclasses
+
+    from model import GPT
+    from playground.views import positions_view
+    cfg = dataclasses.replace(loaded.cfg, model=dataclasses.replace(loaded.cfg.model, positional="rope"))
+    rope = dataclasses.replace(loaded, model=GPT(cfg.model, loaded.tokenizer.vocab_size).eval(), cfg=cfg)
+    view = positions_view(rope)
+    T, hs = cfg.model.block_size, cfg.model.head_size
+    angle = torch.arange(T, dtype=torch.float64)[:, None] * 10000 ** (-torch.arange(0, hs, 2) / hs)    # (T, hs/2)
+    assert view["positional"] == "rope"
+    assert torch.allclose(torch.tensor(view["table"], dtype=torch.float64), torch.cos(angle), atol=1e-3)

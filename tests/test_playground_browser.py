@@ -257,6 +257,9 @@ def test_train_from_the_page_watch_it_learn_stop_resume_and_use_the_model(traini
     page = training_page
     page.wait_for_selector("input[name=train-tokenizer][value=word]:checked")      # words by default
     page.check("input[name=train-tokenizer][value=char]")    # a 96-token context: slow enough to stop mid-run
+    choices = page.eval_on_selector_all("#train-positions option", "options => options.map(o => o.value)")
+    assert choices == ["sinusoidal", "learned", "rope", "none"] and page.input_value("#train-positions") == "sinusoidal"
+    page.select_option("#train-positions", "rope")
     page.fill("#train-layers", "1")
     page.fill("#train-width", "32")
     page.fill("#train-steps", "5000")
@@ -297,6 +300,9 @@ def test_train_from_the_page_watch_it_learn_stop_resume_and_use_the_model(traini
     assert "1 blocks × 4 heads, width 32" in page.inner_text("#card-summary")
     assert "char tokenizer" in page.inner_text("#card-summary")
     page.wait_for_function("document.querySelectorAll('#attention-grid .cell').length === 4")   # 1 block × 4 heads
+    page.wait_for_function("document.querySelector('#order-pair').textContent.includes('RoPE')")   # its positions
+    assert page.is_visible("#pe-table")                                  # cos(p·θ_i), the angles q and k turn by
+    page.locator("#positions-section").screenshot(path=tmp_path / "positions-rope.png")
     assert page.errors == []
 
 
