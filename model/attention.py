@@ -111,16 +111,14 @@ class MultiHeadAttention(nn.Module):
     def forward(self, x: torch.Tensor, cache: KVCache | None = None, start: int | torch.Tensor = 0,
                 record: Recorder | None = None) -> torch.Tensor:
         """x (B, T, C) at positions start..start+T-1 → (B, T, C). With a ``cache`` (generation), the keys and values
-        of the positions before come from it (``attend_with_cache``); ``record`` keeps the queries and keys (after
-        RoPE's rotation, with ``positional="rope"``: what the scores are made of) and the weights (B, nh, T, T)."""
+        of the positions before come from it (``attend_with_cache``); ``record`` keeps the weights (B, nh, T, T), and
+        in the block it looks inside, q and k as they enter the dot product (after RoPE's rotation, for a RoPE model)."""
         B, T, C = x.shape
         keep(record, "attention_input", x)
         q, k, v = self.qkv(x).split(C, dim=2)                                           # each (B, T, C)
         q, k, v = (t.view(B, T, self.n_head, self.head_size).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
         if self.rotary is not None:
             q, k = self.rotary(q, k, start)                         # R(p·θ) q, R(p·θ) k; the cache keeps turned keys
-        keep(record, "queries", q)                                                      # (B, nh, T, hs)
-        keep(record, "keys", k)                                                         # (B, nh, T, hs)
         if cache is not None:
             out = attend_with_cache(q, k, v, cache, start)                              # (B, nh, T, hs)
         elif record is not None:

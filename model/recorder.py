@@ -7,7 +7,6 @@ optional ``Recorder`` and hands it each tensor as it is made:
     record = Recorder()
     logits, _ = model(idx, record=record)
     record["attention"]          one (B, nh, T, T) per block, in block order
-    record["queries"], ["keys"]  one (B, nh, T, hs) each per block (after RoPE's rotation, for a RoPE model)
 
 Without a recorder (training, generation) nothing is kept and nothing changes. With one, attention computes its
 weights explicitly (``causal_attention``) instead of through the fused kernel, since those never leave it.

@@ -214,7 +214,8 @@ def head_of(loaded: Loaded, t: Trace, block: int, head: int, query: int | None =
             "dots": r(inside["dots"][head, i, : i + 1]), "scores": r(inside["scores"][head, i, : i + 1]),
             "weights": r(t.attention[block][head, i, : i + 1]), "output": r(inside["heads"][head, i]),
             "concatenated": r(inside["heads"][:, i].reshape(-1)),                       # (nh·hs,) = (C,)
-            "projected": r(inside["attention_out"][i]), "after": r(t.after_attention[block][i]), "bias": bias}
+            "projected": r(inside["attention_out"][i]), "after": r(t.after_attention[block][i]), "bias": bias,
+            "rotary": attn.rotary is not None}                # q and k turned by their positions (RoPE)
 
 
 def head_view(loaded: Loaded, text: str, block: int, head: int, query: int | None = None) -> dict:

@@ -277,7 +277,10 @@ def head_by_its_own_modules(loaded, text, block, head):
         normed = attn_block.ln1(x)
         single = SelfAttention.from_head(attn_block.attn, head)
         output, weights = single(normed[None], return_weights=True)                       # (1, T, hs), (1, T, T)
-        return {"x": x, "normed": normed, "q": single.query(normed), "k": single.key(normed),
+        q, k = single.query(normed), single.key(normed)                                   # (T, hs) each
+        if single.rotary is not None:                                                     # RoPE: turned by position
+            q, k = (t[0] for t in single.rotary(q[None], k[None]))
+        return {"x": x, "normed": normed, "q": q, "k": k,
                 "v": single.value(normed), "weights": weights[0], "output": output[0],
                 "projected": attn_block.attn(normed[None])[0]}
 
@@ -329,6 +332,17 @@ def test_inside_a_head_of_a_bpe_model_reads_its_tokens(play_bpe_checkpoint):
     assert_head_is(got, head_by_its_own_modules(loaded, text, 1, 1), loaded.cfg.model.head_size, T - 1)
 
 
+def test_inside_a_head_of_a_rope_model_shows_the_turned_queries_and_keys():
+    """With rotary positions, the q and k_j the panel shows are the turned ones that make its scores."""
+    torch.manual_seed(1)
+    cfg = ModelConfig(block_size=16, n_layer=2, n_head=2, n_embd=16, positional="rope")
+    tokenizer = CharTokenizer(sorted(set(SENTENCE)))
+    loaded = Loaded(GPT(cfg, tokenizer.vocab_size).eval(), tokenizer, Config(model=cfg), torch.device("cpu"))
+    got = views.head_view(loaded, "He broke", block=1, head=1, query=None)
+    assert got["rotary"]
+    assert_head_is(got, head_by_its_own_modules(loaded, "He broke", 1, 1), cfg.head_size, 7)
+
+
 def test_inside_a_head_shows_the_bias_terms_of_a_gpt2_shaped_model():
     """A model with GPT-2's switches (biases, learned positions), its biases set to random values so that they
     count: every stage still equals the block's own modules, and the head's b_q, b_k, b_v and the projection's b_o
@@ -346,6 +360,7 @@ def test_inside_a_head_shows_the_bias_terms_of_a_gpt2_shaped_model():
     attn = model.blocks[1].attn
     got = views.head_view(loaded, "He broke", block=1, head=2, query=None)
     assert_head_is(got, head_by_its_own_modules(loaded, "He broke", 1, 2), cfg.head_size, 7)
+    assert got["rotary"] is False
     b_q, b_k, b_v = attn.qkv.bias.detach().split(32)
     for name, expected in (("q", b_q[16:24]), ("k", b_k[16:24]), ("v", b_v[16:24]), ("o", attn.proj.bias.detach())):
         assert torch.allclose(torch.tensor(got["bias"][name]), expected, atol=1e-6), name

@@ -60,18 +60,20 @@ def test_the_recorder_sees_the_rotated_queries_and_keys_that_make_the_weights():
     torch.manual_seed(2)
     model = GPT(CFG, vocab_size=19).eval()
     idx = torch.randint(0, 19, (1, 10))
-    record = Recorder()
+    records = [Recorder(inside=block) for block in range(CFG.n_layer)]
     with torch.no_grad():
-        logits, _ = model(idx, record=record)
-        assert torch.allclose(logits, model(idx)[0], atol=1e-5)                   # the fused path computes the same
+        for record in records:
+            logits, _ = model(idx, record=record)
+            assert torch.allclose(logits, model(idx)[0], atol=1e-5)               # the fused path computes the same
         attn = model.blocks[0].attn
-        x = model.blocks[0].ln1(record["inputs"][0])
+        x = model.blocks[0].ln1(records[0]["inputs"][0])
         q, k, _ = attn.qkv(x).split(CFG.n_embd, dim=2)
         q, k = (t.view(1, 10, CFG.n_head, CFG.head_size).transpose(1, 2) for t in (q, k))   # (1, nh, T, hs)
-    assert torch.allclose(record["queries"][0], attn.rotary(q, k)[0], atol=1e-6)
-    assert torch.allclose(record["keys"][0], attn.rotary(q, k)[1], atol=1e-6)
-    assert not torch.allclose(record["queries"][0], q, atol=1e-3)
-    for queries, keys, weights in zip(record["queries"], record["keys"], record["attention"]):
+    assert torch.allclose(records[0]["q"][0], attn.rotary(q, k)[0], atol=1e-6)
+    assert torch.allclose(records[0]["k"][0], attn.rotary(q, k)[1], atol=1e-6)
+    assert not torch.allclose(records[0]["q"][0], q, atol=1e-3)
+    for block, record in enumerate(records):
+        queries, keys, weights = record["q"][0], record["k"][0], record["attention"][block]
         scores = queries @ keys.transpose(-2, -1) / math.sqrt(CFG.head_size)
         scores = scores.masked_fill(torch.ones(10, 10, dtype=torch.bool).triu(1), float("-inf"))
         assert torch.allclose(F.softmax(scores, dim=-1), weights, atol=1e-6)

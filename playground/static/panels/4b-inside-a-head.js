@@ -92,8 +92,11 @@ function draw(view) {
     stage("normed", "LN(x): after the block's first LayerNorm",
       "Shifted to mean 0 and scaled to spread 1, then times the LayerNorm's learned gain plus its bias: what every " +
       "head of this block reads.", vector("LN(x)", view.normed)),
-    stage("q", `q = LN(x)·W_q${bias ? " + b_q" : ""}: the query, ${hs} numbers`,
-      `What ${me} is looking for: its LayerNorm'd vector times this head's own ${C}×${hs} slice of W_q.`,
+    stage("q", `q = ${view.rotary ? "R(p)·(" : ""}LN(x)·W_q${bias ? " + b_q" : ""}${view.rotary ? ")" : ""}: the ` +
+      `query, ${hs} numbers`,
+      `What ${me} is looking for: its LayerNorm'd vector times this head's own ${C}×${hs} slice of W_q.` +
+      (view.rotary ? " This model has no position vector in x: q (and every k_j) is turned by angles that grow " +
+        "with its position (RoPE), so q·k_j depends on how far apart the two tokens are." : ""),
       vector("q", view.q), ...(bias ? [el("span", { class: "muted" }, "b_q"), vector("b_q", bias.q)] : [])),
     stage("keys", "for every token j: k_j, q ⊙ k_j, q·k_j, ÷√hs, + mask, softmax, v_j", [
       `k_j = LN(x_j)·W_k${bias ? " + b_k" : ""} says what token j offers to be found by (its key); ` +
