@@ -59,8 +59,8 @@ class Knobs:
 # each number's range on the Train panel and in POST /api/train, (lowest, highest), both allowed except a learning
 # rate of 0: models a 2-core CPU trains while the learner watches
 KNOB_LIMITS = {"n_layer": (1, 6), "n_head": (1, 8), "n_embd": (8, 256), "max_iters": (10, 5000), "lr": (0.0, 0.05)}
-POSITIONAL = POSITIONALS                     # the panel's checkbox (the paper's positions, or none at all), and
-                                             # "train the same with positions X": every encoding the model has
+POSITIONAL = POSITIONALS                     # the panel's choice of positions, and "train the same with
+                                             # positions X": every one the model has
 TOKENIZERS = tuple(TOY_CONFIGS)              # the panel's choice: a token per word or per character ("word", "char"),
                                              # each on its toy config (its context, its schedule)
 
