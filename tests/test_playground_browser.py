@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 import pytest
 import torch
 
+from core.config import load_config
 from inference import load_for_inference, next_logits, top_tokens, trace
 from model.sampling import next_token_probs
 from playground.load import start_server
@@ -341,7 +342,8 @@ def test_train_the_same_with_other_positions_and_compare_the_two_runs(training_p
                                f"?.getAttribute('points').split(' ').length === {losses}", timeout=30_000)
         assert page.eval_on_selector_all(f"#runs-chart g[data-run='{name}'] circle.val-dot", "n => n.length") == evals
     rows = page.eval_on_selector_all("#runs-table tr.differs", "n => n.map(r => [...r.cells].map(c => c.textContent))")
-    assert rows == [["model.positional", "none", "sinusoidal"]]                      # the newest run first
+    trained_with = load_config(page.runs / names[0] / "config.yaml").model.positional
+    assert trained_with != "none" and rows == [["model.positional", "none", trained_with]]   # the newest run first
     facts = page.eval_on_selector_all("#runs-table tr.summary:nth-child(4) td[data-run]", "n => n.map(c => c.textContent)")
     assert re.fullmatch(r"\d+ of \d+ \(\d+%\) at step \d+", facts[1]), facts      # the first run's best.pt
     assert facts[0] == "no best.pt yet" if not (page.runs / names[1] / "best.pt").exists() else "%" in facts[0]
