@@ -200,3 +200,55 @@ def pca_2d(table: torch.Tensor) -> tuple[torch.Tensor, float]:
     centred = table - table.mean(0)                                                     # (V, C)
     _, s, vh = torch.linalg.svd(centred, full_matrices=False)
     return centred @ vh[:2].T, ((s[:2] ** 2).sum() / (s ** 2).sum()).item()             # (V, 2)
+
+
+# Where a head looks: the heads lesson prints these for every head, the playground captions its heatmaps with them.
+def word_starts(tokens: list[str]) -> list[int]:
+    """For each position, where its word starts: the last token that begins with whitespace (a word model's " dog")
+    or follows a token that ends with it (a char model's "d" after " ")."""
+    starts, current = [], 0
+    for i, token in enumerate(tokens):
+        if i > 0 and (token[:1].isspace() or tokens[i - 1][-1:].isspace()):
+            current = i
+        starts.append(current)
+    return starts
+
+
+def habits(w: torch.Tensor, tokens: list[str]) -> dict:
+    """Where one head's queries (T, T) look on average, over every token but the first (which can only see
+    itself): shares of attention on the previous token, itself, the line start and its word's first token, and
+    the mean distance looked back, Σ_j w_ij (i − j)."""
+    T = w.size(0)
+    rows = torch.arange(1, T)
+    starts = torch.tensor(word_starts(tokens))[1:]
+    back = (torch.arange(T).unsqueeze(1) - torch.arange(T)).clamp(min=0)               # (T, T) i − j
+    return {"previous": w[rows, rows - 1].mean().item(), "itself": w[rows, rows].mean().item(),
+            "line start": w[rows, 0].mean().item(), "word start": w[rows, starts].mean().item(),
+            "mean distance": (w * back).sum(-1)[1:].mean().item()}
+
+
+PLACES = {"previous": "the previous token", "itself": "itself", "line start": "the line start",
+          "word start": "its word's first token"}
+
+
+def places(tokens: list[str]) -> dict[str, str]:
+    """The places a head's habits are told by: "its word's first token" only where some word of the text is split
+    into several tokens (a char model's letters); where every word is one token (a word model's) it would be the
+    token itself."""
+    split = any(start != i and any(c.isalnum() for c in token)
+                for i, (start, token) in enumerate(zip(word_starts(tokens), tokens)))
+    return PLACES if split else {k: v for k, v in PLACES.items() if k != "word start"}
+
+
+def describe(h: dict, where: dict[str, str] = PLACES) -> str:
+    """"mostly X" when one place of ``where`` takes half of the attention, else the two largest places."""
+    first, second = sorted(where, key=h.get, reverse=True)[:2]
+    if h[first] >= 0.5:
+        return f"mostly {where[first]} ({h[first]:.0%}), mean distance {h['mean distance']:.1f} tokens"
+    return (f"{where[first]} {h[first]:.0%}, {where[second]} {h[second]:.0%}, "
+            f"mean distance {h['mean distance']:.1f} tokens")
+
+
+def head_habits(t: Trace) -> list[list[dict]]:
+    """``habits`` of every head of every block in one trace: [layer][head]."""
+    return [[habits(w, t.tokens) for w in layer] for layer in t.attention]          # w: (T, T)

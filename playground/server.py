@@ -27,12 +27,13 @@ page must work offline):
     POST /api/generate     {"text", "max_new_tokens", "temperature", "top_k", "top_p", "seed"} → Server-Sent Events
     GET  /api/health       liveness, and how many generations are running
     POST /api/train        {"corpus": "toy" | "text", "text", "n_layer", "n_head", "n_embd", "max_iters", "lr",
-                           "positional", "tokenizer": "word" | "char"} → a new run trained in the background (409
-                           while another trains)
+                           "positional", "tokenizer": "word" | "char", "seed"} → a new run trained in the background
+                           (409 while another trains)
     POST /api/train/stop   stop it as Ctrl-C would (saved, resumable)
     POST /api/train/resume {"run"} → continue a stopped run exactly
     GET  /api/train/attention  one sentence's attention at each checkpoint seen so far (a step slider)
-    GET  /api/train        the run's state, losses, evaluations and probe answers; /api/train/events streams them
+    GET  /api/train        the run's state, losses, evaluations, probe answers (at step 0 and at every checkpoint),
+                           elapsed time and time left; /api/train/events streams them
     GET  /api/models       the models the page can switch to: every run under the runs folder with a best.pt,
                            by name ("toy_words", "toy", "playground/<id>"), and the start-up one
     POST /api/checkpoint   {"run", "which": "best" | "last"} → every view switches to that run's checkpoint (a name
@@ -139,6 +140,8 @@ class TrainRequest(Strict):
     n_embd: int = knob("n_embd")
     max_iters: int = knob("max_iters")
     lr: float = knob("lr", allow_inf_nan=False)
+    seed: int = knob("seed", description="the seed of the initial weights and of the batches: the same seed, the "
+                                         "same run")
     positional: str = Field(default_factory=lambda: default_knobs().positional, pattern=f"^({'|'.join(POSITIONAL)})$")
     tokenizer: str = Field(default_factory=lambda: default_knobs().tokenizer, pattern=f"^({'|'.join(TOKENIZERS)})$",
                            description="a token per word, digit and mark, or per character")
@@ -357,7 +360,7 @@ def create_app(loaded: Loaded, checkpoint: str, runs_root: str | Path = "runs", 
         if (body.corpus == "text") != (body.text is not None):
             raise UserError('text: give the text to train on with corpus "text", and only then')
         knobs = Knobs(body.n_layer, body.n_head, body.n_embd, body.max_iters, body.lr, body.positional,
-                      body.tokenizer)
+                      body.tokenizer, body.seed)
         run = live.start(knobs, body.text)
         feed.changed()
         return {"run": run}

@@ -34,8 +34,8 @@ from data.make_toy_corpus import KINDS
 from data.tokenization import show_token
 from data.toy_facts import LINE_START
 from errors import UserError
-from inference import (WORD_FRAME, Loaded, Trace, complete, encode_prompt, greedy_text, neighbours, next_logits,
-                       pca_2d, top_tokens, trace, word_tokens, word_vectors)
+from inference import (WORD_FRAME, Loaded, Trace, complete, describe, encode_prompt, greedy_text, head_habits,
+                       neighbours, next_logits, pca_2d, places, top_tokens, trace, word_tokens, word_vectors)
 from model.sampling import entropy_bits, next_token_probs
 
 WEIGHT_DECIMALS = 4
@@ -95,10 +95,21 @@ def attention_rows(t: Trace) -> list:
     return [[[head[i, : i + 1] for i in range(len(head))] for head in layer] for layer in stack]
 
 
+def habits_of(t: Trace) -> list | None:
+    """Each head's habit on this text, [layer][head]: where its tokens look on average (``inference.head_habits``,
+    the numbers the heads lesson prints), in words (``describe``), with the place it looks at most and that share.
+    None for a single token, which can only look at itself."""
+    if len(t.ids) < 2:
+        return None
+    where = places(t.tokens)
+    return [[{"habit": describe(h, where), "place": max(where, key=h.get), "share": round(max(h[p] for p in where), 4)}
+             for h in layer] for layer in head_habits(t)]
+
+
 def attention_of(loaded: Loaded, t: Trace) -> dict:
     cfg = loaded.cfg.model
     return {"tokens": t.tokens, "shown": [show_token(s) for s in t.tokens], "n_layer": cfg.n_layer,
-            "n_head": cfg.n_head, "attention": attention_rows(t)}
+            "n_head": cfg.n_head, "attention": attention_rows(t), "habits": habits_of(t)}
 
 
 def attention_view(loaded: Loaded, text: str) -> dict:
@@ -106,9 +117,20 @@ def attention_view(loaded: Loaded, text: str) -> dict:
     return attention_of(loaded, trace(loaded, text))
 
 
-def compare_of(loaded: Loaded, ta: Trace, tb: Trace) -> dict:
-    """Two sentences side by side ("He broke the glass." / "He broke the news."): both attention stacks, and at each
-    position both have, the cosine of their last-layer vectors (after the final LayerNorm, what the LM head reads):
+CONTINUED = 40           # tokens of greedy continuation shown under each of two compared sentences, cut at the line end
+
+
+def continuation(loaded: Loaded, text: str) -> str:
+    """The greedy continuation of ``text`` to the end of its line (at most ``CONTINUED`` tokens): what the model
+    writes next, as ``generate.py --temperature 0`` would."""
+    return greedy_text(loaded, text, min_chars=10**9, max_new_tokens=CONTINUED).split("\n")[0]
+
+
+def compare_of(loaded: Loaded, ta: Trace, tb: Trace, text_a: str, text_b: str) -> dict:
+    """Two sentences side by side ("He broke the glass." / "He broke the news."): both attention stacks, each one's
+    greedy continuation (``continuation``: the attend lesson's " He swept up the pieces." / " Mom started to cry.")
+    and at each position both have, the cosine of their last-layer vectors (after the final LayerNorm, what the LM
+    head reads):
 
         cos(a, b) = a·b / (‖a‖ ‖b‖)        1 = same direction; a GPT only looks back: equal prefixes give 1
     """
@@ -117,13 +139,15 @@ def compare_of(loaded: Loaded, ta: Trace, tb: Trace) -> dict:
     same_prefix = next((i for i in range(n) if ta.ids[i] != tb.ids[i]), n)
     cfg = loaded.cfg.model
     return {"n_layer": cfg.n_layer, "n_head": cfg.n_head,
-            "a": {"tokens": ta.tokens, "shown": [show_token(s) for s in ta.tokens], "attention": attention_rows(ta)},
-            "b": {"tokens": tb.tokens, "shown": [show_token(s) for s in tb.tokens], "attention": attention_rows(tb)},
-            "cosine": rounded(cosine), "first_difference": same_prefix}
+            "a": {"tokens": ta.tokens, "shown": [show_token(s) for s in ta.tokens], "attention": attention_rows(ta),
+                  "continuation": continuation(loaded, text_a)},
+            "b": {"tokens": tb.tokens, "shown": [show_token(s) for s in tb.tokens], "attention": attention_rows(tb),
+                  "continuation": continuation(loaded, text_b)},
+            "cosine": rounded(cosine), "first_difference": same_prefix, "habits": habits_of(ta)}
 
 
 def compare_view(loaded: Loaded, text_a: str, text_b: str) -> dict:
-    return compare_of(loaded, trace(loaded, text_a), trace(loaded, text_b))
+    return compare_of(loaded, trace(loaded, text_a), trace(loaded, text_b), text_a, text_b)
 
 
 def logits_of(loaded: Loaded, last: torch.Tensor, k: int) -> dict:
@@ -156,7 +180,7 @@ def page_view(loaded: Loaded, text: str, compare_with: str | None = None, ffn_of
     each, of the other sentence and of the text without that FFN."""
     check_block(loaded, ffn_off, "ffn_off")
     t = trace(loaded, text)
-    attention = (compare_of(loaded, t, trace(loaded, compare_with)) if compare_with is not None else
+    attention = (compare_of(loaded, t, trace(loaded, compare_with), text, compare_with) if compare_with is not None else
                  attention_of(loaded, t))
     without = trace(loaded, text, drop_ffn=ffn_off) if ffn_off is not None else None
     return {"tokens": tokens_of(loaded, t.ids, t.tokens), "attention": attention,
@@ -212,13 +236,17 @@ def likeliest(loaded: Loaded, last: torch.Tensor, k: int = FFN_LISTED) -> list[d
 def feedforward_of(loaded: Loaded, t: Trace, off: int | None, without: Trace | None) -> dict:
     """What each block's feed-forward network adds to each token: ‖FFN(x)‖, and that size relative to the vector it
     is added to; and the next token with every FFN, and with block ``off``'s FFN left out (``without``, the trace
-    of ``inference.trace(drop_ffn=off)``, as the feed-forward lesson does)."""
+    of ``inference.trace(drop_ffn=off)``, as the feed-forward lesson does), with the probability it leaves to the
+    token that was likeliest with every FFN (``top_without``: the lesson's P(" dog") without that block)."""
     change = torch.stack([out.norm(dim=-1) for out in t.ffn_out])                      # (n_layer, T)
     stream = torch.stack([x.norm(dim=-1) for x in t.after_attention])                   # (n_layer, T)
+    top = t.logits[-1].argmax().item()                  # the likeliest next token with every FFN
     return {"tokens": token_list(loaded, t.ids, t.tokens), "change": rounded(change),
             "relative": rounded(change / stream),
             "hidden_units": t.ffn_hidden[0].size(-1), "off": off, "with_all": likeliest(loaded, t.logits[-1]),
-            "without": likeliest(loaded, without.logits[-1]) if without is not None else None}
+            "without": likeliest(loaded, without.logits[-1]) if without is not None else None,
+            "top_without": round(without.logits[-1].float().softmax(-1)[top].item(), WEIGHT_DECIMALS)
+                           if without is not None else None}
 
 
 def feedforward_view(loaded: Loaded, text: str, off: int | None = None) -> dict:
@@ -285,8 +313,13 @@ def words_map(loaded: Loaded) -> dict | None:
     except UserError:
         return None
     points, explained = pca_2d(vectors.float())
-    return {"points": rounded(points, 3), "words": [w for _, w in words], "kinds": [k for k, _ in words],
-            "explained": round(explained, 4)}
+    kinds = [k for k, _ in words]
+    cosines = F.cosine_similarity(vectors[:, None], vectors[None], dim=-1).fill_diagonal_(-2.0)    # (n, n)
+    nearest = cosines.argmax(-1).tolist()                  # each word's nearest other word, in the full vectors
+    same = sum(kinds[i] == kinds[j] for i, j in enumerate(nearest))
+    chance = sum(kinds.count(k) - 1 for k in kinds) / (len(kinds) * (len(kinds) - 1))
+    return {"points": rounded(points, 3), "words": [w for _, w in words], "kinds": kinds,
+            "explained": round(explained, 4), "same_kind_nearest": same, "chance": round(chance, 4)}
 
 
 ORDER_PAIR = ("The dog chased the cat. Who chased? the", "The cat chased the dog. Who chased? the")

@@ -32,32 +32,57 @@ export async function load(token) {
   return view;
 }
 
-// points (n × 2) scaled into a W × H box; label(i, x, y) makes the node for point i.
-function scatter(map, points, W, H, label) {
+const CHAR_W = 7.4, LINE_H = 13;       // a label's size in the map's units (12 px monospace)
+
+// A scatter plot: points (n × 2) scaled into a W × H box, a dot per point (dot(i) gives its attributes), and a
+// label beside each dot where it overlaps no label already placed, in the order of `first` (the points that must
+// be read first: the picked token and its neighbours); a dot left without a label names itself on hover.
+function scatter(map, points, W, H, names, dot, first = []) {
   const pad = 24;
   map.setAttribute("viewBox", `0 0 ${W} ${H}`);
   const xs = points.map((p) => p[0]), ys = points.map((p) => p[1]);
   const [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
-  map.replaceChildren(...points.map(([x, y], i) => label(i,
-    (pad + (W - 2 * pad) * (x - x0) / Math.max(x1 - x0, 1e-9)).toFixed(1),
-    (pad + (H - 2 * pad) * (1 - (y - y0) / Math.max(y1 - y0, 1e-9))).toFixed(1))));
+  const at = points.map(([x, y]) => [pad + (W - 2 * pad) * (x - x0) / Math.max(x1 - x0, 1e-9),
+    pad + (H - 2 * pad) * (1 - (y - y0) / Math.max(y1 - y0, 1e-9))]);
+  const dots = at.map(([x, y], i) => {
+    const node = svg("circle", { cx: x.toFixed(1), cy: y.toFixed(1), r: 3, ...dot(i) });
+    node.append(svg("title", {}, names[i]));
+    return node;
+  });
+  const placed = [], labels = [];
+  const overlaps = (b) => placed.some((p) => b[0] < p[2] && p[0] < b[2] && b[1] < p[3] && p[1] < b[3]);
+  for (const i of [...new Set([...first, ...points.keys()])]) {
+    const [x, y] = at[i], w = CHAR_W * names[i].length;
+    const box = [[x + 5, y - LINE_H / 2, x + 5 + w, y + LINE_H / 2], [x - 5 - w, y - LINE_H / 2, x - 5, y + LINE_H / 2]]
+      .find((b) => b[0] >= 0 && b[2] <= W && !overlaps(b));                 // right of the dot, else left of it
+    if (!box) continue;
+    placed.push(box);
+    labels.push(svg("text", { x: box[0].toFixed(1), y: (y + 4).toFixed(1), ...dot(i), "data-label": i }, names[i]));
+  }
+  map.replaceChildren(...dots, ...labels);
+  return [...dots, ...labels];
 }
 
 function draw(view) {
-  const near = new Set((view.neighbours || []).map((n) => n.id));
-  scatter($("#embedding-map"), view.points, 560, 320, (id, x, y) => {
-    const role = id === view.token ? "picked" : near.has(id) ? "near" : "";
-    const label = svg("text", { x, y, class: `${view.kinds[id]} ${role}`.trim(), "data-id": id,
-      "data-kind": view.kinds[id] }, view.shown[id]);
-    label.addEventListener("click", () => guarded(section, () => load(id)));
-    return label;
-  });
+  const near = (view.neighbours || []).map((n) => n.id);
+  const first = view.token === null ? [] : [view.token, ...near];
+  const kinds = view.kinds.flatMap((k, id) => (k ? [id] : []));          // the toy corpus's words, labelled early
+  const nodes = scatter($("#embedding-map"), view.points, 560, 320, view.shown, (id) => ({
+    class: `${view.kinds[id]} ${id === view.token ? "picked" : near.includes(id) ? "near" : ""}`.trim(),
+    "data-id": id, "data-kind": view.kinds[id] }), [...first, ...kinds]);
+  for (const node of nodes) {
+    node.addEventListener("click", () => guarded(section, () => load(Number(node.dataset.id))));
+  }
   $("#embedding-legend").hidden = !view.kinds.some(Boolean);     // a word-level vocabulary: its words coloured
   const words = view.words_map;
   $("#words-map").hidden = !words;
+  $("#words-legend").hidden = !words;
   if (words) {
-    scatter($("#words-map"), words.points, 560, 220,
-      (i, x, y) => svg("text", { x, y, class: words.kinds[i] }, words.words[i]));
+    scatter($("#words-map"), words.points, 560, 220, words.words, (i) => ({ class: words.kinds[i] }));
+    const n = words.words.length;
+    $("#words-measured").textContent = `In the full vectors, ${words.same_kind_nearest} of these ${n} words have ` +
+      `a word of their own kind as nearest neighbour (by chance about ${Math.round(words.chance * n)} would); ` +
+      `this map's two directions hold ${(100 * words.explained).toFixed(0)}% of their variance.`;
   }
   $("#embedding-explained").textContent = `${view.points.length} of ${view.vocab_size} tokens; these two ` +
     `directions hold ${(100 * view.explained).toFixed(0)}% of the table's variance.`;
