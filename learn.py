@@ -39,7 +39,7 @@ def run_lessons(args) -> None:
     ctx = load_context(args.checkpoint, args.out, toy=args.toy)
     for name in ORDER if args.lesson == "all" else [args.lesson]:
         lesson = importlib.import_module(f"lessons.{name}")
-        ctx.say(f"\n{'=' * 100}\n{lesson.__doc__.strip()}\n")
+        ctx.say(f"\n{'=' * 100}\n{lesson.__doc__.strip()}\n\nOn the page (python play.py): panel {lesson.PANEL}\n")
         lesson.run(ctx)
 
 

@@ -25,6 +25,9 @@ from data.make_toy_corpus import KINDS
 from inference import WORD_FRAME, neighbours, pca_2d, word_tokens, word_vectors
 from lessons.common import Context, new_figure, show_token
 
+# where the playground page (python play.py) shows the same, printed under the lesson's title
+PANEL = "2 Embeddings (the map, the nearest neighbours, the words in context)"
+
 # what the nearest-neighbour probes are: words where the vocabulary has them as tokens, else single characters
 PROBE_WORDS = (" dog", " banana", " knife", " chased", "7")
 PROBE_CHARACTERS = ("a", "d", "7", "T", ".")

@@ -17,6 +17,9 @@ from data.toy_facts import LINE_START
 from inference import PLACES, describe, habits, head_habits, places, trace, word_starts  # noqa: F401 (the lesson's own)
 from lessons.common import SENTENCES, Context, new_figure, show_token
 
+# where the playground page (python play.py) shows the same, printed under the lesson's title
+PANEL = "4 Attention (each head's heatmap captioned with its habit, measured as here)"
+
 
 def js_divergence(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     """JS(p, q) = ½ KL(p ‖ m) + ½ KL(q ‖ m), m = ½ (p + q), in bits, over the last dimension."""

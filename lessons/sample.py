@@ -18,6 +18,9 @@ from inference import complete, encode_prompt
 from lessons.common import Context, before_next_word, new_figure, show_token
 from model.sampling import entropy_bits, next_token_probs
 
+# where the playground page (python play.py) shows the same, printed under the lesson's title
+PANEL = "5 Next token (its \"He broke the\" button and temperature table) and 7 Generate"
+
 PROMPT = "He broke the"                # then the object: " glass" for a word model, "g" after the space for a char one
 TEMPERATURES = (0.0, 0.5, 1.0, 2.0)
 

@@ -32,11 +32,10 @@ export async function load(token) {
   return view;
 }
 
-const CHAR_W = 7.4, LINE_H = 13;       // a label's size in the map's units (12 px monospace)
-
 // A scatter plot: points (n × 2) scaled into a W × H box, a dot per point (dot(i) gives its attributes), and a
-// label beside each dot where it overlaps no label already placed, in the order of `first` (the points that must
-// be read first: the picked token and its neighbours); a dot left without a label names itself on hover.
+// label beside each dot where it overlaps no label already placed (measured as drawn), in the order of `first`
+// (the points that must be read first: the picked token and its neighbours); a dot left without a label names
+// itself on hover.
 function scatter(map, points, W, H, names, dot, first = []) {
   const pad = 24;
   map.setAttribute("viewBox", `0 0 ${W} ${H}`);
@@ -49,17 +48,26 @@ function scatter(map, points, W, H, names, dot, first = []) {
     node.append(svg("title", {}, names[i]));
     return node;
   });
+  map.replaceChildren(...dots);
   const placed = [], labels = [];
-  const overlaps = (b) => placed.some((p) => b[0] < p[2] && p[0] < b[2] && b[1] < p[3] && p[1] < b[3]);
+  const overlaps = (b) => b.x < 0 || b.x + b.width > W || placed.some((p) =>
+    b.x < p.x + p.width && p.x < b.x + b.width && b.y < p.y + p.height && p.y < b.y + b.height);
   for (const i of [...new Set([...first, ...points.keys()])]) {
-    const [x, y] = at[i], w = CHAR_W * names[i].length;
-    const box = [[x + 5, y - LINE_H / 2, x + 5 + w, y + LINE_H / 2], [x - 5 - w, y - LINE_H / 2, x - 5, y + LINE_H / 2]]
-      .find((b) => b[0] >= 0 && b[2] <= W && !overlaps(b));                 // right of the dot, else left of it
-    if (!box) continue;
+    const [x, y] = at[i];
+    const label = svg("text", { x: (x + 5).toFixed(1), y: (y + 4).toFixed(1), ...dot(i), "data-label": i }, names[i]);
+    map.append(label);
+    let box = label.getBBox();                                   // right of the dot, else left of it, else none
+    if (overlaps(box)) {
+      label.setAttribute("x", (x - 5 - box.width).toFixed(1));
+      box = label.getBBox();
+    }
+    if (overlaps(box)) {
+      label.remove();
+      continue;
+    }
     placed.push(box);
-    labels.push(svg("text", { x: box[0].toFixed(1), y: (y + 4).toFixed(1), ...dot(i), "data-label": i }, names[i]));
+    labels.push(label);
   }
-  map.replaceChildren(...dots, ...labels);
   return [...dots, ...labels];
 }
 
