@@ -20,6 +20,7 @@ server. ``next_token_view`` (POST /api/next) computes them on the server, for sc
 
 Shapes: T tokens, C = n_embd, nh heads, V vocabulary.
 """
+import contextlib
 import math
 import time
 from collections.abc import Iterator
@@ -122,8 +123,15 @@ CONTINUED = 40           # tokens of greedy continuation shown under each of two
 
 def continuation(loaded: Loaded, text: str) -> str:
     """The greedy continuation of ``text`` to the end of its line (at most ``CONTINUED`` tokens): what the model
-    writes next, as ``generate.py --temperature 0`` would."""
-    return greedy_text(loaded, text, min_chars=10**9, max_new_tokens=CONTINUED).split("\n")[0]
+    writes next, as ``generate.py --temperature 0`` would, stopped at the first newline."""
+    written = ""
+    pieces = complete(loaded, encode_prompt(loaded, text), CONTINUED, temperature=0.0)
+    with contextlib.closing(pieces):
+        for _, piece in pieces:
+            written += piece
+            if "\n" in piece:
+                break
+    return written.split("\n")[0]
 
 
 def compare_of(loaded: Loaded, ta: Trace, tb: Trace, text_a: str, text_b: str) -> dict:

@@ -4,7 +4,7 @@
 // attention at every checkpoint behind a step slider.
 import { getJSON, postJSON } from "../api.js";
 import { $, el, guarded, svg } from "../dom.js";
-import { headGrid } from "../heatmap.js";
+import { colourScale, headGrid } from "../heatmap.js";
 import { state } from "../state.js";
 
 export const section = "#train-section";
@@ -37,6 +37,8 @@ export async function start() {
   $("#train-use-btn").addEventListener("click", () => guarded(section, useTrainedModel));
   $("#startup-btn").addEventListener("click", () => guarded(section, backToStartup));
   $("#history-step").addEventListener("input", drawHistory);
+  $("#history-grid").after(colourScale("0", "1", "attention weight (each square: rows looking, columns looked at)",
+    { masked: true }));
   show(await getJSON("/api/train"));
   if (state.training.state === "training") follow();
 }
