@@ -1,5 +1,6 @@
-// Panel 3, Positions: the sinusoidal table as a heatmap with its axes and colour scale, the model's answers to one
-// sentence in two orders, and one click to train the same model without positions (in the Train panel).
+// Panel 3, Positions: the model's table of positions as a heatmap (sinusoidal, learned, RoPE's angles) with its
+// axes and colour scale, the model's answers to one sentence in two orders, and one click to train the same model
+// without positions (in the Train panel).
 import { getJSON } from "../api.js";
 import { $, el, svg } from "../dom.js";
 import { colour, colourScale, paint } from "../heatmap.js";
@@ -17,9 +18,15 @@ export function start() {
 
 export async function load() {
   const view = await getJSON("/api/positions");
-  $("#pe-figure").replaceChildren(...(view.table ? [table(view.table), colourScale("−1", "+1", "PE value")] : []));
+  $("#pe-figure").replaceChildren(...(view.table ? [table(view.table), colourScale("−1", "+1", "value")] : []));
   const items = view.pair.map((p) => el("li", {}, `${p.prompt} → ${p.shown}`));
   if (!view.table) items.push(el("li", {}, "this model has no positions: both orders are the same bag of tokens to it"));
+  if (view.positional === "rope") {
+    items.push(el("li", {}, "this model adds nothing to its tokens: it turns each head's queries and keys by the " +
+      "angle p·θᵢ (RoPE); the table shows cos(p·θᵢ), one column per pair of a head's dimensions"));
+  } else if (view.positional === "learned") {
+    items.push(el("li", {}, "this model's positions are a learned table (GPT-2's): the rows training found"));
+  }
   $("#order-pair").replaceChildren(...items);
   $("#train-without-positions").disabled = !view.table;      // a model without positions: nothing to take away
 }
@@ -41,7 +48,7 @@ function table(pe) {
     root.append(svg("text", { x: left + (i + 0.5) * w / C, y: top + h + 13, "text-anchor": "middle" }, String(i)));
   }
   root.append(svg("text", { class: "axis-title", x: left + w / 2, y: H - 3, "text-anchor": "middle" },
-    "dimension i of the vector (pairs: sin, cos) →"));
+    "column i: a dimension (for RoPE, a pair of a head's dimensions) →"));
   root.append(svg("text", { class: "axis-title", x: 0, y: 0, "text-anchor": "middle",
     transform: `translate(11, ${top + h / 2}) rotate(-90)` }, "position p →"));
   return root;

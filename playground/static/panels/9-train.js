@@ -19,7 +19,8 @@ export async function start() {
     const { min, above, max, default: value } = limits[name];
     Object.assign($(id), { min: min ?? above, max, value });
   }
-  $("#train-positions").checked = limits.positional.default !== "none";
+  $("#train-positions").replaceChildren(...limits.positional.choices.map((c) => el("option", { value: c }, c)));
+  $("#train-positions").value = limits.positional.default;
   for (const radio of document.querySelectorAll("input[name=train-tokenizer]")) {
     radio.checked = radio.value === limits.tokenizer.default;
   }
@@ -52,7 +53,7 @@ export async function trainLike(card, positional) {
   const set = { n_layer: m.n_layer, n_head: m.n_head, n_embd: m.n_embd, max_iters: card.train.max_iters,
     lr: card.train.lr, seed: card.train.seed };
   for (const [name, value] of Object.entries(set)) $(KNOBS[name]).value = within(name, value);
-  $("#train-positions").checked = positional !== "none";
+  $("#train-positions").value = positional;
   if (limits.tokenizer.choices.includes(card.tokenizer.kind)) {
     document.querySelector(`input[name=train-tokenizer][value=${card.tokenizer.kind}]`).checked = true;
   }
@@ -67,7 +68,7 @@ export async function trainLike(card, positional) {
 
 function knobs() {
   const corpus = document.querySelector("input[name=corpus]:checked").value;
-  const body = { corpus, positional: $("#train-positions").checked ? "sinusoidal" : "none",
+  const body = { corpus, positional: $("#train-positions").value,
     tokenizer: document.querySelector("input[name=train-tokenizer]:checked").value };
   for (const [name, id] of Object.entries(KNOBS)) body[name] = Number($(id).value);
   if (corpus === "text") body.text = $("#train-text").value;
