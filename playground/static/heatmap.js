@@ -33,7 +33,9 @@ export function attentionCanvas(rows) {
 // One small heatmap per block (grid rows) and head (grid columns) of attention[block][head]. With onPick, a
 // click picks a head and `selected` ({layer, head}) is outlined.
 export function headGrid(grid, attention, { selected = null, onPick = null } = {}) {
+  const many = attention[0].length > 6;                    // GPT-2's 12 heads a row: smaller cells fit the panel
   grid.style.gridTemplateColumns = `auto repeat(${attention[0].length}, auto)`;
+  grid.classList.toggle("many", many);
   const cells = attention.flatMap((heads, layer) => {
     const label = document.createElement("span");
     label.className = "layer-label";
@@ -43,7 +45,8 @@ export function headGrid(grid, attention, { selected = null, onPick = null } = {
       cell.className = "cell";
       Object.assign(cell.dataset, { layer, head });
       const caption = document.createElement("span");
-      caption.textContent = `head ${head}`;
+      caption.textContent = many ? `${head}` : `head ${head}`;
+      cell.title = `block ${layer}, head ${head}`;
       cell.append(attentionCanvas(rows), caption);
       if (onPick) {
         cell.classList.add("pickable");

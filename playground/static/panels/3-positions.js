@@ -1,4 +1,5 @@
-// Panel 3, Positions: the sinusoidal table as a heatmap, and the model's answers to one sentence in two orders.
+// Panel 3, Positions: the position table (sinusoidal or learned) as a heatmap, and the model's answers to one
+// sentence in two orders.
 import { getJSON } from "../api.js";
 import { $, el } from "../dom.js";
 import { colour, paint } from "../heatmap.js";
@@ -11,9 +12,15 @@ export async function load() {
   const view = await getJSON("/api/positions");
   const canvas = $("#pe-table");
   canvas.hidden = !view.table;
-  if (view.table) {                                        // rows: positions, columns: dimensions; values in [-1, 1]
-    paint(canvas, view.table.length, view.table[0].length, (p, i) => colour((view.table[p][i] + 1) / 2));
+  if (view.table) {                     // rows: positions, columns: dimensions; values in [-scale, scale]
+    const scale = view.scale || 1;
+    paint(canvas, view.table.length, view.table[0].length, (p, i) => colour((view.table[p][i] / scale + 1) / 2));
   }
+  const step = view.rows.length > 1 ? view.rows[1] - view.rows[0] : 1;
+  $("#pe-rows").textContent = !view.table ? "" :
+    `${view.positional} table: ${step > 1 ? `every ${step}th of its ${view.block_size.toLocaleString("en")} positions` :
+      `its ${view.block_size} positions`} (rows) × ${view.table[0].length} dimensions; colour from ` +
+    `−${view.scale} to +${view.scale}.`;
   const items = view.pair.map((p) => el("li", {}, `${p.prompt} → ${p.shown}`));
   if (!view.table) items.push(el("li", {}, "this model has no positions: both orders are the same bag of tokens to it"));
   $("#order-pair").replaceChildren(...items);

@@ -26,7 +26,9 @@ function showDetail(attention) {
   $("#attention-detail").replaceChildren(...sentences(attention).map((s) => {
     const rows = s.attention[layer][head];
     const view = headView(s.shown, rows);
-    const caption = el("figcaption", {}, `block ${layer}, head ${head}: ${JSON.stringify(s.tokens.join(""))}`);
+    const part = s.count > s.tokens.length ? ` (the first ${s.tokens.length} of its ${s.count} tokens: every head ` +
+      "of a large model for a longer text would be megabytes a keystroke)" : "";
+    const caption = el("figcaption", {}, `block ${layer}, head ${head}: ${JSON.stringify(s.tokens.join(""))}${part}`);
     return el("figure", {}, [caption, enlarged(s.shown, rows, view.show), view.box]);
   }));
 }
