@@ -269,7 +269,10 @@ def embeddings_view(loaded: Loaded, token: int | None = None, word_a: str = "dog
     if token is not None and not 0 <= token < len(table):
         raise UserError(f"token: ids run 0..{len(table) - 1}, got {token}")
     near = neighbours(table, token, k) if token is not None else []
-    typed = encode_prompt(loaded, text) if text else []
+    try:
+        typed = encode_prompt(loaded, text) if text else []
+    except UserError:           # a text this model cannot read (the tokens panel says why): the map without it
+        typed = []
     ids, points, explained = embedding_map(table, typed + [i for i, _ in near] + ([token] if token is not None else []))
     labels = loaded.tokenizer.token_strings(ids)
     view = {"ids": ids, "points": rounded(points, 3), "labels": labels, "shown": [show_token(s) for s in labels],

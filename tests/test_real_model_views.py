@@ -91,6 +91,8 @@ def test_the_embeddings_view_draws_the_typed_tokens_and_the_picked_tokens_neighb
     cosines = F.cosine_similarity(table[120][None], table, dim=-1)
     cosines[120] = -2
     assert near == cosines.topk(4).indices.tolist()                          # over the whole table
+    too_long = views.embeddings_view(loaded, text="dog " * 100)               # past the context: drawn without it
+    assert too_long["typed"] == [] and too_long["ids"] == list(range(50))
 
 
 def test_the_positions_view_sends_every_step_th_row_of_the_learned_table(gpt2, monkeypatch):
