@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from core.checkpoint import model_from_checkpoint
 from core.config import Config
 from core.device import resolve_device
+from core.fault_injection import kill_point
 from core.hub import load_model_source
 from data.tokenization import Tokenizer, stream_decoder
 from data.toy_facts import LINE_START
@@ -110,6 +111,32 @@ def greedy_text(loaded: Loaded, prompt: str, min_chars: int, max_new_tokens: int
             if len(text) >= min_chars:
                 break
     return text
+
+
+@torch.no_grad()
+def greedy_texts(loaded: Loaded, prompts: list[str], min_chars: list[int]) -> list[str]:
+    """The greedy continuations of many prompts, each at least its ``min_chars`` characters long (or the most
+    ``min_chars`` tokens give: a token holds at least one character for the word and char tokenizers).
+
+    The same as ``greedy_text`` per prompt, a batch at a time: prompts of equal token length go through the model
+    together (B, T), so a few hundred short questions cost a few dozen forward passes instead of thousands."""
+    by_length: dict[int, list[int]] = {}
+    encoded = [encode_prompt(loaded, p) for p in prompts]
+    for i, ids in enumerate(encoded):
+        by_length.setdefault(len(ids), []).append(i)
+    texts = [""] * len(prompts)
+    for indices in by_length.values():
+        idx = torch.tensor([encoded[i] for i in indices], device=loaded.device)             # (B, T)
+        steps = max(min_chars[i] for i in indices)
+        new = [[] for _ in indices]
+        with contextlib.closing(generate(loaded.model, idx, steps, temperature=0.0)) as tokens:
+            for next_ids in tokens:                                                         # (B, 1)
+                for row, token in zip(new, next_ids[:, 0].tolist()):
+                    row.append(token)
+                kill_point("greedy token")
+        for i, row in zip(indices, new):
+            texts[i] = loaded.tokenizer.decode(row)
+    return texts
 
 
 @dataclass

@@ -3,40 +3,13 @@
     python toy_eval.py                                   the word-level toy model (runs/toy_words/best.pt)
     python toy_eval.py --checkpoint runs/toy/best.pt     the character-level one
 
-A fact counts as known when the greedy continuation of its prompt starts with the expected text (one of them, where
-the corpus follows a prompt in several ways) and the next character ends the word (so "2+2=" → "45" does not pass as "4"). Every fact in the corpus starts a line, so each
-prompt is given after a newline, as the model saw it in training (the newline plays the part of a start token).
+How a fact counts as known, and each kind's target: facts.py.
 """
 import argparse
 import sys
-from collections import Counter, defaultdict
+from collections import Counter
 
-from data.toy_facts import LINE_START, fact_known, toy_facts
 from errors import run_command
-
-TARGETS = {"sum": 0.95, "sum in a chain": 0.9, "animal": 1.0, "fruit": 1.0, "tool": 1.0, "order: who did it": 0.95,
-           "order: to whom": 0.95, "context": 0.9}                  # what `make demo` promises, for both toy models
-
-
-def evaluate_facts(loaded, facts=None) -> dict:
-    """{category: {"correct": n, "total": n, "accuracy": a, "failures": [(prompt, expected, got)],
-    "example": (prompt, got) of the first fact known, or None}}."""
-    from inference import greedy_text
-
-    results = defaultdict(lambda: {"correct": 0, "total": 0, "failures": [], "example": None})
-    for category, prompt, expected in facts if facts is not None else toy_facts():
-        answers = expected if isinstance(expected, tuple) else (expected,)
-        got = greedy_text(loaded, LINE_START + prompt, min_chars=max(map(len, answers)) + 1)
-        entry = results[category]
-        entry["total"] += 1
-        if fact_known(got, expected):
-            entry["correct"] += 1
-            entry["example"] = entry["example"] or (prompt, got.split("\n")[0])
-        else:
-            entry["failures"].append((prompt, expected, got))
-    for entry in results.values():
-        entry["accuracy"] = entry["correct"] / entry["total"]
-    return dict(results)
 
 
 def main(argv=None) -> int:
@@ -49,6 +22,8 @@ def main(argv=None) -> int:
 
 
 def report(args) -> None:
+    from data.toy_facts import toy_facts
+    from facts import evaluate_facts
     from inference import load_for_inference
 
     loaded, facts = load_for_inference(args.checkpoint), toy_facts()
@@ -58,7 +33,7 @@ def report(args) -> None:
     results = evaluate_facts(loaded, facts)
     print(f"{'fact':<18} {'correct':>9} {'accuracy':>9} {'target':>7}")
     for category, entry in results.items():
-        target = TARGETS.get(category, 0.0)
+        target = entry["target"]
         mark = "ok" if entry["accuracy"] >= target else "BELOW"
         print(f"{category:<18} {entry['correct']:>4}/{entry['total']:<4} {entry['accuracy']:>9.1%} {target:>7.0%}  {mark}")
         if entry["example"]:

@@ -6,9 +6,11 @@ A kill at a random moment rarely lands inside a checkpoint write, so the tests n
     step            an optimizer step is done and its metrics line written; nothing evaluated or saved yet
     eval            one split of an evaluation is measured (twice per evaluation: train, then val)
     write:<file>    the temp file for <file> (e.g. last.pt) is written but not yet renamed over it
+    greedy token    a batch of greedy continuations has one more token (``inference.greedy_texts``)
 
-SIGKILL cannot be caught: no ``finally``, no cleanup, exactly what an out-of-memory killer does. Unset, as it always
-is outside the tests, ``kill_point`` does nothing.
+SIGKILL cannot be caught: no ``finally``, no cleanup, exactly what an out-of-memory killer does. A third part names
+another signal instead, ``<point>:<n>:SIGINT``: a Ctrl-C that lands exactly there, however fast the work around it.
+Unset, as it always is outside the tests, ``kill_point`` does nothing.
 """
 import os
 import signal
@@ -22,6 +24,7 @@ def kill_point(name: str) -> None:
     if not target:
         return
     _reached[name] = _reached.get(name, 0) + 1
-    point, _, n = target.rpartition(":")
+    rest, _, how = target.rpartition(":") if target.rpartition(":")[2].startswith("SIG") else (target, "", "SIGKILL")
+    point, _, n = rest.rpartition(":")
     if point == name and n == str(_reached[name]):
-        os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))    # Windows: TerminateProcess
+        os.kill(os.getpid(), getattr(signal, how, signal.SIGTERM))    # Windows has no SIGKILL: TerminateProcess

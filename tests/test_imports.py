@@ -1,6 +1,7 @@
 """The project's modules depend on each other in one direction, and none reaches into another's private names.
 
-    console ← errors ← model ← data ← core ← {training, inference} ← {benchmark, lessons, playground} ← command lines
+    console ← errors ← model ← data ← core ← {training, inference} ← facts ← {benchmark, lessons, playground}
+    ← command lines
 
 A module may import from its own layer's package and from the layers before it; packages beside each other do not
 import one another: loading a model to use it (``inference``) never goes through the trainer's package, and
@@ -13,8 +14,8 @@ import pytest
 
 from tests.conftest import ROOT
 
-LAYERS = {"console": -1, "errors": 0, "model": 1, "data": 2, "core": 3, "training": 4, "inference": 4, "benchmark": 5,
-          "lessons": 5, "playground": 5}
+LAYERS = {"console": -1, "errors": 0, "model": 1, "data": 2, "core": 3, "training": 4, "inference": 4, "facts": 4.5,
+          "benchmark": 5, "lessons": 5, "playground": 5}
 COMMAND_LINE = 6                         # train.py, generate.py, bench.py, learn.py, play.py, toy_eval.py
 
 
