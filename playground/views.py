@@ -30,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from core.hub import is_model_folder
 from data.make_toy_corpus import KINDS
 from data.tokenization import show_token
 from data.toy_facts import LINE_START
@@ -54,8 +55,11 @@ def model_card(loaded: Loaded, checkpoint: str) -> dict:
     cfg = loaded.cfg
     best_val = loaded.best_val if math.isfinite(loaded.best_val) else None
     shown = Path(checkpoint)          # names, not paths: the page never learns where the user's files are
+    # weights read from a model folder or hf:... with no training recorded (GPT-2's): the data and train
+    # sections are this project's defaults, not how they were trained
+    imported = is_model_folder(checkpoint) and loaded.step == 0 and best_val is None
     return {"checkpoint": f"{shown.parent.name}/{shown.name}" if shown.parent.name else shown.name,
-            "step": loaded.step, "best_val_loss": best_val,
+            "imported": imported, "step": loaded.step, "best_val_loss": best_val,
             "parameters": loaded.model.num_params(), "device": str(loaded.device),
             "tokenizer": {"kind": loaded.tokenizer.kind, "vocab_size": loaded.tokenizer.vocab_size},
             "model": {**asdict(cfg.model), "head_size": cfg.model.head_size},

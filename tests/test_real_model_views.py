@@ -95,6 +95,12 @@ def test_the_embeddings_view_draws_the_typed_tokens_and_the_picked_tokens_neighb
     assert too_long["typed"] == [] and too_long["ids"] == list(range(50))
 
 
+def test_the_model_card_of_an_imported_folder_does_not_claim_our_defaults_as_its_training(gpt2, tmp_path):
+    loaded, _ = gpt2
+    assert views.model_card(loaded, "hf:openai-community/gpt2")["imported"] is True
+    assert views.model_card(loaded, str(tmp_path / "best.pt"))["imported"] is False      # a checkpoint of ours
+
+
 def test_the_positions_view_sends_every_step_th_row_of_the_learned_table(gpt2, monkeypatch):
     loaded, hf = gpt2
     wpe = hf.transformer.wpe.weight.detach()                                            # (32, C)
