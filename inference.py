@@ -4,7 +4,7 @@ the playground page share.
 Shapes: T tokens, C = n_embd, nh heads, V vocabulary.
 """
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -20,7 +20,7 @@ from data.toy_facts import LINE_START
 from errors import UserError
 from model.generation import generate
 from model.gpt import GPT
-from model.recorder import Recorder
+from model.recorder import INSIDE, Recorder
 from model.sampling import check_sampling_args
 
 
@@ -152,22 +152,25 @@ class Trace:
     residual: list[torch.Tensor]                # per block (T, C): the stream after the block
     final: torch.Tensor                         # (T, C) the last LayerNorm's output, read by the LM head
     logits: torch.Tensor                        # (1, V) the last position's: the scores of the next token
+    inside: dict[str, torch.Tensor] = field(default_factory=dict)   # one block's attention step by step, by name
+    #   (model.recorder.INSIDE, without the batch: q, k, v (nh, T, hs), scores (nh, T, T), ...), or {} if none asked
 
     def attention_stack(self) -> torch.Tensor:
         return torch.stack(self.attention)                     # (n_layer, nh, T, T)
 
 
 @torch.no_grad()
-def trace(loaded: Loaded, text: str, drop_ffn: int | None = None) -> Trace:
+def trace(loaded: Loaded, text: str, drop_ffn: int | None = None, inside: int | None = None) -> Trace:
     """One pass of ``loaded.model`` on ``text``, with everything it computed on the way kept (``model.recorder``):
     the model's own forward, so the trace's logits are the model's (the last position's only: what the views and
-    lessons read, and for a 50,257-token vocabulary a third less work than every position's).
+    lessons read, and for a 50,257-token vocabulary a third less work than every position's). ``inside`` names a
+    block whose attention is kept step by step too (``Trace.inside``).
 
     ``drop_ffn`` names a block whose feed-forward change is recorded but not added (a forward hook replaces what
     that FFN returns by zeros): what the model predicts without it shows what that FFN contributes."""
     model = loaded.model
     ids = encode_prompt(loaded, text)
-    record = Recorder()
+    record = Recorder(inside=inside)
     with contextlib.ExitStack() as hooks:
         if drop_ffn is not None:
             handle = model.blocks[drop_ffn].ffn.register_forward_hook(lambda ffn, args, out: torch.zeros_like(out))
@@ -176,7 +179,7 @@ def trace(loaded: Loaded, text: str, drop_ffn: int | None = None) -> Trace:
     kept = {name: [t[0] for t in tensors] for name, tensors in record.kept.items()}     # a batch of one: drop B
     return Trace(ids, loaded.tokenizer.pieces(text, ids), kept["inputs"][0], kept["attention"],
                  kept["after_attention"], kept["ffn_hidden"], kept["ffn_out"], kept["residual"], kept["final"][0],
-                 logits[0])
+                 logits[0], {name: kept[name][0] for name in INSIDE if name in kept})
 
 
 @torch.no_grad()

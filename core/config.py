@@ -146,6 +146,9 @@ def _check_values(cfg: Config, problems: list[str]) -> None:
         problems.append(f"model.n_embd ({m.n_embd}) must be divisible by model.n_head ({m.n_head})")
     if m.positional == "sinusoidal" and m.n_embd % 2:
         problems.append(f"model.n_embd must be even (sin/cos pairs of the positional encoding), got {m.n_embd}")
+    if m.positional == "rope" and m.n_embd > 0 and m.n_head > 0 and not m.n_embd % m.n_head and m.head_size % 2:
+        problems.append(f"model.n_embd / model.n_head must be even with rope (it turns pairs of a head's "
+                        f"dimensions), got {m.head_size}")
     if not 0.0 <= m.dropout < 1.0:
         problems.append(f"model.dropout must be in [0, 1), got {m.dropout}")
     empty = {"data.path": d.path, "data.cache_dir": d.cache_dir, "train.out_dir": t.out_dir}

@@ -106,7 +106,9 @@ def why_not_gpt2(cfg: ModelConfig) -> list[str]:
     """What in ``cfg`` Hugging Face's GPT-2 class cannot hold (empty: it can). A model without biases is written
     with zero biases, which compute the same."""
     reasons = []
-    if cfg.positional != "learned":
+    if cfg.positional == "rope":
+        reasons.append("rotary positions (GPT-2 adds a learned table; its attention has no place to turn q and k)")
+    elif cfg.positional != "learned":
         reasons.append(f"{cfg.positional} positions (GPT-2 adds a learned table)")
     if cfg.embed_scale:
         reasons.append("token embeddings scaled by √n_embd (GPT-2 does not scale them, and its output layer "

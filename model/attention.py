@@ -19,13 +19,21 @@ from torch import nn
 from model.config import ModelConfig
 from model.kv_cache import KVCache
 from model.recorder import Recorder, keep
+from model.rope import RotaryEmbedding
 
 
-def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout: nn.Dropout | None = None):
+def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout: nn.Dropout | None = None,
+                     record: Recorder | None = None):
     """The formula above, written out. q (..., Tq, hs), k and v (..., Tk, hs) with the queries being the last Tq of
-    the Tk positions (Tq == Tk without a cache). Returns (output (..., Tq, hs), weights (..., Tq, Tk))."""
+    the Tk positions (Tq == Tk without a cache). Returns (output (..., Tq, hs), weights (..., Tq, Tk)). ``record``
+    keeps q, k, v as they enter the dot product, and the scores before the mask (``model.recorder.INSIDE``)."""
     Tq, Tk = q.size(-2), k.size(-2)
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))                            # (..., Tq, Tk)
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        keep(record, name, t)
+    dots = q @ k.transpose(-2, -1)                                                      # q·k_j (..., Tq, Tk)
+    keep(record, "dots", dots)
+    scores = dots / math.sqrt(q.size(-1))                                               # ÷ √hs
+    keep(record, "scores", scores)
     # query i stands at position Tk - Tq + i and may see keys 0 .. Tk - Tq + i
     future = torch.ones(Tq, Tk, dtype=torch.bool, device=q.device).triu(diagonal=Tk - Tq + 1)
     scores = scores.masked_fill(future, float("-inf"))
@@ -43,6 +51,7 @@ class SelfAttention(nn.Module):
         self.key = nn.Linear(n_embd, head_size, bias=bias)
         self.value = nn.Linear(n_embd, head_size, bias=bias)
         self.dropout = nn.Dropout(dropout)
+        self.rotary: RotaryEmbedding | None = None          # a RoPE model's head turns q and k (``from_head``)
 
     @classmethod
     def from_head(cls, attention: "MultiHeadAttention", head: int) -> "SelfAttention":
@@ -57,10 +66,13 @@ class SelfAttention(nn.Module):
                 linear.weight.copy_(attention.qkv.weight[i * C :][rows])
                 if fused_bias is not None:
                     linear.bias.copy_(fused_bias[i * C :][rows])
+        single.rotary = attention.rotary                                                # None unless RoPE
         return single.to(attention.qkv.weight.device)
 
     def forward(self, x: torch.Tensor, return_weights: bool = False):
         q, k, v = self.query(x), self.key(x), self.value(x)                             # each (B, T, hs)
+        if self.rotary is not None:
+            q, k = self.rotary(q, k)                                                    # positions 0 .. T-1
         out, weights = causal_attention(q, k, v, self.dropout)                          # (B, T, hs), (B, T, T)
         return (out, weights) if return_weights else out
 
@@ -93,23 +105,32 @@ class MultiHeadAttention(nn.Module):
         self.dropout_p = cfg.dropout
         self.attn_dropout = nn.Dropout(cfg.dropout)
         self.resid_dropout = nn.Dropout(cfg.dropout)
+        # positional="rope": q and k turned by their position's angles (model.rope), on every path below
+        self.rotary = RotaryEmbedding(cfg.block_size, cfg.head_size) if cfg.positional == "rope" else None
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None, start: int | torch.Tensor = 0,
                 record: Recorder | None = None) -> torch.Tensor:
         """x (B, T, C) at positions start..start+T-1 → (B, T, C). With a ``cache`` (generation), the keys and values
-        of the positions before come from it (``attend_with_cache``); ``record`` keeps the weights (B, nh, T, T)."""
+        of the positions before come from it (``attend_with_cache``); ``record`` keeps the weights (B, nh, T, T), and
+        in the block it looks inside, q and k as they enter the dot product (after RoPE's rotation, for a RoPE model)."""
         B, T, C = x.shape
+        keep(record, "attention_input", x)
         q, k, v = self.qkv(x).split(C, dim=2)                                           # each (B, T, C)
         q, k, v = (t.view(B, T, self.n_head, self.head_size).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
+        if self.rotary is not None:
+            q, k = self.rotary(q, k, start)                         # R(p·θ) q, R(p·θ) k; the cache keeps turned keys
         if cache is not None:
             out = attend_with_cache(q, k, v, cache, start)                              # (B, nh, T, hs)
         elif record is not None:
-            out, weights = causal_attention(q, k, v, self.attn_dropout)                 # softmax(QKᵀ/√hs + M) V
+            out, weights = causal_attention(q, k, v, self.attn_dropout, record)         # softmax(QKᵀ/√hs + M) V
             keep(record, "attention", weights)                                          # (B, nh, T, T)
+            keep(record, "heads", out)                                                  # (B, nh, T, hs)
         else:
             out = fused_causal_attention(q, k, v, self.dropout_p if self.training else 0.0)
         out = out.transpose(1, 2).contiguous().view(B, T, C)                            # heads side by side (B, T, C)
-        return self.resid_dropout(self.proj(out))
+        out = self.resid_dropout(self.proj(out))                                        # (B, T, C)
+        keep(record, "attention_out", out)
+        return out
 
 
 def attend_with_cache(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cache: KVCache,

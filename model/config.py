@@ -6,7 +6,7 @@ GELU). GPT-2 differs in four switches: ``positional="learned"``, ``bias=True``, 
 """
 from dataclasses import dataclass
 
-POSITIONALS = ("sinusoidal", "learned", "none")     # model.positional: how a token's place is added to its vector
+POSITIONALS = ("sinusoidal", "learned", "rope", "none")   # model.positional: how a token's place reaches attention
 ACTIVATIONS = ("gelu", "gelu_tanh")                 # model.activation: the feed-forward non-linearity
 
 
@@ -20,6 +20,7 @@ class ModelConfig:
     dropout: float = 0.0          # dropout on attention weights and residual branches
     positional: str = "sinusoidal"  # "sinusoidal": x + PE(pos), the paper's fixed sin/cos table (T, C);
                                     # "learned": x + W_pos[pos], a trained table (block_size, C) like GPT-2's wpe;
+                                    # "rope": q, k of every head turned by angle pos·θ_i, Llama's (model.rope);
                                     # "none": no positions (to see what is lost)
     bias: bool = False            # y = W x + b in the attention and feed-forward projections (GPT-2: true)
     activation: str = "gelu"      # "gelu": x·Φ(x), exact; "gelu_tanh": GPT-2's ½x(1 + tanh(√(2/π)(x + 0.044715x³)))

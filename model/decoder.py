@@ -8,10 +8,10 @@ such steps in one go, each picking its token (argmax, or the exponential race of
 beforehand) and feeding it to the next, recorded once as a CUDA graph and replayed: one launch per ``CHUNK`` tokens
 instead of one per kernel, which is what a small model's step is made of.
 
-Once the sequence is longer than the context, the model sees only the last block_size tokens; because positions are
-absolute, the window then shifts every step, so the cache is refilled from the cropped window each step. Every path
-therefore computes the same logits as re-running the model on the last block_size tokens, and draws the same tokens
-from the same generator (tested).
+Once the sequence is longer than the context, the model sees only the last block_size tokens; because a cached key
+carries its position (added to the token, or RoPE's rotation), the window then shifts every step, so the cache is
+refilled from the cropped window each step. Every path therefore computes the same logits as re-running the model on
+the last block_size tokens, and draws the same tokens from the same generator (tested).
 """
 import contextlib
 import functools

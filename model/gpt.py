@@ -18,7 +18,7 @@ from model.config import ModelConfig
 from model.embeddings import Embeddings
 from model.kv_cache import KVCache
 from model.positional import LearnedPositionalEmbedding
-from model.recorder import Recorder, keep
+from model.recorder import Recorder, entering, keep
 
 
 class GPT(nn.Module):
@@ -73,9 +73,13 @@ class GPT(nn.Module):
         ``start`` (with caches, one token) runs at fixed shapes, whatever the position (``model.decoder``).
         ``record`` keeps what the pass computes on its way, for the views (``model.recorder``).
         """
+        if not isinstance(start, torch.Tensor) and start + idx.size(1) > self.cfg.block_size:
+            raise ValueError(f"positions {start}..{start + idx.size(1) - 1} run past this model's context of "
+                             f"{self.cfg.block_size} tokens (block_size: its position tables and caches end there)")
         x = self.embed(idx, start)                                                      # (B, T, C)
         keep(record, "inputs", x)                                                       # what block 0 reads
         for i, block in enumerate(self.blocks):
+            entering(record, i)                                                         # for Recorder(inside=i)
             x = block(x, caches[i] if caches is not None else None, start, record)      # (B, T, C)
         x = self.norm(x)
         keep(record, "final", x)                                                        # what the LM head reads

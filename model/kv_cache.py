@@ -1,8 +1,9 @@
 """A key/value cache: generation computes each token's keys and values once instead of once per new token.
 
 Without it, producing token t re-runs the whole prefix (O(T²) work per token); with it, the new token's query looks
-at keys and values stored from earlier steps. Absolute (sinusoidal) positions mean a cached key belongs to one
-position: when the window slides past the context length, the cache must be rebuilt (see ``model.decoder``).
+at keys and values stored from earlier steps. A cached key carries its position (added to the token, or RoPE's
+rotation, which is applied before the key is stored): when the window slides past the context length, the cache is
+rebuilt (see ``model.decoder``).
 """
 import torch
 

@@ -1,6 +1,7 @@
 """Positional encodings: where a token stands, added to its vector. ``ModelConfig.positional`` picks one.
 
 Sinusoidal (Vaswani et al., 2017, "Attention Is All You Need", §3.5), the default, and learned (GPT-2) below it.
+The third, RoPE (Llama's), adds nothing to the tokens: it turns queries and keys inside attention (``model.rope``).
 
 Attention alone is order-blind: "The dog chased the cat" and "The cat chased the dog" hold the same tokens.
 Adding a different, fixed vector to each position makes the order visible to the model:
@@ -58,11 +59,12 @@ class LearnedPositionalEmbedding(nn.Module):
 
 
 def positional_encoding(kind: str, block_size: int, d_model: int) -> nn.Module | None:
-    """The module for ``ModelConfig.positional``: (T, start) → the (T, C) vectors added to the tokens, or None."""
+    """The module for ``ModelConfig.positional``: (T, start) → the (T, C) vectors added to the tokens, or None
+    (``"none"``, and ``"rope"``, whose positions are rotations inside attention: ``model.rope``)."""
     if kind == "sinusoidal":
         return SinusoidalPositionalEncoding(block_size, d_model)
     if kind == "learned":
         return LearnedPositionalEmbedding(block_size, d_model)
-    if kind == "none":
+    if kind in ("rope", "none"):
         return None
     raise ValueError(f"unknown positional encoding {kind!r}")

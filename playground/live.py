@@ -24,6 +24,7 @@ from data.tokenization import WordTokenizer, show_token
 from data.toy_facts import LINE_START, PROBES
 from errors import UserError
 from inference import Loaded, continuation_prob, greedy_text, load_for_inference, trace
+from model.config import POSITIONALS
 from playground.views import ORDER_PAIR, attention_rows
 from training.run_dir import in_use, read_metrics
 from training.toy import DEFAULT_TOY, TOY_CONFIGS
@@ -58,7 +59,7 @@ class Knobs:
 # each number's range on the Train panel and in POST /api/train, (lowest, highest), both allowed except a learning
 # rate of 0: models a 2-core CPU trains while the learner watches
 KNOB_LIMITS = {"n_layer": (1, 6), "n_head": (1, 8), "n_embd": (8, 256), "max_iters": (10, 5000), "lr": (0.0, 0.05)}
-POSITIONAL = ("sinusoidal", "none")          # the panel's checkbox: the paper's positions, or none at all
+POSITIONAL = POSITIONALS                     # the panel's choice of positions: every one the model has
 TOKENIZERS = tuple(TOY_CONFIGS)              # the panel's choice: a token per word or per character ("word", "char"),
                                              # each on its toy config (its context, its schedule)
 

@@ -16,9 +16,12 @@ page must work offline):
     POST /api/attention    {"text"} → every block's and head's attention weights
     POST /api/compare      {"text_a", "text_b"} → both attention stacks and the per-position cosine
     POST /api/next         {"text", "temperature", "top_k", "top_p", "k"} → next-token distribution and logits
-    POST /api/page         {"text", "compare_with", "ffn_off"} → what one keystroke shows, from one forward pass:
-                           the tokens, the attention (or the comparison), the next token's logits (the page applies
-                           its temperature, top-k and top-p itself) and the feed-forward view
+    POST /api/page         {"text", "compare_with", "ffn_off", "head"} → what one keystroke shows, from one forward
+                           pass: the tokens, the attention (or the comparison), the next token's logits (the page
+                           applies its temperature, top-k and top-p itself), the feed-forward view and, with "head"
+                           ({"block", "head", "query"}), what POST /api/head answers
+    POST /api/head         {"text", "block", "head", "query"} → inside that head for that token (null: the last):
+                           its input, q, k, v, scores, weights, output and the projection added to the stream
     POST /api/feedforward  {"text", "off"} → each FFN's change per token; the next token with block "off"'s FFN out
                            (what the page asks when a block's FFN is switched off or on)
     POST /api/embeddings   {"token", "word_a", "word_b", "word_c", "text"} → the embedding table in 2-D (the first
@@ -104,6 +107,17 @@ def block_left_out():
     return Field(None, ge=0, description="a block whose feed-forward network is left out")
 
 
+class HeadChoice(Strict):
+    """One head of one block, and the token whose query it follows."""
+    block: int = Field(ge=0, description="a block of the model, 0..n_layer-1")
+    head: int = Field(ge=0, description="a head of that block, 0..n_head-1")
+    query: int | None = Field(None, ge=0, description="the token (0..tokens-1) whose query is followed; null: the last")
+
+
+class HeadRequest(HeadChoice):
+    text: str = Text
+
+
 class PageRequest(Strict):
     """One keystroke: the text, and what the page's switches add. No sampling arguments: the page applies them to
     the logits itself."""
@@ -111,6 +125,7 @@ class PageRequest(Strict):
     compare_with: str | None = Field(None, min_length=1, max_length=MAX_TEXT_CHARS,
                                      description="a second text to compare with (attention and cosine)")
     ffn_off: int | None = block_left_out()
+    head: HeadChoice | None = Field(None, description="a head to show from the inside (as POST /api/head)")
 
 
 class FeedForwardRequest(Strict):
@@ -329,7 +344,13 @@ def create_app(loaded: Loaded, checkpoint: str, runs_root: str | Path = "runs", 
     @app.post("/api/page", summary="What one keystroke on the page shows, from one forward pass: tokens, attention "
                                     "(or the comparison), the next token's logits and the feed-forward view")
     def page_data(body: PageRequest):
-        return FastJSON(views.page_view(current.loaded, body.text, body.compare_with, body.ffn_off))
+        head = (body.head.block, body.head.head, body.head.query) if body.head is not None else None
+        return FastJSON(views.page_view(current.loaded, body.text, body.compare_with, body.ffn_off, head))
+
+    @app.post("/api/head", summary="Inside one head for one token: its input, q, k, v, scores, weights, output and "
+                                   "projection, from the model's own forward pass")
+    def inside_head(body: HeadRequest):
+        return FastJSON(views.head_view(current.loaded, body.text, body.block, body.head, body.query))
 
     @app.post("/api/feedforward", summary="Each block's feed-forward change per token, and the next token with one "
                                          "block's feed-forward network left out")

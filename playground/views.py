@@ -174,19 +174,80 @@ def next_token_view(loaded: Loaded, text: str, temperature: float, top_k: int | 
             "top_k": top_k, "top_p": top_p, "entropy_bits": entropy_bits(probs), **view}
 
 
-def page_view(loaded: Loaded, text: str, compare_with: str | None = None, ffn_off: int | None = None) -> dict:
+def page_view(loaded: Loaded, text: str, compare_with: str | None = None, ffn_off: int | None = None,
+              head: tuple[int, int, int | None] | None = None) -> dict:
     """Everything one keystroke on the page shows, from one traced forward pass: the tokens, the attention of
-    every head, the next token's logits (the page applies its temperature, top-k and top-p to them) and the
-    feed-forward view. Comparing with ``compare_with``, or leaving block ``ffn_off``'s FFN out, asks one more pass
-    each, of the other sentence and of the text without that FFN."""
+    every head, the next token's logits (the page applies its temperature, top-k and top-p to them), the
+    feed-forward view, and with ``head`` = (block, head, query) the inside of that head (``head_of``). Comparing
+    with ``compare_with``, or leaving block ``ffn_off``'s FFN out, asks one more pass each, of the other sentence
+    and of the text without that FFN."""
     check_block(loaded, ffn_off, "ffn_off")
-    t = trace(loaded, text)
+    if head is not None:
+        check_head(loaded, *head[:2])
+    t = trace(loaded, text, inside=head[0] if head is not None else None)
     attention = (compare_of(loaded, t, trace(loaded, compare_with)) if compare_with is not None else
                  attention_of(loaded, t))
     without = trace(loaded, text, drop_ffn=ffn_off) if ffn_off is not None else None
     return {"tokens": tokens_of(loaded, t.ids, t.tokens), "attention": attention,
             "next": logits_of(loaded, t.logits[-1], LISTED),
-            "feedforward": feedforward_of(loaded, t, ffn_off, without)}
+            "feedforward": feedforward_of(loaded, t, ffn_off, without),
+            "head": head_of(loaded, t, *head) if head is not None else None}
+
+
+HEAD_DECIMALS = LOGIT_DECIMALS   # the inside of a head: every number to 6 places (they are sums of many terms)
+
+
+def check_head(loaded: Loaded, block: int, head: int) -> None:
+    check_block(loaded, block, "block")
+    n_head = loaded.cfg.model.n_head
+    if not 0 <= head < n_head:
+        raise UserError(f"head: this model's blocks have heads 0..{n_head - 1}, so there is no head {head}")
+
+
+def head_of(loaded: Loaded, t: Trace, block: int, head: int, query: int | None = None) -> dict:
+    """Inside one head for one token, every stage read off the traced pass (``trace(inside=block)``: the model's
+    own tensors, ``model.recorder.INSIDE``), never computed again here. For the token at ``query`` (None: the
+    last one), with i = query, h = head and x_j the stream entering the block at token j:
+
+        x_i, LN(x_i)                                     the vector entering the block, and after its LayerNorm
+        q = LN(x_i) W_q (+ b_q); k_j, v_j likewise       for every visible token j ≤ i (j > i is masked)
+        q·k_j, s_j = q·k_j / √hs, w = softmax(s)          the weights: row i of the Attention panel's heatmap
+        o = Σ_j w_j v_j                                   the head's output (hs,)
+        [o_0 … o_{nh-1}] W_o (+ b_o)                     every head's output side by side, projected: what is
+                                                          added to the stream, x_i + it = the stream after attention
+
+    Only this block, head and token are sent: a 12-block, 12-head model's inside would be 144 times as much."""
+    T, inside = len(t.ids), t.inside
+    i = T - 1 if query is None else query
+    if not 0 <= i < T:
+        raise UserError(f"query: the text has tokens 0..{T - 1}, so there is no token {i}")
+    attn, hs = loaded.model.blocks[block].attn, loaded.cfg.model.head_size
+    entering = t.inputs if block == 0 else t.residual[block - 1]                          # (T, C)
+    row = slice(head * hs, (head + 1) * hs)                                              # this head's part of C
+
+    def r(values: torch.Tensor) -> np.ndarray:
+        return rounded(values, HEAD_DECIMALS)
+
+    bias = None
+    if attn.qkv.bias is not None:                  # GPT-2-shaped models: b_q, b_k, b_v of this head, and b_o
+        b_q, b_k, b_v = attn.qkv.bias.split(attn.qkv.in_features)                        # (C,) each
+        bias = {"q": r(b_q[row]), "k": r(b_k[row]), "v": r(b_v[row]), "o": r(attn.proj.bias)}
+    return {"tokens": token_list(loaded, t.ids, t.tokens), "block": block, "head": head, "query": i,
+            "n_layer": len(loaded.model.blocks), "n_head": attn.n_head, "head_size": hs,
+            "x": r(entering[i]), "normed": r(inside["attention_input"][i]),
+            "q": r(inside["q"][head, i]), "k": r(inside["k"][head, : i + 1]), "v": r(inside["v"][head, : i + 1]),
+            "dots": r(inside["dots"][head, i, : i + 1]), "scores": r(inside["scores"][head, i, : i + 1]),
+            "weights": r(t.attention[block][head, i, : i + 1]), "output": r(inside["heads"][head, i]),
+            "concatenated": r(inside["heads"][:, i].reshape(-1)),                       # (nh·hs,) = (C,)
+            "projected": r(inside["attention_out"][i]), "after": r(t.after_attention[block][i]), "bias": bias,
+            "rotary": attn.rotary is not None}                # q and k turned by their positions (RoPE)
+
+
+def head_view(loaded: Loaded, text: str, block: int, head: int, query: int | None = None) -> dict:
+    """Inside head ``head`` of block ``block`` for the token at ``query`` of ``text``: what the page asks when a
+    block, head or token is picked without the text changing."""
+    check_head(loaded, block, head)
+    return head_of(loaded, trace(loaded, text, inside=block), block, head, query)
 
 
 def generation_events(loaded: Loaded, text: str, max_new_tokens: int, temperature: float, top_k: int | None,
@@ -332,18 +393,21 @@ def position_rows(block_size: int) -> list[int]:
 
 
 def positions_view(loaded: Loaded, pair: tuple[str, str] = ORDER_PAIR) -> dict:
-    """The position table (block_size, C): the sinusoidal PE or a learned one, at most ``POSITION_ROWS`` of its
-    rows (``rows``: which positions) and its largest |value| (``scale``, the colour scale's end), or None for a
-    model without positions; and the model's greedy answers to two sentences with the same words in another
-    order: with positions they can differ, without they cannot (the position lesson's experiment)."""
+    """The table of positions: the sinusoidal PE or the learned one (block_size, C), RoPE's cos(p·θ_i)
+    (block_size, hs/2: the angles every head's q and k are turned by), None for a model without positions: at most
+    ``POSITION_ROWS`` of its rows (``rows``: which positions) and its largest |value| (``scale``, the colour scale's
+    end); and the model's greedy answers to two sentences with the same words in another order: with positions
+    they can differ, without they cannot (the position lesson's experiment)."""
     position = loaded.model.embed.position
+    rotary = loaded.model.blocks[0].attn.rotary if loaded.model.blocks else None
+    table = position.table if position is not None else rotary.cos if rotary is not None else None
     answers = []
     for prompt in pair:
         try:
             answers.append(greedy_text(loaded, LINE_START + prompt, min_chars=6).split("\n")[0])
         except UserError as e:          # a char model trained on other text cannot read the sentence
             answers.append(f"(cannot ask: {e})")
-    table = position.table.detach() if position is not None else None                  # (block_size, C)
+    table = table.detach() if table is not None else None                               # (block_size, C or hs/2)
     rows = position_rows(len(table)) if table is not None else []
     return {"positional": loaded.cfg.model.positional, "block_size": loaded.cfg.model.block_size,
             "table": rounded(table[rows], 3) if table is not None else None, "rows": rows,

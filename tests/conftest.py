@@ -72,9 +72,9 @@ def run_cli(*args, cwd=ROOT, timeout=120, env=None) -> subprocess.CompletedProce
 
 # The fast tier, `make test-fast` (pytest -m fast): the model, tokenizer, config and API tests, well under a minute
 # on 2 cores, for a quick check while changing them. `make test` runs these and every other test.
-FAST = {"test_model.py", "test_attention.py", "test_positional.py", "test_sampling.py", "test_generation.py",
-        "test_checkpoint.py", "test_schedule.py", "test_tokenization.py", "test_tokenizer_fuzz.py", "test_corpus.py",
-        "test_config.py", "test_imports.py", "test_playground_api.py"}
+FAST = {"test_model.py", "test_attention.py", "test_positional.py", "test_rope.py", "test_sampling.py",
+        "test_generation.py", "test_checkpoint.py", "test_schedule.py", "test_tokenization.py",
+        "test_tokenizer_fuzz.py", "test_corpus.py", "test_config.py", "test_imports.py", "test_playground_api.py"}
 
 
 def pytest_collection_modifyitems(items):

@@ -13,17 +13,25 @@ def tokens(model, idx, n, use_cache):
     return torch.cat(list(generate(model, idx, n, temperature=0.0, use_cache=use_cache)), dim=1)
 
 
+POSITIONALS = ["sinusoidal", "learned", "rope"]     # added to the tokens (two ways), or turning q and k in the cache
+
+
+@pytest.mark.parametrize("positional", POSITIONALS)
 @pytest.mark.parametrize("prompt_len", [1, 5, 12])
-def test_kv_cache_gives_the_same_greedy_tokens_as_full_recompute(prompt_len):
+def test_kv_cache_gives_the_same_greedy_tokens_as_full_recompute(prompt_len, positional):
     """30 new tokens with a 12-token context: the cached path must also cross the context limit correctly."""
     torch.manual_seed(prompt_len)
-    model = GPT(CFG, vocab_size=17).eval()
+    model = GPT(ModelConfig(**{**CFG.__dict__, "positional": positional}), vocab_size=17).eval()
+    if positional == "learned":     # a table initialised small (N(0, 0.01²)): made as large as the sinusoidal one
+        with torch.no_grad():
+            model.embed.position.table.normal_()
     idx = torch.randint(0, 17, (3, prompt_len))
     assert torch.equal(tokens(model, idx, 30, use_cache=True), tokens(model, idx, 30, use_cache=False))
 
 
-def test_cached_logits_equal_full_forward():
-    model = GPT(CFG, vocab_size=17).eval()
+@pytest.mark.parametrize("positional", POSITIONALS)
+def test_cached_logits_equal_full_forward(positional):
+    model = GPT(ModelConfig(**{**CFG.__dict__, "positional": positional}), vocab_size=17).eval()
     idx = torch.randint(0, 17, (2, 9))
     full, _ = model(idx)
     caches = model.new_caches(2)
@@ -32,12 +40,13 @@ def test_cached_logits_equal_full_forward():
     assert torch.allclose(torch.cat([prefix, *steps], dim=1), full, atol=1e-5)
 
 
+@pytest.mark.parametrize("positional", POSITIONALS)
 @pytest.mark.parametrize("device, compile", [("cpu", False), *[("cuda", c) for c in (False, True) if "cuda" in DEVICES]])
-def test_the_fixed_shape_decode_step_equals_the_full_forward(device, compile):
+def test_the_fixed_shape_decode_step_equals_the_full_forward(device, compile, positional):
     """The one-token step (position as a tensor, attention over the whole cache through a mask; on a GPU captured
     once as a CUDA graph and replayed): its logits equal those of the full forward pass at every position."""
     from model.decoder import CachedDecoder
-    model = GPT(CFG, vocab_size=17).to(device).eval()
+    model = GPT(ModelConfig(**{**CFG.__dict__, "positional": positional}), vocab_size=17).to(device).eval()
     idx = torch.randint(0, 17, (2, CFG.block_size), device=device)
     with torch.no_grad():
         full, _ = model(idx)
@@ -78,25 +87,27 @@ def test_a_kept_decoder_is_reused_emptied_and_never_shared_by_two_generations():
 LONG = ModelConfig(block_size=40, n_layer=2, n_head=2, n_embd=32)
 
 
-def peaked_model() -> GPT:
+def peaked_model(positional: str = "sinusoidal") -> GPT:
     """Random weights with next-token distributions far from flat (a flat one lets the noise alone decide a draw,
     so that wrong logits could still give the right tokens)."""
     torch.manual_seed(0)
-    model = GPT(LONG, vocab_size=23).eval()
+    model = GPT(ModelConfig(**{**LONG.__dict__, "positional": positional}), vocab_size=23).eval()
     with torch.no_grad():
         model.embed.token.weight.mul_(5)
     return model
 
 
 @pytest.mark.parametrize("device, compile", [("cpu", False), *[("cuda", c) for c in (False, True) if "cuda" in DEVICES]])
-@pytest.mark.parametrize("sampling", [{"temperature": 0.0}, {"temperature": 0.8}, {"temperature": 1.3, "top_p": 0.9},
-                                      {"temperature": 0.8, "top_k": 5}])
-def test_tokens_made_a_chunk_at_a_time_are_those_of_full_recompute(device, compile, sampling):
+@pytest.mark.parametrize("sampling, positional", [
+    *[(s, "sinusoidal") for s in ({"temperature": 0.0}, {"temperature": 0.8}, {"temperature": 1.3, "top_p": 0.9},
+                                  {"temperature": 0.8, "top_k": 5})],
+    ({"temperature": 0.0}, "rope"), ({"temperature": 0.8}, "rope")])
+def test_tokens_made_a_chunk_at_a_time_are_those_of_full_recompute(device, compile, sampling, positional):
     """90 new tokens after a 3-token prompt with a 40-token context: filled, then runs of CHUNK tokens picked inside
     the decoder (on a GPU one replay of the recorded steps each), single steps where a run would cross the context
     or the end, refills past the context. Greedy or seeded sampling, the tokens are those of re-running the model on
     the window each time and drawing from the same generator."""
-    model = peaked_model().to(device)
+    model = peaked_model(positional).to(device)
     idx = torch.randint(0, 23, (2, 3), device=device)
 
     def made(use_cache):

@@ -193,6 +193,19 @@ def test_export_of_a_sinusoidal_model_is_our_layout_and_imports_with_equal_logit
     assert (after.step, after.best_val) == (before.step, before.best_val)
 
 
+def test_export_of_a_rope_model_is_our_layout_for_its_one_reason_and_imports_with_equal_logits(tmp_path):
+    """GPT-2's switches but rotary positions: the rotation is the one thing Hugging Face's GPT-2 class lacks."""
+    model = gpt2_shaped_checkpoint(tmp_path / "m.pt", small_tokenizer(), **{**GPT2_SWITCHES, "positional": "rope"})
+    said = export_model(tmp_path / "m.pt", tmp_path / "out")
+    assert "own layout" in said and said.endswith("cannot hold this model's rotary positions (GPT-2 adds a learned "
+                                                  "table; its attention has no place to turn q and k)")
+    after = load_for_inference(tmp_path / "out")
+    idx = torch.randint(0, model.vocab_size, (2, 20))
+    with torch.no_grad():
+        assert torch.equal(model(idx)[0], after.model(idx)[0])
+    assert after.cfg.model.positional == "rope"
+
+
 def test_export_command_writes_its_folder_again_but_never_into_a_users(tmp_path, trained_run, capsys):
     out = tmp_path / "out"
     assert export.main([str(trained_run / "best.pt"), str(out)]) == 0

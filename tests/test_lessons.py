@@ -137,10 +137,11 @@ def test_a_bpe_checkpoints_byte_tokens_draw_without_missing_glyphs(play_bpe_chec
     assert common.show_token("\x00 \n\t") == "\\x00␣⏎\\x09"
 
 
-def test_position_table_is_the_formula_and_both_short_runs_are_measured(ctx):
+def test_position_table_is_the_formula_and_the_four_encodings_are_measured(tiny_word_checkpoint, tmp_path):
+    ctx = Context(load_for_inference(tiny_word_checkpoint), tmp_path / "figures", say=lambda *_: None)
     facts = [f for q in position.QUESTIONS for f in position.toy_facts() if f[0] == q][::56]        # 4 + 4
     assert [f[0] for f in facts] == ["order: who did it"] * 4 + ["order: to whom"] * 4
-    r = position.run(ctx, steps=4, facts=facts)
+    r = position.run(ctx, steps=4, facts=facts, texts=1)
     assert r["figure"].is_file()
     table = r["pe_table"]
     T, d = table.shape
@@ -149,12 +150,48 @@ def test_position_table_is_the_formula_and_both_short_runs_are_measured(ctx):
     angle = pos / 10000 ** (2 * i / d)
     assert torch.allclose(table[:, 0::2].double(), torch.sin(angle), atol=1e-5)
     assert torch.allclose(table[:, 1::2].double(), torch.cos(angle), atol=1e-5)
-    assert len(r["results"]) == 3
+    trained = [f"2 blocks, {kind}, 4 steps" for kind in position.ENCODINGS]
+    assert list(r["results"]) == ["this checkpoint: 2 blocks, sinusoidal", "1 block, none, 4 steps", *trained]
     one = r["results"]["1 block, none, 4 steps"]             # whatever its training: the same answer to both orders
     assert one["same_answer_share"] == 1.0 and one["pair"][0] == one["pair"][1]
     for result in r["results"].values():                     # both questions asked, each a share of 4 facts
         assert result["accuracy"] in {0, 0.25, 0.5, 0.75, 1} and result["accuracy_to_whom"] in {0, 0.25, 0.5, 0.75, 1}
+    for name in ["1 block, none, 4 steps", *trained]:
+        result = r["results"][name]
+        assert 0 < result["val_loss"] < 10 and 0 < result["window"] < 10
+        if ", learned," in name:                             # no rows past its table: read a window at a time only
+            assert result["by_position"] is result["inside"] is result["beyond"] is None
+            continue
+        by_position = result["by_position"]
+        assert by_position.shape == (2 * T - 1,)
+        assert result["inside"] == pytest.approx(by_position[:T].mean().item())
+        assert result["beyond"] == pytest.approx(by_position[T:].mean().item())
     assert position.swapped(facts[4][1]) == "The cat chased the dog. Who chased? the cat. Who was chased? the"
+
+
+@pytest.mark.parametrize("positional", ["sinusoidal", "rope", "none", "learned"])
+def test_a_longer_context_computes_the_same_inside_the_old_one_and_the_window_loss_is_per_token(positional):
+    """``longer_context``: the same weights, the same logits at the positions the short model has (a learned table
+    has no rows past its own: None). ``extrapolation``'s window loss is each token read after the T - 1 before it."""
+    from core.config import Config
+    from inference import Loaded
+    from model import GPT, ModelConfig
+    torch.manual_seed(4)
+    cfg = ModelConfig(block_size=8, n_layer=2, n_head=2, n_embd=16, positional=positional)
+    model = GPT(cfg, vocab_size=13).eval()
+    texts = torch.randint(0, 13, (3, 16))
+    longer = position.longer_context(model, 15)
+    with torch.no_grad():
+        if positional == "learned":
+            assert longer is None
+        else:
+            assert torch.allclose(longer(texts[:, :8])[0], model(texts[:, :8])[0], atol=1e-6)
+            assert torch.allclose(longer(texts[:, :15])[0][:, :8], model(texts[:, :8])[0], atol=1e-5)
+        got = position.extrapolation(Loaded(model, None, Config(model=cfg), torch.device("cpu")), texts)
+        losses = [F.cross_entropy(model(texts[:, t - 7 : t + 1])[0][:, -1], texts[:, t + 1], reduction="none")
+                  for t in range(8, 15)]                     # target t + 1 after the 8 tokens ending at t
+    assert got["window"] == pytest.approx(torch.cat(losses).mean().item(), rel=1e-5)
+    assert (got["beyond"] is None) == (positional == "learned")
 
 
 def test_without_positions_one_block_gives_both_word_orders_the_same_prediction(ctx, tmp_path):

@@ -5,14 +5,17 @@ import re
 import time
 import urllib.request
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from fastapi.testclient import TestClient
 
-from core.config import load_config
-from data.tokenization import show_token
-from inference import load_for_inference, trace
+from core.config import Config, load_config
+from data.tokenization import CharTokenizer, show_token
+from inference import Loaded, load_for_inference, trace
+from model import GPT, ModelConfig
+from model.attention import SelfAttention
 from model.sampling import next_token_probs
 from play import is_loopback
 from playground import views
@@ -167,7 +170,7 @@ def test_one_keystroke_of_the_page_equals_the_four_endpoints_from_one_forward_pa
     finally:
         hook.remove()
     assert len(passes) == 1
-    assert page.keys() == {"tokens", "attention", "next", "feedforward"}
+    assert page.keys() == {"tokens", "attention", "next", "feedforward", "head"} and page["head"] is None
     assert page["tokens"] == post(client, "/api/tokens", text=SENTENCE)
     assert page["attention"] == post(client, "/api/attention", text=SENTENCE)
     alone = post(client, "/api/next", text=SENTENCE, temperature=0.7, top_k=12, k=10)
@@ -214,7 +217,8 @@ def test_the_limits_the_page_is_served_are_the_ones_the_server_checks(client, lo
     assert {name: train[name]["default"] for name in ("n_layer", "n_head", "n_embd", "max_iters", "lr")} == {
         "n_layer": cfg.model.n_layer, "n_head": cfg.model.n_head, "n_embd": cfg.model.n_embd,
         "max_iters": cfg.train.max_iters, "lr": cfg.train.lr}
-    assert train["positional"] == {"choices": ["sinusoidal", "none"], "default": cfg.model.positional}
+    assert train["positional"] == {"choices": ["sinusoidal", "learned", "rope", "none"],
+                                   "default": cfg.model.positional}
     assert train["tokenizer"] == {"choices": ["word", "char"], "default": "word"}
     # a pasted text's fewest tokens: the held-out tenth holds one window of each toy config's context + 1
     assert train["text"] == {"min_chars": 1000, "max_bytes": 200 * 1024, "min_tokens": {"word": 330, "char": 970}}
@@ -256,6 +260,112 @@ def test_closing_a_generation_stops_the_model(loaded):
     assert finished == [(3, False)] and len(calls) == 3
 
 
+def head_by_its_own_modules(loaded, text, block, head):
+    """Block ``block``'s input caught by a hook on a plain forward pass (the fused attention, no recorder), and head
+    ``head`` computed from it by modules of its own: the block's LayerNorm, ``SelfAttention.from_head`` (the head's
+    rows of the fused Q, K, V projection, the formula written out) and the block's whole attention module."""
+    attn_block = loaded.model.blocks[block]
+    caught = []
+    hook = attn_block.register_forward_pre_hook(lambda module, args: caught.append(args[0][0]))
+    try:
+        with torch.no_grad():
+            loaded.model(torch.tensor([loaded.tokenizer.encode(text)]))
+    finally:
+        hook.remove()
+    x = caught[0]                                                                         # (T, C)
+    with torch.no_grad():
+        normed = attn_block.ln1(x)
+        single = SelfAttention.from_head(attn_block.attn, head)
+        output, weights = single(normed[None], return_weights=True)                       # (1, T, hs), (1, T, T)
+        q, k = single.query(normed), single.key(normed)                                   # (T, hs) each
+        if single.rotary is not None:                                                     # RoPE: turned by position
+            q, k = (t[0] for t in single.rotary(q[None], k[None]))
+        return {"x": x, "normed": normed, "q": q, "k": k,
+                "v": single.value(normed), "weights": weights[0], "output": output[0],
+                "projected": attn_block.attn(normed[None])[0]}
+
+
+def assert_head_is(got, reference, head_size, query):
+    """The head view ``got`` (one token's) equals the ``reference`` tensors within 1e-5."""
+    i = query
+
+    def same(name, expected):
+        assert torch.allclose(torch.tensor(np.asarray(got[name]), dtype=torch.float32), expected, atol=1e-5), name
+
+    q, keys = reference["q"][i], reference["k"][: i + 1]
+    for name, expected in (("x", reference["x"][i]), ("normed", reference["normed"][i]), ("q", q), ("k", keys),
+                           ("v", reference["v"][: i + 1]), ("dots", keys @ q),
+                           ("scores", keys @ q / head_size ** 0.5), ("weights", reference["weights"][i, : i + 1]),
+                           ("output", reference["output"][i]), ("projected", reference["projected"][i]),
+                           ("after", reference["x"][i] + reference["projected"][i])):
+        same(name, expected)
+    assert not reference["weights"][i, i + 1 :].any()                                    # the future: weight 0
+    rows = slice(got["head"] * head_size, (got["head"] + 1) * head_size)
+    assert list(got["concatenated"][rows]) == list(got["output"])      # this head's part of the heads side by side
+
+
+@pytest.mark.parametrize("block, head", [(0, 1), (1, 0)])
+def test_inside_a_head_is_the_models_own_tensors(client, loaded, block, head):
+    """POST /api/head: the stream entering the block, its LayerNorm, q, every visible k and v, q·k, the scores, the
+    weights, the head's output and the projection equal what the block's own modules compute (within 1e-5); the
+    weights are the Attention panel's row; /api/page sends the same from its one pass."""
+    reference = head_by_its_own_modules(loaded, SENTENCE, block, head)
+    T, hs = len(SENTENCE), loaded.cfg.model.head_size
+    rows = post(client, "/api/attention", text=SENTENCE)["attention"][block][head]
+    for query in (0, 7, None):
+        got = post(client, "/api/head", text=SENTENCE, block=block, head=head, query=query)
+        i = T - 1 if query is None else query
+        assert (got["block"], got["head"], got["query"], got["head_size"]) == (block, head, i, hs)
+        assert [t["text"] for t in got["tokens"]] == list(SENTENCE) and got["bias"] is None
+        assert_head_is(got, reference, hs, i)
+        assert got["weights"] == pytest.approx(rows[i], abs=6e-5) and sum(got["weights"]) == pytest.approx(1, abs=1e-5)
+    page = post(client, "/api/page", text=SENTENCE, head={"block": block, "head": head, "query": 7})
+    assert page["head"] == post(client, "/api/head", text=SENTENCE, block=block, head=head, query=7)
+
+
+def test_inside_a_head_of_a_bpe_model_reads_its_tokens(play_bpe_checkpoint):
+    loaded = load_for_inference(play_bpe_checkpoint)
+    text = "This animal barks. This animal is a"
+    got = views.head_view(loaded, text, block=1, head=1)
+    T = len(loaded.tokenizer.encode(text))
+    assert [t["text"] for t in got["tokens"]] == loaded.tokenizer.pieces(text, loaded.tokenizer.encode(text))
+    assert_head_is(got, head_by_its_own_modules(loaded, text, 1, 1), loaded.cfg.model.head_size, T - 1)
+
+
+def test_inside_a_head_of_a_rope_model_shows_the_turned_queries_and_keys():
+    """With rotary positions, the q and k_j the panel shows are the turned ones that make its scores."""
+    torch.manual_seed(1)
+    cfg = ModelConfig(block_size=16, n_layer=2, n_head=2, n_embd=16, positional="rope")
+    tokenizer = CharTokenizer(sorted(set(SENTENCE)))
+    loaded = Loaded(GPT(cfg, tokenizer.vocab_size).eval(), tokenizer, Config(model=cfg), torch.device("cpu"))
+    got = views.head_view(loaded, "He broke", block=1, head=1, query=None)
+    assert got["rotary"]
+    assert_head_is(got, head_by_its_own_modules(loaded, "He broke", 1, 1), cfg.head_size, 7)
+
+
+def test_inside_a_head_shows_the_bias_terms_of_a_gpt2_shaped_model():
+    """A model with GPT-2's switches (biases, learned positions), its biases set to random values so that they
+    count: every stage still equals the block's own modules, and the head's b_q, b_k, b_v and the projection's b_o
+    are sent."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(block_size=16, n_layer=2, n_head=4, n_embd=32, positional="learned", bias=True,
+                      activation="gelu_tanh", embed_scale=False)
+    tokenizer = CharTokenizer(sorted(set(SENTENCE)))
+    model = GPT(cfg, tokenizer.vocab_size).eval()
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if name.endswith("bias"):
+                parameter.normal_(0, 0.5)
+    loaded = Loaded(model, tokenizer, Config(model=cfg), torch.device("cpu"))
+    attn = model.blocks[1].attn
+    got = views.head_view(loaded, "He broke", block=1, head=2, query=None)
+    assert_head_is(got, head_by_its_own_modules(loaded, "He broke", 1, 2), cfg.head_size, 7)
+    assert got["rotary"] is False
+    b_q, b_k, b_v = attn.qkv.bias.detach().split(32)
+    for name, expected in (("q", b_q[16:24]), ("k", b_k[16:24]), ("v", b_v[16:24]), ("o", attn.proj.bias.detach())):
+        assert torch.allclose(torch.tensor(got["bias"][name]), expected, atol=1e-6), name
+
+
 BAD_REQUESTS = [
     # (path, body or raw bytes, status, message)
     ("/api/tokens", {"text": ""}, 422, "text: String should have at least 1 character"),
@@ -284,6 +394,19 @@ BAD_REQUESTS = [
     ("/api/page", {"text": "a", "temperature": 1}, 422, "unknown field 'temperature'"),   # the page applies it
     ("/api/page", {"text": "a", "ffn_off": 9}, 400, "ffn_off: this model has blocks 0..1, so there is no block 9"),
     ("/api/page", {"text": "a", "ffn_off": -1}, 422, "ffn_off: Input should be greater than or equal to 0"),
+    ("/api/head", {"text": "ab", "block": 2, "head": 0}, 400, "block: this model has blocks 0..1, so there is no block 2"),
+    ("/api/head", {"text": "ab", "block": 0, "head": 2}, 400,
+     "head: this model's blocks have heads 0..1, so there is no head 2"),
+    ("/api/head", {"text": "ab", "block": 0, "head": 0, "query": 2}, 400,
+     "query: the text has tokens 0..1, so there is no token 2"),
+    ("/api/head", {"text": "ab", "block": -1, "head": 0}, 422, "block: Input should be greater than or equal to 0"),
+    ("/api/head", {"text": "ab", "block": 0, "head": 0, "query": -1}, 422,
+     "query: Input should be greater than or equal to 0"),
+    ("/api/head", {"text": "ab", "block": 0}, 422, "head: Field required"),
+    ("/api/head", {"text": "Zoo", "block": 0, "head": 0}, 400, "character 'Z' is not in this model's vocabulary"),
+    ("/api/page", {"text": "ab", "head": {"block": 0, "head": 7}}, 400, "head: this model's blocks have heads 0..1"),
+    ("/api/page", {"text": "ab", "head": {"block": 0, "head": 0, "query": 5}}, 400, "there is no token 5"),
+    ("/api/page", {"text": "ab", "head": {"block": 0, "head": 0, "key": 1}}, 422, "unknown field 'head.key'"),
     ("/api/generate", {"text": "a", "max_new_tokens": MAX_NEW_TOKENS + 1}, 422,
      f"max_new_tokens: Input should be less than or equal to {MAX_NEW_TOKENS}"),
     ("/api/generate", {"text": "a", "max_new_tokens": 0}, 422, "max_new_tokens: Input should be greater than or equal to 1"),
@@ -446,3 +569,19 @@ def test_positions_view_is_the_papers_table_and_the_word_order_answers(client, l
     for row in view["pair"]:
         assert row["answer"] == greedy_text(loaded, "\n" + row["prompt"], min_chars=6).split("\n")[0]
     assert {row["prompt"].split(".")[0] for row in view["pair"]} == {"The dog chased the cat", "The cat chased the dog"}
+
+
+def test_positions_view_of_a_rope_model_is_the_angles_its_heads_turn_by(loaded):
+    """A RoPE model adds no table to its tokens: the view shows cos(p·θ_i), θ_i = 10000^(−2i/hs), the angles the
+    model's own attention uses."""
+    import dataclasses
+
+    from model import GPT
+    from playground.views import positions_view
+    cfg = dataclasses.replace(loaded.cfg, model=dataclasses.replace(loaded.cfg.model, positional="rope"))
+    rope = dataclasses.replace(loaded, model=GPT(cfg.model, loaded.tokenizer.vocab_size).eval(), cfg=cfg)
+    view = positions_view(rope)
+    T, hs = cfg.model.block_size, cfg.model.head_size
+    angle = torch.arange(T, dtype=torch.float64)[:, None] * 10000 ** (-torch.arange(0, hs, 2) / hs)    # (T, hs/2)
+    assert view["positional"] == "rope"
+    assert torch.allclose(torch.tensor(view["table"], dtype=torch.float64), torch.cos(angle), atol=1e-3)

@@ -257,6 +257,9 @@ def test_train_from_the_page_watch_it_learn_stop_resume_and_use_the_model(traini
     page = training_page
     page.wait_for_selector("input[name=train-tokenizer][value=word]:checked")      # words by default
     page.check("input[name=train-tokenizer][value=char]")    # a 96-token context: slow enough to stop mid-run
+    choices = page.eval_on_selector_all("#train-positions option", "options => options.map(o => o.value)")
+    assert choices == ["sinusoidal", "learned", "rope", "none"] and page.input_value("#train-positions") == "sinusoidal"
+    page.select_option("#train-positions", "rope")
     page.fill("#train-layers", "1")
     page.fill("#train-width", "32")
     page.fill("#train-steps", "5000")
@@ -297,6 +300,9 @@ def test_train_from_the_page_watch_it_learn_stop_resume_and_use_the_model(traini
     assert "1 blocks × 4 heads, width 32" in page.inner_text("#card-summary")
     assert "char tokenizer" in page.inner_text("#card-summary")
     page.wait_for_function("document.querySelectorAll('#attention-grid .cell').length === 4")   # 1 block × 4 heads
+    page.wait_for_function("document.querySelector('#order-pair').textContent.includes('RoPE')")   # its positions
+    assert page.is_visible("#pe-table")                                  # cos(p·θ_i), the angles q and k turn by
+    page.locator("#positions-section").screenshot(path=tmp_path / "positions-rope.png")
     assert page.errors == []
 
 
@@ -314,6 +320,57 @@ def test_the_feedforward_view_shows_each_blocks_change_and_a_block_left_out(page
     assert without == pytest.approx(expected, abs=1e-4)
     page.check("input[name=ffn-off][value='']")
     page.wait_for_function("document.querySelectorAll('#ffn-without li').length === 0")
+    assert page.errors == []
+
+
+def head_shown(page, block: int, head: int, query: int):
+    page.wait_for_function(f"(d => d.block === '{block}' && d.head === '{head}' && d.query === '{query}')"
+                           "(document.querySelector('#head-stages').dataset)")
+
+
+def test_inside_a_head_opens_from_a_heatmap_and_follows_a_token(page, play_checkpoint, tmp_path):
+    """Panel 4b: a click on a head of panel 4's grid opens it, a click on a token (or on a row of the enlarged
+    heatmap) follows that token's query; every stage is drawn, and its softmax row is the Attention panel's row and
+    the model's own weights. An unreadable text greys it with the other panels of the text."""
+    loaded = load_for_inference(play_checkpoint)
+    T = len(SENTENCE)
+    page.uncheck("#compare-toggle")
+    page.fill("#text", SENTENCE)
+    page.wait_for_function(f"document.querySelector('#head-stages').dataset.query === '{T - 1}'")   # the last token
+    page.click("#attention-grid .cell[data-layer='0'][data-head='1']")
+    head_shown(page, 0, 1, T - 1)
+    assert page.input_value("#head-block") == "0" and page.input_value("#head-head") == "1"
+    page.select_option("#head-block", "1")                           # the block menu: panel 4 enlarges it too
+    head_shown(page, 1, 1, T - 1)
+    assert page.inner_text("#attention-detail figcaption").startswith("block 1, head 1")
+    page.click("#head-tokens .chip >> nth=5")
+    head_shown(page, 1, 1, 5)
+    stages = page.eval_on_selector_all("#head-stages .stage", "n => n.map(s => s.dataset.stage)")
+    assert stages == ["x", "normed", "q", "keys", "output", "concatenated", "projected", "after"]
+    widths = page.eval_on_selector_all("#head-stages .stage", "n => n.map(s => [...s.querySelectorAll("
+                                       "'canvas.strip')].map(c => c.width))")
+    C, hs = loaded.cfg.model.n_embd, loaded.cfg.model.head_size
+    assert widths[:3] == [[C], [C], [hs]] and widths[4:] == [[hs], [C], [C], [C]]
+    assert widths[3] == [hs] + [hs] * 3 * 6                          # q, then k_j, q ⊙ k_j, v_j of tokens 0..5
+    assert page.locator("#head-stages tr.future").count() == T - 6
+    shown = page.eval_on_selector_all("#head-stages tr.key td.weight", "n => n.map(c => Number(c.dataset.w))")
+    panel4 = page.evaluate("async () => (await import('/static/state.js')).state.page.attention.attention[1][1][5]")
+    assert shown == pytest.approx(panel4, abs=6e-5)
+    assert shown == pytest.approx(trace(loaded, SENTENCE).attention[1][1, 5, :6].tolist(), abs=1e-5)
+
+    heatmap = page.locator("#attention-detail svg.heatmap")
+    box = heatmap.bounding_box()
+    label = page.locator("#attention-detail .query-label >> nth=3").bounding_box()     # the enlarged row of token 3
+    heatmap.click(position={"x": box["width"] - 5, "y": label["y"] + label["height"] / 2 - box["y"]})
+    head_shown(page, 1, 1, 3)
+    page.locator("#head-section").screenshot(path=tmp_path / "inside-a-head.png")
+
+    page.fill("#text", "Zebra")
+    page.wait_for_selector("#head-section.stale")
+    page.fill("#text", SENTENCE)
+    page.wait_for_selector("#error", state="hidden")
+    head_shown(page, 1, 1, T - 1)                                    # a new text: its last token again
+    assert "stale" not in page.get_attribute("#head-section", "class")
     assert page.errors == []
 
 

@@ -62,3 +62,16 @@ def test_decoding_with_learned_positions_equals_the_whole_window():
         prefix, _ = model(idx[:, :5], caches=caches)
         steps = [model(idx[:, t : t + 1], caches=caches, start=t)[0] for t in range(5, 9)]
     assert torch.allclose(torch.cat([prefix, *steps], dim=1), full, atol=1e-5)
+
+
+def test_a_model_refuses_positions_past_its_context_whatever_its_encoding():
+    """Its tables and caches have block_size rows: more positions are refused in one line, not broadcast or
+    indexed past the end (the position lesson rebuilds a model with a longer context to read longer texts)."""
+    import pytest
+    for positional in ("sinusoidal", "learned", "rope", "none"):
+        model = GPT(ModelConfig(block_size=8, n_layer=1, n_head=2, n_embd=16, positional=positional), 8)
+        model(torch.zeros(1, 8, dtype=torch.long))
+        with pytest.raises(ValueError, match=r"positions 0\.\.8 run past this model's context of 8 tokens"):
+            model(torch.zeros(1, 9, dtype=torch.long))
+        with pytest.raises(ValueError, match=r"positions 5\.\.8 run past"):
+            model(torch.zeros(1, 4, dtype=torch.long), start=5)

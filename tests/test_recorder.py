@@ -7,7 +7,7 @@ from core.config import Config
 from data.tokenization import CharTokenizer
 from inference import Loaded, trace
 from model import GPT, ModelConfig
-from model.recorder import Recorder
+from model.recorder import INSIDE, Recorder
 
 CFG = ModelConfig(block_size=24, n_layer=3, n_head=2, n_embd=32)
 TEXT = "He broke the glass."
@@ -64,3 +64,24 @@ def test_dropping_a_blocks_ffn_equals_a_model_whose_ffn_adds_nothing():
         assert not torch.allclose(dropped.final, trace(loaded, TEXT).final, atol=1e-3)   # every position's
     assert torch.allclose(trace(loaded, TEXT).logits, loaded.model(torch.tensor([dropped.ids]))[0][0, -1:],
                           atol=1e-5)
+
+
+def test_attention_step_by_step_is_kept_for_the_one_block_asked_only():
+    """``Recorder(inside=b)`` keeps attention's input, q, k, v, scores, head outputs and projection of block b alone
+    (the largest tensors of a pass); a plain ``Recorder()`` keeps none of them. Neither changes the logits."""
+    loaded = loaded_model()
+    idx = torch.tensor([loaded.tokenizer.encode(TEXT)])
+    T, C, nh = idx.size(1), CFG.n_embd, CFG.n_head
+    with torch.no_grad():
+        plain, _ = loaded.model(idx)
+        everything, inside = Recorder(), Recorder(inside=1)
+        assert torch.allclose(loaded.model(idx, record=everything)[0], plain, atol=1e-5)
+        assert torch.allclose(loaded.model(idx, record=inside)[0], plain, atol=1e-5)
+    assert not set(INSIDE) & set(everything.kept)
+    shapes = {name: [t.shape for t in inside[name]] for name in INSIDE}
+    hs = C // nh
+    assert shapes == {"attention_input": [(1, T, C)], "q": [(1, nh, T, hs)], "k": [(1, nh, T, hs)],
+                      "v": [(1, nh, T, hs)], "dots": [(1, nh, T, T)], "scores": [(1, nh, T, T)],
+                      "heads": [(1, nh, T, hs)], "attention_out": [(1, T, C)]}
+    assert len(inside["attention"]) == CFG.n_layer                                        # the weights: every block
+    assert torch.allclose(inside["after_attention"][1], inside["residual"][0] + inside["attention_out"][0], atol=1e-6)

@@ -77,6 +77,22 @@ def test_resume_is_exact(tiny_cfg, tmp_path, monkeypatch, stop_at, step):
     assert [m for m in read_metrics(resumed.run_dir / "metrics.jsonl") if "val_loss" in m] == evals
 
 
+@pytest.mark.parametrize("positional", ["learned", "rope"])
+def test_runs_with_learned_or_rotary_positions_resume_exactly(tiny_cfg, tmp_path, monkeypatch, positional):
+    """A learned table is a parameter with its own optimizer state; RoPE's tables are buffers rebuilt on load:
+    both runs, stopped at step 5 and resumed, are the uninterrupted run bit for bit."""
+    extra = {"model.positional": positional, "model.dropout": 0.1}
+    full = train(tiny_cfg(**extra, **{"train.out_dir": tmp_path / "full"}), **QUIET).run_dir
+    monkeypatch.setattr(loop, "StopRequest", StopAfter)
+    StopAfter.n, StopAfter.monkeypatch = 5, monkeypatch
+    stopped = train(tiny_cfg(**extra), **QUIET)
+    assert stopped.interrupted and stopped.iter == 5
+    monkeypatch.undo()
+    resumed = train(resume=stopped.run_dir, **QUIET)
+    assert losses(resumed.run_dir) == losses(full) and len(losses(full)) == 12
+    assert load_checkpoint(full / "last.pt")["config"]["model"]["positional"] == positional
+
+
 def test_a_stop_during_an_evaluation_is_resumed_exactly(tiny_cfg, tmp_path, monkeypatch):
     """Ctrl-C during the evaluation of step 4: it is abandoned at once, last.pt holds step 4 with the evaluation
     pending, and the resumed run does that evaluation first: the same losses, evaluations and best.pt."""

@@ -58,3 +58,28 @@ export function headGrid(grid, attention, { selected = null, onPick = null } = {
   });
   grid.replaceChildren(...cells);
 }
+
+// Signed values (a vector's coordinates) in [-1, 1]: blue below 0, white at 0, red above (a diverging ramp).
+const BLUE = [33, 102, 172];
+const RED = [178, 24, 43];
+export function signedColour(v) {
+  const t = Math.min(Math.max(v, -1), 1);
+  const end = t < 0 ? BLUE : RED;
+  return end.map((c) => Math.round(255 + Math.abs(t) * (c - 255)));
+}
+
+// A vector as one row of cells, `values[d] / scale` coloured by signedColour, one canvas pixel each (the page
+// stretches it); hovering a cell calls onHover(event, d), and onHover(null) on leaving.
+export function stripCanvas(values, scale, onHover) {
+  const canvas = paint(document.createElement("canvas"), 1, values.length,
+    (_, d) => signedColour(values[d] / scale));
+  canvas.className = "strip";
+  if (onHover) {
+    canvas.addEventListener("mousemove", (event) => {
+      const d = Math.floor((event.offsetX / canvas.clientWidth) * values.length);
+      if (d >= 0 && d < values.length) onHover(event, d);
+    });
+    canvas.addEventListener("mouseleave", () => onHover(null));
+  }
+  return canvas;
+}

@@ -9,6 +9,7 @@ import * as tokens from "./panels/1-tokens.js";
 import * as embeddings from "./panels/2-embeddings.js";
 import * as positions from "./panels/3-positions.js";
 import * as attention from "./panels/4-attention.js";
+import * as insideHead from "./panels/4b-inside-a-head.js";
 import * as nextToken from "./panels/5-next-token.js";
 import * as feedForward from "./panels/6-feed-forward.js";
 import * as generate from "./panels/7-generate.js";
@@ -16,7 +17,7 @@ import * as modelCard from "./panels/8-model-card.js";
 import * as train from "./panels/9-train.js";
 
 const DEBOUNCE_MS = 200;
-const OF_THE_TEXT = [tokens, attention, nextToken, feedForward];    // the panels each keystroke redraws
+const OF_THE_TEXT = [tokens, attention, insideHead, nextToken, feedForward];   // the panels each keystroke redraws
 
 // The input panel's own error (an unreadable text, a server that is gone): the text's panels fade until it is fixed.
 function showError(message) {
@@ -31,7 +32,8 @@ async function keystroke() {
   const second = $("#compare-toggle").checked ? $("#text-b").value : "";
   try {
     if (!text) throw new Error("type some text above: the model needs at least one token to look at");
-    const page = await postJSON("/api/page", { text, compare_with: second || null, ffn_off: feedForward.blockOff() });
+    const page = await postJSON("/api/page", { text, compare_with: second || null, ffn_off: feedForward.blockOff(),
+      head: insideHead.choice() });
     if (number !== state.keystroke) return;                // a newer text is already on its way
     state.page = page;
     showError(null);
@@ -82,8 +84,12 @@ async function start() {
     button.addEventListener("click", () => { $("#text").value = button.textContent; keystroke(); });
   }
   document.addEventListener("modelchange", () => modelChanged().catch((error) => showError(error.message)));
+  document.addEventListener("headpick", (event) => {       // a head or token picked in panel 4 or 4b
+    if (event.detail.headChanged && state.page) guarded(attention.section, () => attention.show(state.page));
+    guarded(insideHead.section, insideHead.ask);
+  });
   picker.start().catch((error) => { $("#model-note").textContent = `cannot list the models: ${error.message}`; });
-  for (const panel of [embeddings, positions, nextToken, generate, modelCard, train]) {
+  for (const panel of [embeddings, positions, insideHead, nextToken, generate, modelCard, train]) {
     guarded(panel.section, () => panel.start());
   }
   keystroke();

@@ -1,5 +1,5 @@
-// Panel 3, Positions: the position table (sinusoidal or learned) as a heatmap, and the model's answers to one
-// sentence in two orders.
+// Panel 3, Positions: the model's table of positions as a heatmap (sinusoidal, learned, RoPE's angles), and the
+// model's answers to one sentence in two orders.
 import { getJSON } from "../api.js";
 import { $, el } from "../dom.js";
 import { colour, paint } from "../heatmap.js";
@@ -23,5 +23,11 @@ export async function load() {
     `−${view.scale} to +${view.scale}.`;
   const items = view.pair.map((p) => el("li", {}, `${p.prompt} → ${p.shown}`));
   if (!view.table) items.push(el("li", {}, "this model has no positions: both orders are the same bag of tokens to it"));
+  if (view.positional === "rope") {
+    items.push(el("li", {}, "this model adds nothing to its tokens: it turns each head's queries and keys by the " +
+      "angle p·θᵢ (RoPE); the table shows cos(p·θᵢ), one column per pair of a head's dimensions"));
+  } else if (view.positional === "learned") {
+    items.push(el("li", {}, "this model's positions are a learned table (GPT-2's): the rows training found"));
+  }
   $("#order-pair").replaceChildren(...items);
 }

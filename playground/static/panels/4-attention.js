@@ -4,6 +4,7 @@
 import { $, chip, el, hideTooltip, showTooltip, svg } from "../dom.js";
 import { attentionCanvas, headGrid } from "../heatmap.js";
 import { state } from "../state.js";
+import { pick } from "./4b-inside-a-head.js";
 
 export const section = "#attention-section";
 
@@ -15,7 +16,7 @@ export function show(page) {
   if (state.selected.layer >= layers || state.selected.head >= heads) state.selected = { layer: 0, head: 0 };
   headGrid($("#attention-grid"), sentences(page.attention)[0].attention, {
     selected: state.selected,
-    onPick: (picked) => { state.selected = picked; show(state.page); },
+    onPick: (picked) => pick(picked),                        // enlarged here, and opened in panel 4b
   });
   showDetail(page.attention);
   showCosine(page.attention);
@@ -23,21 +24,23 @@ export function show(page) {
 
 function showDetail(attention) {
   const { layer, head } = state.selected;
-  $("#attention-detail").replaceChildren(...sentences(attention).map((s) => {
+  $("#attention-detail").replaceChildren(...sentences(attention).map((s, n) => {
     const rows = s.attention[layer][head];
     const view = headView(s.shown, rows);
     const part = s.count > s.tokens.length ? ` (the first ${s.tokens.length} of its ${s.count} tokens: every head ` +
       "of a large model for a longer text would be megabytes a keystroke)" : "";
-    const caption = el("figcaption", {}, `block ${layer}, head ${head}: ${JSON.stringify(s.tokens.join(""))}${part}`);
-    return el("figure", {}, [caption, enlarged(s.shown, rows, view.show), view.box]);
+    const caption = el("figcaption", {}, `block ${layer}, head ${head}: ${JSON.stringify(s.tokens.join(""))}${part}` +
+      (n === 0 ? " (click a row to follow that token inside the head, panel 4b)" : ""));
+    const onClick = n === 0 ? (i) => pick({ query: i }) : null;     // the typed text's row i, followed in panel 4b
+    return el("figure", {}, [caption, enlarged(s.shown, rows, view.show, onClick), view.box]);
   }));
 }
 
 const LABEL = 10;            // the longest token label the enlarged heatmap writes in full
 
 // One head enlarged: rows are the tokens looking (queries), columns the tokens looked at (keys). The cells are
-// the grid's own canvas, scaled up; hovering a row outlines it and calls onRow(i).
-function enlarged(shown, rows, onRow) {
+// the grid's own canvas, scaled up; hovering a row outlines it and calls onRow(i), clicking it calls onClick(i).
+function enlarged(shown, rows, onRow, onClick) {
   const T = shown.length;
   const cell = Math.max(8, Math.min(34, Math.floor(420 / T)));      // a sentence of words gets large cells
   const margin = 14 + 7.5 * Math.min(LABEL, Math.max(...shown.map((s) => s.length)));   // room for the labels
@@ -66,6 +69,13 @@ function enlarged(shown, rows, onRow) {
     onRow(i);
   });
   root.addEventListener("mouseleave", leave);
+  if (onClick) {
+    root.classList.add("pickable");
+    root.addEventListener("click", (event) => {
+      const i = Math.floor((event.clientY - root.getBoundingClientRect().top - margin) / cell);
+      if (i >= 0 && i < T) onClick(i);
+    });
+  }
   return root;
 }
 

@@ -18,7 +18,8 @@ export async function start() {
     const { min, above, max, default: value } = limits[name];
     Object.assign($(id), { min: min ?? above, max, value });
   }
-  $("#train-positions").checked = limits.positional.default !== "none";
+  $("#train-positions").replaceChildren(...limits.positional.choices.map((c) => el("option", { value: c }, c)));
+  $("#train-positions").value = limits.positional.default;
   for (const radio of document.querySelectorAll("input[name=train-tokenizer]")) {
     radio.checked = radio.value === limits.tokenizer.default;
   }
@@ -41,7 +42,7 @@ export async function start() {
 
 function knobs() {
   const corpus = document.querySelector("input[name=corpus]:checked").value;
-  const body = { corpus, positional: $("#train-positions").checked ? "sinusoidal" : "none",
+  const body = { corpus, positional: $("#train-positions").value,
     tokenizer: document.querySelector("input[name=train-tokenizer]:checked").value };
   for (const [name, id] of Object.entries(KNOBS)) body[name] = Number($(id).value);
   if (corpus === "text") body.text = $("#train-text").value;
