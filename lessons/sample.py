@@ -38,7 +38,7 @@ def run(ctx: Context, prompt: str = PROMPT, temperatures=TEMPERATURES, samples: 
     prompt = before_next_word(ctx.loaded.tokenizer, prompt, " glass")
     ids = encode_prompt(ctx.loaded, LINE_START + prompt)
     with torch.no_grad():
-        logits, _ = ctx.loaded.model(torch.tensor([ids], device=ctx.loaded.device))
+        logits, _ = ctx.loaded.model(torch.tensor([ids], device=ctx.loaded.device), last_only=True)
     known = corpus_lines(ctx)
     ctx.say(f"Prompt {prompt!r} after a line start. The next token's distribution at each temperature, then "
             f"{samples} samples (seed {seed}, up to the end of the line):")

@@ -24,9 +24,10 @@ page must work offline):
                            its input, q, k, v, scores, weights, output and the projection added to the stream
     POST /api/feedforward  {"text", "off"} → each FFN's change per token; the next token with block "off"'s FFN out
                            (what the page asks when a block's FFN is switched off or on)
-    POST /api/embeddings   {"token", "word_a", "word_b", "word_c"} → the embedding table in 2-D, neighbours, word_a's
-                           cosine with word_b and with word_c
-    GET  /api/positions    the sinusoidal table and the word-order pair's answers
+    POST /api/embeddings   {"token", "word_a", "word_b", "word_c", "text"} → the embedding table in 2-D (the first
+                           1,000 ids, the text's tokens, the token and its neighbours), neighbours, word_a's cosine
+                           with word_b and with word_c
+    GET  /api/positions    the position table (at most 256 rows) and the word-order pair's answers
     POST /api/generate     {"text", "max_new_tokens", "temperature", "top_k", "top_p", "seed"} → Server-Sent Events
     GET  /api/health       liveness, and how many generations are running
     POST /api/train        {"corpus": "toy" | "text", "text", "n_layer", "n_head", "n_embd", "max_iters", "lr",
@@ -138,6 +139,8 @@ class EmbeddingsRequest(Strict):
     word_a: str = Field("dog", min_length=1, max_length=40)
     word_b: str = Field("cat", min_length=1, max_length=40)
     word_c: str = Field("banana", min_length=1, max_length=40)
+    text: str | None = Field(None, min_length=1, max_length=MAX_TEXT_CHARS,
+                             description="the typed text, whose tokens the map draws too")
 
 
 def knob(name: str, **more):
@@ -361,7 +364,7 @@ def create_app(loaded: Loaded, checkpoint: str, runs_root: str | Path = "runs", 
                                         "cosine of two words by spelling and in context")
     def embeddings(body: EmbeddingsRequest):
         return FastJSON(views.embeddings_view(current.loaded, body.token, body.word_a, body.word_b,
-                                                   body.word_c))
+                                                   body.word_c, text=body.text))
 
     @app.get("/api/positions", summary="The sinusoidal position table, and the answers to one sentence in two word "
                                       "orders")

@@ -31,12 +31,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from core.hub import is_model_folder
 from data.make_toy_corpus import KINDS
 from data.tokenization import show_token
 from data.toy_facts import LINE_START
 from errors import UserError
-from inference import (WORD_FRAME, Loaded, Trace, complete, describe, encode_prompt, greedy_text, head_habits,
-                       neighbours, next_logits, pca_2d, places, top_tokens, trace, word_tokens, word_vectors)
+from inference import (WORD_FRAME, Loaded, Trace, complete, describe, embedding_map, encode_prompt, greedy_text,
+                       head_habits, neighbours, next_logits, pca_2d, places, top_tokens, trace, word_tokens,
+                       word_vectors)
 from model.sampling import entropy_bits, next_token_probs
 
 WEIGHT_DECIMALS = 4
@@ -55,8 +57,11 @@ def model_card(loaded: Loaded, checkpoint: str) -> dict:
     cfg = loaded.cfg
     best_val = loaded.best_val if math.isfinite(loaded.best_val) else None
     shown = Path(checkpoint)          # names, not paths: the page never learns where the user's files are
+    # weights read from a model folder or hf:... with no training recorded (GPT-2's): the data and train
+    # sections are this project's defaults, not how they were trained
+    imported = is_model_folder(checkpoint) and loaded.step == 0 and best_val is None
     return {"checkpoint": f"{shown.parent.name}/{shown.name}" if shown.parent.name else shown.name,
-            "step": loaded.step, "best_val_loss": best_val,
+            "imported": imported, "step": loaded.step, "best_val_loss": best_val,
             "parameters": loaded.model.num_params(), "device": str(loaded.device),
             "tokenizer": {"kind": loaded.tokenizer.kind, "vocab_size": loaded.tokenizer.vocab_size},
             "model": {**asdict(cfg.model), "head_size": cfg.model.head_size},
@@ -90,10 +95,33 @@ def tokens_view(loaded: Loaded, text: str) -> dict:
     return tokens_of(loaded, ids, loaded.tokenizer.pieces(text, ids))
 
 
-def attention_rows(t: Trace) -> list:
-    """Every block's and head's weights from a trace: [layer][head][query i] = weights on keys 0..i."""
-    stack = rounded(t.attention_stack())                                                # (n_layer, nh, T, T)
-    return [[[head[i, : i + 1] for i in range(len(head))] for head in layer] for layer in stack]
+ATTENTION_WEIGHTS = 300_000   # the most attention weights one keystroke sends, every block's and head's (~2 MB)
+
+
+def attention_tokens(loaded: Loaded, count: int) -> int:
+    """How many of a text's first tokens the attention view covers: all of them while every head's rows,
+    n_layer·nh·n(n+1)/2 weights, fit ``ATTENTION_WEIGHTS`` (a toy model's whole context, 96 tokens × 16 heads);
+    GPT-2's 144 heads get the first 64 tokens. The first n rows are exact: a query sees no key after it."""
+    cfg = loaded.cfg.model
+    heads, n = cfg.n_layer * cfg.n_head, count
+    while n > 1 and heads * n * (n + 1) // 2 > ATTENTION_WEIGHTS:
+        n -= 1
+    return n
+
+
+def attention_rows(t: Trace, n: int | None = None) -> list:
+    """Every block's and head's weights from a trace for its first n tokens (all without n): [layer][head][query i]
+    = weights on keys 0..i."""
+    n = len(t.tokens) if n is None else n
+    stack = rounded(torch.stack([w[:, :n, :n] for w in t.attention]))                  # (n_layer, nh, n, n)
+    return [[[head[i, : i + 1] for i in range(n)] for head in layer] for layer in stack]
+
+
+def sentence_of(loaded: Loaded, t: Trace) -> dict:
+    """One sentence's tokens and attention, its first ``attention_tokens`` tokens (``count``: all of them)."""
+    n = attention_tokens(loaded, len(t.tokens))
+    return {"tokens": t.tokens[:n], "shown": [show_token(s) for s in t.tokens[:n]], "count": len(t.tokens),
+            "attention": attention_rows(t, n)}
 
 
 def habits_of(t: Trace) -> list | None:
@@ -109,8 +137,7 @@ def habits_of(t: Trace) -> list | None:
 
 def attention_of(loaded: Loaded, t: Trace) -> dict:
     cfg = loaded.cfg.model
-    return {"tokens": t.tokens, "shown": [show_token(s) for s in t.tokens], "n_layer": cfg.n_layer,
-            "n_head": cfg.n_head, "attention": attention_rows(t), "habits": habits_of(t)}
+    return {"n_layer": cfg.n_layer, "n_head": cfg.n_head, **sentence_of(loaded, t), "habits": habits_of(t)}
 
 
 def attention_view(loaded: Loaded, text: str) -> dict:
@@ -147,10 +174,8 @@ def compare_of(loaded: Loaded, ta: Trace, tb: Trace, text_a: str, text_b: str) -
     same_prefix = next((i for i in range(n) if ta.ids[i] != tb.ids[i]), n)
     cfg = loaded.cfg.model
     return {"n_layer": cfg.n_layer, "n_head": cfg.n_head,
-            "a": {"tokens": ta.tokens, "shown": [show_token(s) for s in ta.tokens], "attention": attention_rows(ta),
-                  "continuation": continuation(loaded, text_a)},
-            "b": {"tokens": tb.tokens, "shown": [show_token(s) for s in tb.tokens], "attention": attention_rows(tb),
-                  "continuation": continuation(loaded, text_b)},
+            "a": {**sentence_of(loaded, ta), "continuation": continuation(loaded, text_a)},
+            "b": {**sentence_of(loaded, tb), "continuation": continuation(loaded, text_b)},
             "cosine": rounded(cosine), "first_difference": same_prefix, "habits": habits_of(ta)}
 
 
@@ -325,9 +350,6 @@ def feedforward_view(loaded: Loaded, text: str, off: int | None = None) -> dict:
     return feedforward_of(loaded, trace(loaded, text), off, without)
 
 
-MAX_POINTS = 1000        # token ids drawn in the embedding map (a char or small BPE vocabulary fits whole)
-
-
 def word_kinds(loaded: Loaded, labels: list[str]) -> list[str]:
     """For each token's text: "animal", "fruit" or "tool" where it is one of the toy corpus's words (a word-level
     vocabulary has them as tokens), else ""."""
@@ -336,23 +358,30 @@ def word_kinds(loaded: Loaded, labels: list[str]) -> list[str]:
 
 
 def embeddings_view(loaded: Loaded, token: int | None = None, word_a: str = "dog", word_b: str = "cat",
-                    word_c: str = "banana", k: int = 8) -> dict:
+                    word_c: str = "banana", k: int = 8, text: str | None = None) -> dict:
     """The token embedding table projected on its two directions of largest variance (PCA), the ``k`` nearest
     neighbours of ``token`` by cosine, and the cosine of word_a's vector with word_b's and with word_c's, by
     spelling (for a word-level model: the word's own row of the table) and in context (``inference.word_vectors``:
-    what the embed lesson compares)."""
+    what the embed lesson compares).
+
+    The map draws ``inference.embedding_map``'s tokens: the first 1,000 ids, and beyond them the tokens of
+    ``text`` (marked ``typed``), ``token`` and its neighbours; ``ids`` lists them, point by point."""
     table = loaded.model.embed.token.weight.detach().float().cpu()                      # (V, C)
     if token is not None and not 0 <= token < len(table):
         raise UserError(f"token: ids run 0..{len(table) - 1}, got {token}")
-    drawn = min(len(table), MAX_POINTS)
-    points, explained = pca_2d(table)                                                   # (V, 2)
-    labels = loaded.tokenizer.token_strings(list(range(drawn)))
-    view = {"points": rounded(points[:drawn], 3), "labels": labels, "shown": [show_token(s) for s in labels],
-            "kinds": word_kinds(loaded, labels), "vocab_size": len(table), "explained": round(explained, 4),
-            "token": token, "neighbours": None}
+    near = neighbours(table, token, k) if token is not None else []
+    try:
+        typed = encode_prompt(loaded, text) if text else []
+    except UserError:           # a text this model cannot read (the tokens panel says why): the map without it
+        typed = []
+    ids, points, explained = embedding_map(table, typed + [i for i, _ in near] + ([token] if token is not None else []))
+    labels = loaded.tokenizer.token_strings(ids)
+    view = {"ids": ids, "points": rounded(points, 3), "labels": labels, "shown": [show_token(s) for s in labels],
+            "kinds": word_kinds(loaded, labels), "typed": sorted(set(typed)), "vocab_size": len(table),
+            "explained": round(explained, 4), "token": token, "neighbours": None}
     if token is not None:
         view["neighbours"] = [token_entry(i, loaded.tokenizer.decode([i]), cosine=round(c, WEIGHT_DECIMALS))
-                              for i, c in neighbours(table, token, k)]
+                              for i, c in near]
     view["words_map"] = words_map(loaded)
     words = {"a": word_a, "b": word_b, "c": word_c}
     ids = {key: word_tokens(loaded.tokenizer, word) for key, word in words.items()}      # " dog" in a word model
@@ -394,11 +423,22 @@ def words_map(loaded: Loaded) -> dict | None:
 ORDER_PAIR = ("The dog chased the cat. Who chased? the", "The cat chased the dog. Who chased? the")
 
 
+POSITION_ROWS = 256      # the most rows of the position table the page gets (GPT-2's 1,024 × 768 would be 5 MB)
+
+
+def position_rows(block_size: int) -> list[int]:
+    """The positions whose rows the page draws: all of them up to ``POSITION_ROWS``, else every s-th, s the
+    smallest step that fits (every 4th of GPT-2's 1,024)."""
+    step = -(-block_size // POSITION_ROWS)                                              # ⌈block_size / 256⌉
+    return list(range(0, block_size, step))
+
+
 def positions_view(loaded: Loaded, pair: tuple[str, str] = ORDER_PAIR) -> dict:
     """The table of positions: the sinusoidal PE or the learned one (block_size, C), RoPE's cos(p·θ_i)
-    (block_size, hs/2: the angles every head's q and k are turned by), None for a model without positions; and
-    the model's greedy answers to two sentences with the same words in another order: with positions they can
-    differ, without they cannot (the position lesson's experiment)."""
+    (block_size, hs/2: the angles every head's q and k are turned by), None for a model without positions: at most
+    ``POSITION_ROWS`` of its rows (``rows``: which positions) and its largest |value| (``scale``, the colour scale's
+    end); and the model's greedy answers to two sentences with the same words in another order: with positions
+    they can differ, without they cannot (the position lesson's experiment)."""
     position = loaded.model.embed.position
     rotary = loaded.model.blocks[0].attn.rotary if loaded.model.blocks else None
     table = position.table if position is not None else rotary.cos if rotary is not None else None
@@ -408,7 +448,10 @@ def positions_view(loaded: Loaded, pair: tuple[str, str] = ORDER_PAIR) -> dict:
             answers.append(greedy_text(loaded, LINE_START + prompt, min_chars=6).split("\n")[0])
         except UserError as e:          # a char model trained on other text cannot read the sentence
             answers.append(f"(cannot ask: {e})")
-    return {"positional": loaded.cfg.model.positional,
-            "table": rounded(table, 3) if table is not None else None,
+    table = table.detach() if table is not None else None                               # (block_size, C or hs/2)
+    rows = position_rows(len(table)) if table is not None else []
+    return {"positional": loaded.cfg.model.positional, "block_size": loaded.cfg.model.block_size,
+            "table": rounded(table[rows], 3) if table is not None else None, "rows": rows,
+            "scale": round(table.abs().max().item(), 4) if table is not None else None,
             "pair": [{"prompt": prompt, "answer": answer, "shown": show_token(answer)}
                      for prompt, answer in zip(pair, answers)]}

@@ -58,7 +58,7 @@ def test_trace_gives_the_models_own_logits(ctx):
     text = LINE_START + "He broke the glass."
     t = trace(ctx.loaded, text)
     logits, _ = ctx.loaded.model(torch.tensor([ctx.loaded.tokenizer.encode(text)]))
-    assert torch.allclose(t.logits, logits[0], atol=1e-5)
+    assert torch.allclose(t.logits, logits[0, -1:], atol=1e-5)                         # the last position's
     assert len(t.attention) == len(t.after_attention) == len(t.ffn_out) == len(t.residual) == ctx.loaded.cfg.model.n_layer
     assert torch.allclose(t.residual[0], t.after_attention[0] + t.ffn_out[0])       # the FFN adds its change
 

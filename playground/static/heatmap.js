@@ -47,7 +47,9 @@ export function attentionCanvas(rows) {
 export const SHORT_PLACE = { previous: "previous", itself: "itself", "line start": "line start",
   "word start": "word start" };
 export function headGrid(grid, attention, { selected = null, onPick = null, habits = null } = {}) {
+  const many = attention[0].length > 6;                    // GPT-2's 12 heads a row: smaller cells fit the panel
   grid.style.gridTemplateColumns = `auto repeat(${attention[0].length}, auto)`;
+  grid.classList.toggle("many", many);
   const cells = attention.flatMap((heads, layer) => {
     const label = document.createElement("span");
     label.className = "layer-label";
@@ -57,7 +59,8 @@ export function headGrid(grid, attention, { selected = null, onPick = null, habi
       cell.className = "cell";
       Object.assign(cell.dataset, { layer, head });
       const caption = document.createElement("span");
-      caption.textContent = `head ${head}`;
+      caption.textContent = many ? `${head}` : `head ${head}`;
+      cell.title = `block ${layer}, head ${head}`;
       cell.append(attentionCanvas(rows), caption);
       const habit = habits && habits[layer][head];
       if (habit) {

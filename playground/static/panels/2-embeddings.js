@@ -1,6 +1,7 @@
 // Panel 2, Embeddings: the embedding table flattened to 2-D, a token's nearest neighbours, one word's cosine with
-// a word used alike and with one used otherwise, and the toy corpus's words in context. It does not depend on the
-// typed text: it asks once (listing the first word's neighbours where it is one token), and again on a click.
+// a word used alike and with one used otherwise, and the toy corpus's words in context. It asks once (listing the
+// first word's neighbours where it is one token), and again on a click; the map draws the first 1,000 token ids,
+// the typed text's tokens as they were when it asked (outlined), and the picked token's neighbours.
 import { postJSON } from "../api.js";
 import { $, el, guarded, svg } from "../dom.js";
 import { state } from "../state.js";
@@ -26,6 +27,8 @@ export async function loadFirst() {
 export async function load(token) {
   state.pickedToken = token;
   const body = { token };
+  const text = $("#text").value;
+  if (text.trim()) body.text = text;
   for (const [name, id] of Object.entries(WORDS)) body[name] = $(id).value.trim() || $(id).defaultValue;
   const view = await postJSON("/api/embeddings", body);
   draw(view);
@@ -73,11 +76,17 @@ function scatter(map, points, W, H, names, dot, first = []) {
 
 function draw(view) {
   const near = (view.neighbours || []).map((n) => n.id);
-  const first = view.token === null ? [] : [view.token, ...near];
-  const kinds = view.kinds.flatMap((k, id) => (k ? [id] : []));          // the toy corpus's words, labelled early
-  const nodes = scatter($("#embedding-map"), view.points, 560, 320, view.shown, (id) => ({
-    class: `${view.kinds[id]} ${id === view.token ? "picked" : near.includes(id) ? "near" : ""}`.trim(),
-    "data-id": id, "data-kind": view.kinds[id] }), [...first, ...kinds]);
+  const typed = new Set(view.typed);
+  const point = new Map(view.ids.map((id, i) => [id, i]));     // point i is token id view.ids[i]
+  const first = (view.token === null ? [] : [view.token, ...near]).map((id) => point.get(id))
+    .filter((i) => i !== undefined);
+  const kinds = view.kinds.flatMap((k, i) => (k ? [i] : []));           // the toy corpus's words, labelled early
+  const nodes = scatter($("#embedding-map"), view.points, 560, 320, view.shown, (i) => {
+    const id = view.ids[i];
+    const role = id === view.token ? "picked" : near.includes(id) ? "near" : "";
+    return { class: [view.kinds[i], role, typed.has(id) ? "typed" : ""].filter(Boolean).join(" "),
+      "data-id": id, "data-kind": view.kinds[i] };
+  }, [...first, ...kinds]);
   for (const node of nodes) {
     node.addEventListener("click", () => guarded(section, () => load(Number(node.dataset.id))));
   }
@@ -92,9 +101,13 @@ function draw(view) {
       `a word of their own kind as nearest neighbour (by chance about ${Math.round(words.chance * n)} would); ` +
       `this map's two directions hold ${(100 * words.explained).toFixed(0)}% of their variance.`;
   }
-  $("#embedding-explained").textContent = `${view.points.length} of ${view.vocab_size} tokens; these two ` +
-    `directions hold ${(100 * view.explained).toFixed(0)}% of the table's variance.`;
-  const picked = view.token === null ? "" : `nearest to ${view.shown[view.token]}: `;
+  const drawn = view.points.length < view.vocab_size ? `${view.points.length} of ${view.vocab_size} tokens (ids ` +
+    `0 to ${Math.min(view.vocab_size, 1000) - 1}, the text's own, outlined, and the picked one's neighbours); ` +
+    `these two directions hold ${(100 * view.explained).toFixed(0)}% of the first 1,000 rows' variance.` :
+    `all ${view.vocab_size} tokens; these two directions hold ${(100 * view.explained).toFixed(0)}% of the ` +
+    "table's variance.";
+  $("#embedding-explained").textContent = drawn;
+  const picked = view.token === null ? "" : `nearest to ${view.shown[view.ids.indexOf(view.token)]}: `;
   $("#neighbours-title").textContent = picked;
   $("#neighbours").replaceChildren(...(view.neighbours || []).map((n) =>
     el("li", {}, `${n.shown}  cos ${n.cosine.toFixed(3)}`)));

@@ -18,7 +18,14 @@ export function start() {
 
 export async function load() {
   const view = await getJSON("/api/positions");
-  $("#pe-figure").replaceChildren(...(view.table ? [table(view.table), colourScale("−1", "+1", "value")] : []));
+  const scale = view.scale || 1;                                 // values in [-scale, scale]
+  const shown = Number(scale.toPrecision(2));
+  $("#pe-figure").replaceChildren(...(view.table ?
+    [table(view.table, scale, view.rows), colourScale(`−${shown}`, `+${shown}`, "value")] : []));
+  const step = view.rows.length > 1 ? view.rows[1] - view.rows[0] : 1;
+  $("#pe-rows").textContent = !view.table ? "" :
+    `${view.positional} table: ${step > 1 ? `every ${step}th of its ${view.block_size.toLocaleString("en")} positions` :
+      `its ${view.block_size} positions`} (rows) × ${view.table[0].length} dimensions.`;
   const items = view.pair.map((p) => el("li", {}, `${p.prompt} → ${p.shown}`));
   if (!view.table) items.push(el("li", {}, "this model has no positions: both orders are the same bag of tokens to it"));
   if (view.positional === "rope") {
@@ -31,18 +38,19 @@ export async function load() {
   $("#train-without-positions").disabled = !view.table;      // a model without positions: nothing to take away
 }
 
-// The table (T positions × C dimensions, values in [-1, 1]) as an image with a tick every few rows and columns.
-function table(pe) {
+// The table (T rows × C dimensions, values in [-scale, scale]; row p is position rows[p]) as an image with a tick
+// every few rows and columns.
+function table(pe, scale, rows) {
   const [T, C] = [pe.length, pe[0].length];
   const [W, H, left, top, bottom] = [520, 200, 44, 8, 34];
   const root = svg("svg", { id: "pe-table", class: "heatmap", viewBox: `0 0 ${W} ${H}`, "data-rows": T,
     "data-columns": C });
   const [w, h] = [W - left - 8, H - top - bottom];
-  const image = paint(document.createElement("canvas"), T, C, (p, i) => colour((pe[p][i] + 1) / 2));
+  const image = paint(document.createElement("canvas"), T, C, (p, i) => colour((pe[p][i] / scale + 1) / 2));
   root.append(svg("image", { href: image.toDataURL(), x: left, y: top, width: w, height: h,
     preserveAspectRatio: "none" }));
   for (const p of ticks(T)) {
-    root.append(svg("text", { x: left - 4, y: top + (p + 0.5) * h / T + 4, "text-anchor": "end" }, String(p)));
+    root.append(svg("text", { x: left - 4, y: top + (p + 0.5) * h / T + 4, "text-anchor": "end" }, String(rows[p])));
   }
   for (const i of ticks(C)) {
     root.append(svg("text", { x: left + (i + 0.5) * w / C, y: top + h + 13, "text-anchor": "middle" }, String(i)));

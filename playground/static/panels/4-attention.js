@@ -43,7 +43,9 @@ function showDetail(attention) {
   $("#attention-detail").replaceChildren(...sentences(attention).map((s, n) => {
     const rows = s.attention[layer][head];
     const view = headView(s.shown, rows);
-    const caption = el("figcaption", {}, `block ${layer}, head ${head}: ${JSON.stringify(s.tokens.join(""))}` +
+    const part = s.count > s.tokens.length ? ` (the first ${s.tokens.length} of its ${s.count} tokens: every head ` +
+      "of a large model for a longer text would be megabytes a keystroke)" : "";
+    const caption = el("figcaption", {}, `block ${layer}, head ${head}: ${JSON.stringify(s.tokens.join(""))}${part}` +
       (n === 0 ? " (click a row to follow that token inside the head, panel 4b)" : ""));
     const onClick = n === 0 ? (i) => pick({ query: i }) : null;     // the typed text's row i, followed in panel 4b
     const frame = el("div", { class: "heatmap-frame" }, [

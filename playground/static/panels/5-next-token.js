@@ -66,7 +66,7 @@ export function show(page) {
       svg("rect", { class: "track", x: labelWidth, y: y + 4, width: track, height: 16 }),
       svg("rect", { class: "bar", x: labelWidth, y: y + 4, width: track * p, height: 16, "data-token": t.text,
         "data-prob": p }),
-      svg("text", { x: labelWidth + track * p + 4, y: y + 16 }, `${(100 * p).toFixed(1)}%`),
+      svg("text", { x: labelWidth + track * p + 4, y: y + 16 }, percent(p)),
     ];
   }));
   const h = entropyBits(probs);
@@ -86,3 +86,6 @@ function drawSweep(next) {
       el("td", {}, `${h.toFixed(2)} bits`), el("td", {}, `${(100 * probs[next.top[0].id]).toFixed(1)}%`)]);
   }));
 }
+
+// 12.3%, or two significant digits below 0.1% (a 50,257-token vocabulary spreads thin: 0.0021%)
+const percent = (p) => (p >= 0.001 || p === 0 ? `${(100 * p).toFixed(1)}%` : `${(100 * p).toPrecision(2)}%`);
