@@ -3,7 +3,8 @@
 Prints a table and writes JSON (default bench/results/latest.json): training tokens/s and MFU of the config and of a
 6-layer/384-dim/256-context model, wall time to val loss ≤ 1.88 on tinyshakespeare, generation tokens/s with and
 without the KV cache, peak memory, and the machine it ran on. A thin command line over ``benchmark.suite.run_suite``;
-bad input ends with a one-line error and exit code 2.
+bad input ends with a one-line error and exit code 2. ``--real-model CHECKPOINT`` times the page and generation on a
+large model instead (``benchmark.real_model``).
 """
 import argparse
 import sys
@@ -37,6 +38,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--nanogpt", metavar="PATH",
                         help="a checkout of nanoGPT: time its shakespeare_char recipe beside ours, each as a whole "
                              "command (section side-by-side)")
+    parser.add_argument("--real-model", metavar="CHECKPOINT",
+                        help="instead: time the page (POST /api/page) and generation on this model, e.g. a GPT-2 "
+                             "folder, at 1 and 2 threads (benchmark/real_model.py)")
+    parser.add_argument("--tokens", type=int, default=64, help="--real-model: tokens in the page's text")
     parser.add_argument("--out", default="bench/results/latest.json", help="JSON output (default: %(default)s)")
     return parser.parse_args(argv)
 
@@ -47,6 +52,8 @@ def main(argv=None) -> int:
 
 
 def run_bench(args) -> None:
+    if args.real_model:
+        return run_real_model(args.real_model, args.tokens)
     if not Path(args.data).is_file():
         raise UserError(f"benchmark text {args.data} not found; get tinyshakespeare (input.txt of "
                         f"karpathy/char-rnn) and pass --data PATH")
@@ -81,6 +88,27 @@ def run_bench(args) -> None:
     written = write_json(results, args.out)            # first: minutes of measuring are kept whatever the table does
     print(format_report(results))
     print(f"\nwritten to {written}")
+
+
+def run_real_model(checkpoint: str, tokens: int) -> None:
+    from fastapi.testclient import TestClient
+
+    from benchmark.real_model import run
+    from inference import load_for_inference
+    from playground.server import create_app
+
+    loaded = load_for_inference(checkpoint)
+    if not 1 <= tokens <= loaded.cfg.model.block_size:
+        raise UserError(f"--tokens must be 1..{loaded.cfg.model.block_size} (the model's context), got {tokens}")
+    client = TestClient(create_app(loaded, checkpoint), base_url="http://127.0.0.1")
+
+    def page(text: str) -> bytes:
+        answer = client.post("/api/page", json={"text": text})
+        if answer.status_code != 200:
+            raise UserError(f"/api/page answered {answer.status_code}: {answer.text}")
+        return answer.content
+
+    run(loaded, page, tokens, log=lambda msg: print(msg, flush=True))
 
 
 if __name__ == "__main__":

@@ -65,7 +65,7 @@ def encode_prompt(loaded: Loaded, prompt: str) -> list[int]:
 @torch.no_grad()
 def next_logits(loaded: Loaded, ids: list[int]) -> torch.Tensor:
     """The model's logits (V,) for the token after ``ids``: one forward pass, its last position."""
-    logits, _ = loaded.model(torch.tensor([ids], device=loaded.device))                # (1, T, V)
+    logits, _ = loaded.model(torch.tensor([ids], device=loaded.device), last_only=True)  # (1, 1, V)
     return logits[0, -1]
 
 
@@ -151,7 +151,7 @@ class Trace:
     ffn_out: list[torch.Tensor]                 # per block (T, C): what the FFN adds to the stream
     residual: list[torch.Tensor]                # per block (T, C): the stream after the block
     final: torch.Tensor                         # (T, C) the last LayerNorm's output, read by the LM head
-    logits: torch.Tensor                        # (T, V)
+    logits: torch.Tensor                        # (1, V) the last position's: the scores of the next token
     inside: dict[str, torch.Tensor] = field(default_factory=dict)   # one block's attention step by step, by name
     #   (model.recorder.INSIDE, without the batch: q, k, v (nh, T, hs), scores (nh, T, T), ...), or {} if none asked
 
@@ -162,8 +162,9 @@ class Trace:
 @torch.no_grad()
 def trace(loaded: Loaded, text: str, drop_ffn: int | None = None, inside: int | None = None) -> Trace:
     """One pass of ``loaded.model`` on ``text``, with everything it computed on the way kept (``model.recorder``):
-    the model's own forward, so the trace's logits are the model's. ``inside`` names a block whose attention is
-    kept step by step too (``Trace.inside``).
+    the model's own forward, so the trace's logits are the model's (the last position's only: what the views and
+    lessons read, and for a 50,257-token vocabulary a third less work than every position's). ``inside`` names a
+    block whose attention is kept step by step too (``Trace.inside``).
 
     ``drop_ffn`` names a block whose feed-forward change is recorded but not added (a forward hook replaces what
     that FFN returns by zeros): what the model predicts without it shows what that FFN contributes."""
@@ -174,7 +175,7 @@ def trace(loaded: Loaded, text: str, drop_ffn: int | None = None, inside: int | 
         if drop_ffn is not None:
             handle = model.blocks[drop_ffn].ffn.register_forward_hook(lambda ffn, args, out: torch.zeros_like(out))
             hooks.callback(handle.remove)
-        logits, _ = model(torch.tensor([ids], device=loaded.device), record=record)     # (1, T, V)
+        logits, _ = model(torch.tensor([ids], device=loaded.device), record=record, last_only=True)  # (1, 1, V)
     kept = {name: [t[0] for t in tensors] for name, tensors in record.kept.items()}     # a batch of one: drop B
     return Trace(ids, loaded.tokenizer.pieces(text, ids), kept["inputs"][0], kept["attention"],
                  kept["after_attention"], kept["ffn_hidden"], kept["ffn_out"], kept["residual"], kept["final"][0],
@@ -224,9 +225,79 @@ def neighbours(table: torch.Tensor, index: int, k: int) -> list[tuple[int, float
     return list(zip(indices.tolist(), values.tolist()))
 
 
-def pca_2d(table: torch.Tensor) -> tuple[torch.Tensor, float]:
-    """The rows projected on their two directions of largest variance (SVD of the centred table), and the share
-    of the variance those two directions hold."""
-    centred = table - table.mean(0)                                                     # (V, C)
-    _, s, vh = torch.linalg.svd(centred, full_matrices=False)
-    return centred @ vh[:2].T, ((s[:2] ** 2).sum() / (s ** 2).sum()).item()             # (V, 2)
+def pca_2d(table: torch.Tensor, fitted_on: torch.Tensor | None = None) -> tuple[torch.Tensor, float]:
+    """The rows of ``table`` (n, C) projected on the two directions of largest variance of ``fitted_on`` (m, C)
+    (default: the table itself; SVD of the centred rows), and the share of that variance those two directions
+    hold."""
+    basis = table if fitted_on is None else fitted_on
+    mean = basis.mean(0)                                                                # (C,)
+    _, s, vh = torch.linalg.svd(basis - mean, full_matrices=False)                      # vh (C, C)
+    return (table - mean) @ vh[:2].T, ((s[:2] ** 2).sum() / (s ** 2).sum()).item()      # (n, 2)
+
+
+MAP_TOKENS = 1000        # the token ids every embedding map draws: a char or word vocabulary fits whole
+
+
+def embedding_map(table: torch.Tensor, extra: list[int] = ()) -> tuple[list[int], torch.Tensor, float]:
+    """The embedding map of a table (V, C): which ids it draws, their 2-D points and the variance share the two
+    directions hold. It draws the first ``MAP_TOKENS`` ids (the whole of a small vocabulary; in GPT-2's, numbered
+    in merge order, the 256 bytes and the 744 earliest merges: the most frequent pieces of its training text) and
+    the ``extra`` ids (a text's own tokens, a picked token's neighbours). The directions are those of the first
+    ``MAP_TOKENS`` rows, so the map does not move when the extras change. A 50,257-row SVD would take seconds and
+    50,257 labels cannot be read."""
+    first = list(range(min(len(table), MAP_TOKENS)))
+    ids = first + sorted({i for i in extra if i >= len(first)})
+    points, explained = pca_2d(table[ids], fitted_on=table[: len(first)])             # (len(ids), 2)
+    return ids, points, explained
+
+
+# Where a head looks: the heads lesson prints these for every head, the playground captions its heatmaps with them.
+def word_starts(tokens: list[str]) -> list[int]:
+    """For each position, where its word starts: the last token that begins with whitespace (a word model's " dog")
+    or follows a token that ends with it (a char model's "d" after " ")."""
+    starts, current = [], 0
+    for i, token in enumerate(tokens):
+        if i > 0 and (token[:1].isspace() or tokens[i - 1][-1:].isspace()):
+            current = i
+        starts.append(current)
+    return starts
+
+
+def habits(w: torch.Tensor, tokens: list[str]) -> dict:
+    """Where one head's queries (T, T) look on average, over every token but the first (which can only see
+    itself): shares of attention on the previous token, itself, the line start and its word's first token, and
+    the mean distance looked back, Σ_j w_ij (i − j)."""
+    T = w.size(0)
+    rows = torch.arange(1, T)
+    starts = torch.tensor(word_starts(tokens))[1:]
+    back = (torch.arange(T).unsqueeze(1) - torch.arange(T)).clamp(min=0)               # (T, T) i − j
+    return {"previous": w[rows, rows - 1].mean().item(), "itself": w[rows, rows].mean().item(),
+            "line start": w[rows, 0].mean().item(), "word start": w[rows, starts].mean().item(),
+            "mean distance": (w * back).sum(-1)[1:].mean().item()}
+
+
+PLACES = {"previous": "the previous token", "itself": "itself", "line start": "the line start",
+          "word start": "its word's first token"}
+
+
+def places(tokens: list[str]) -> dict[str, str]:
+    """The places a head's habits are told by: "its word's first token" only where some word of the text is split
+    into several tokens (a char model's letters); where every word is one token (a word model's) it would be the
+    token itself."""
+    split = any(start != i and any(c.isalnum() for c in token)
+                for i, (start, token) in enumerate(zip(word_starts(tokens), tokens)))
+    return PLACES if split else {k: v for k, v in PLACES.items() if k != "word start"}
+
+
+def describe(h: dict, where: dict[str, str] = PLACES) -> str:
+    """"mostly X" when one place of ``where`` takes half of the attention, else the two largest places."""
+    first, second = sorted(where, key=h.get, reverse=True)[:2]
+    if h[first] >= 0.5:
+        return f"mostly {where[first]} ({h[first]:.0%}), mean distance {h['mean distance']:.1f} tokens"
+    return (f"{where[first]} {h[first]:.0%}, {where[second]} {h[second]:.0%}, "
+            f"mean distance {h['mean distance']:.1f} tokens")
+
+
+def head_habits(t: Trace) -> list[list[dict]]:
+    """``habits`` of every head of every block in one trace: [layer][head]."""
+    return [[habits(w, t.tokens) for w in layer] for layer in t.attention]          # w: (T, T)

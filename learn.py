@@ -9,7 +9,7 @@ import argparse
 import importlib
 import sys
 
-from errors import run_command
+from errors import UserError, run_command
 from lessons import ORDER
 from training.toy import DEFAULT_TOY, TOY_CONFIGS
 
@@ -22,6 +22,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--toy", choices=sorted(TOY_CONFIGS), default=DEFAULT_TOY,
                         help="without --checkpoint: the word-level toy model (runs/toy_words, the default) or the "
                              "character-level one (runs/toy)")
+    parser.add_argument("--steps", type=int, metavar="N",
+                        help="the position lesson: training steps of each short run (default 300; 1000 shows RoPE "
+                             "learning word order where the others have not yet)")
     parser.add_argument("--out", default="out/lessons", help="folder for the figures (default: out/lessons)")
     return parser.parse_args(argv)
 
@@ -35,12 +38,14 @@ def run_lessons(args) -> None:
     from lessons.common import load_context
     from training.run_dir import writable_folder
 
+    if args.steps is not None and not 1 <= args.steps <= 100_000:
+        raise UserError(f"--steps must be in 1..100,000, got {args.steps:,}")
     writable_folder(args.out, "figure folder")               # before any lesson runs, not when its figure is saved
     ctx = load_context(args.checkpoint, args.out, toy=args.toy)
     for name in ORDER if args.lesson == "all" else [args.lesson]:
         lesson = importlib.import_module(f"lessons.{name}")
-        ctx.say(f"\n{'=' * 100}\n{lesson.__doc__.strip()}\n")
-        lesson.run(ctx)
+        ctx.say(f"\n{'=' * 100}\n{lesson.__doc__.strip()}\n\nOn the page (python play.py): panel {lesson.PANEL}\n")
+        lesson.run(ctx, **({"steps": args.steps} if name == "position" and args.steps else {}))
 
 
 if __name__ == "__main__":

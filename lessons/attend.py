@@ -19,6 +19,9 @@ from inference import greedy_text, trace
 from lessons.common import SENTENCES, Context, before_next_word, new_figure, show_token
 from model.attention import SelfAttention
 
+# where the playground page (python play.py) shows the same, printed under the lesson's title
+PANEL = "4 Attention (its \"He broke the glass.\" / \"…the news.\" button compares the two)"
+
 
 def object_span(ctx: Context, sentence: str) -> range:
     """Token positions of the object: the word before the full stop, with its leading space."""

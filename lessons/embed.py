@@ -22,8 +22,11 @@ import torch
 import torch.nn.functional as F
 
 from data.make_toy_corpus import KINDS
-from inference import WORD_FRAME, neighbours, pca_2d, word_tokens, word_vectors
+from inference import WORD_FRAME, embedding_map, neighbours, word_tokens, word_vectors
 from lessons.common import Context, new_figure, show_token
+
+# where the playground page (python play.py) shows the same, printed under the lesson's title
+PANEL = "2 Embeddings (the map, the nearest neighbours, the words in context)"
 
 # what the nearest-neighbour probes are: words where the vocabulary has them as tokens, else single characters
 PROBE_WORDS = (" dog", " banana", " knife", " chased", "7")
@@ -82,8 +85,11 @@ def run(ctx: Context, k: int = 5) -> dict:
         index = tok.encode(probe)[0]
         near[probe] = [(tok.decode([i]), s) for i, s in neighbours(table, index, k)]
         ctx.say(f"  {show_token(probe)!r:>10}: " + ", ".join(f"{show_token(t)!r} {s:.2f}" for t, s in near[probe]))
-    projection, explained = pca_2d(table)
-    ctx.say(f"The first two principal directions hold {explained:.0%} of the table's variance (plotted).")
+    drawn, projection, explained = embedding_map(table)
+    ctx.say(f"The first two principal directions hold {explained:.0%} of the table's variance (plotted)."
+            if len(drawn) == len(table) else
+            f"The first two principal directions of the first {len(drawn):,} tokens' rows hold {explained:.0%} of "
+            f"their variance (plotted: {len(drawn):,} labels are as many as a figure can show).")
 
     words = [*ANIMALS, *OTHERS]
     whole = all(len(word_tokens(tok, w)) == 1 for w in words)
@@ -108,8 +114,8 @@ def run(ctx: Context, k: int = 5) -> dict:
         ctx.say(f"  cos(dog, cat) = {pair['dog', 'cat']:.2f}, cos(dog, banana) = {pair['dog', 'banana']:.2f}; two "
                 f"animals {within:.2f} on average, an animal and another word {between:.2f}: the animals "
                 f"{'are' if grouped else 'are not'} grouped together.")
-    figure = ctx.save(draw(tok, projection, explained, words, cos, whole), "2_embed")
-    return {"neighbours": near, "projection": projection, "explained": explained, "words": words,
+    figure = ctx.save(draw(tok, drawn, projection, explained, words, cos, whole), "2_embed")
+    return {"neighbours": near, "drawn": drawn, "projection": projection, "explained": explained, "words": words,
             "one_token_each": whole, "by_definition": cos, "figure": figure}
 
 
@@ -125,10 +131,11 @@ def colours(tokens: list[str]) -> tuple[list[str], str]:
              for t in tokens], "blue: lower case, red: upper case, green: digits, grey: other")
 
 
-def draw(tok, projection: torch.Tensor, explained: float, words: list[str], cos: dict, whole: bool):
+def draw(tok, drawn: list[int], projection: torch.Tensor, explained: float, words: list[str], cos: dict,
+         whole: bool):
     fig = new_figure(21, 6.5)
     ax = fig.add_subplot(1, 3, 1)
-    tokens = [tok.decode([i]) for i in range(len(projection))]
+    tokens = [tok.decode([i]) for i in drawn]
     colour, legend = colours(tokens)
     for (x, y), token, c in zip(projection.tolist(), tokens, colour):
         ax.text(x, y, show_token(token), color=c, fontsize=9 if whole else 11, ha="center", va="center",
@@ -138,7 +145,8 @@ def draw(tok, projection: torch.Tensor, explained: float, words: list[str], cos:
     ax.set_ylim(projection[:, 1].min().item() - pad, projection[:, 1].max().item() + pad)
     ax.set_xlabel("principal direction 1")
     ax.set_ylabel("principal direction 2")
-    ax.set_title(f"Token embeddings, 2-D PCA ({explained:.0%} of the variance)\n{legend}")
+    which = "" if len(drawn) == tok.vocab_size else f"the first {len(drawn):,} of {tok.vocab_size:,} tokens, "
+    ax.set_title(f"Token embeddings, 2-D PCA ({which}{explained:.0%} of the variance)\n{legend}")
     titles = {"table": "each word's own row of the embedding table" if whole else
                        "each word as the mean of its tokens' embedding rows",
               "context": f"final layer, last token of {WORD_FRAME.format('WORD')!r} at a line start"}

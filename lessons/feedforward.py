@@ -13,6 +13,9 @@ from data.toy_facts import LINE_START
 from inference import trace
 from lessons.common import Context, before_next_word, new_figure, show_token
 
+# where the playground page (python play.py) shows the same, printed under the lesson's title
+PANEL = "6 Feed-forward (its button leaves each FFN out in turn on this prompt)"
+
 PROMPT = "This animal barks. This animal is a"
 ANSWER = " dog"
 

@@ -14,8 +14,11 @@ import itertools
 import torch
 
 from data.toy_facts import LINE_START
-from inference import trace
+from inference import PLACES, describe, habits, head_habits, places, trace, word_starts  # noqa: F401 (the lesson's own)
 from lessons.common import SENTENCES, Context, new_figure, show_token
+
+# where the playground page (python play.py) shows the same, printed under the lesson's title
+PANEL = "4 Attention (each head's heatmap captioned with its habit, measured as here)"
 
 
 def js_divergence(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
@@ -28,52 +31,6 @@ def js_divergence(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     return (kl(p, m) + kl(q, m)) / 2
 
 
-def word_starts(tokens: list[str]) -> list[int]:
-    """For each position, where its word starts: the last token that begins with whitespace (a word model's " dog")
-    or follows a token that ends with it (a char model's "d" after " ")."""
-    starts, current = [], 0
-    for i, token in enumerate(tokens):
-        if i > 0 and (token[:1].isspace() or tokens[i - 1][-1:].isspace()):
-            current = i
-        starts.append(current)
-    return starts
-
-
-def habits(w: torch.Tensor, tokens: list[str]) -> dict:
-    """Where one head's queries (T, T) look on average, over every token but the first (which can only see
-    itself): shares of attention on the previous token, itself, the line start and its word's first token, and
-    the mean distance looked back, Σ_j w_ij (i − j)."""
-    T = w.size(0)
-    rows = torch.arange(1, T)
-    starts = torch.tensor(word_starts(tokens))[1:]
-    back = (torch.arange(T).unsqueeze(1) - torch.arange(T)).clamp(min=0)               # (T, T) i − j
-    return {"previous": w[rows, rows - 1].mean().item(), "itself": w[rows, rows].mean().item(),
-            "line start": w[rows, 0].mean().item(), "word start": w[rows, starts].mean().item(),
-            "mean distance": (w * back).sum(-1)[1:].mean().item()}
-
-
-PLACES = {"previous": "the previous token", "itself": "itself", "line start": "the line start",
-          "word start": "its word's first token"}
-
-
-def places(tokens: list[str]) -> dict[str, str]:
-    """The places a head's habits are told by: "its word's first token" only where some word of the text is split
-    into several tokens (a char model's letters); where every word is one token (a word model's) it would be the
-    token itself."""
-    split = any(start != i and any(c.isalnum() for c in token)
-                for i, (start, token) in enumerate(zip(word_starts(tokens), tokens)))
-    return PLACES if split else {k: v for k, v in PLACES.items() if k != "word start"}
-
-
-def describe(h: dict, where: dict[str, str] = PLACES) -> str:
-    """"mostly X" when one place of ``where`` takes half of the attention, else the two largest places."""
-    first, second = sorted(where, key=h.get, reverse=True)[:2]
-    if h[first] >= 0.5:
-        return f"mostly {where[first]} ({h[first]:.0%}), mean distance {h['mean distance']:.1f} tokens"
-    return (f"{where[first]} {h[first]:.0%}, {where[second]} {h[second]:.0%}, "
-            f"mean distance {h['mean distance']:.1f} tokens")
-
-
 def mean_between(divergence: torch.Tensor) -> float:
     """Mean over the pairs of different heads (the off-diagonal entries); 0 for a single head."""
     n = divergence.size(0)
@@ -84,7 +41,7 @@ def run(ctx: Context, sentence: str = SENTENCES[0]) -> dict:
     t = trace(ctx.loaded, LINE_START + sentence)
     maps = t.attention_stack()                                                          # (n_layer, nh, T, T)
     n_layer, n_head = maps.shape[:2]
-    table = [[habits(maps[l, h], t.tokens) for h in range(n_head)] for l in range(n_layer)]
+    table = head_habits(t)                       # the playground's Attention panel captions its heads with these
     ctx.say(f"{sentence!r}: {n_layer} blocks × {n_head} heads. Where each head looks, averaged over the tokens:")
     where = places(t.tokens)
     for l, h in itertools.product(range(n_layer), range(n_head)):

@@ -42,6 +42,9 @@ from model.gpt import GPT
 from model.positional import sinusoidal_table
 from training.trainer import train
 
+# where the playground page (python play.py) shows the same, printed under the lesson's title
+PANEL = "3 Positions (its button trains the same model without positions)"
+
 ORDER = re.compile(r"The (\w+) \w+ the (\w+)\. ")
 QUESTIONS = ("order: who did it", "order: to whom")        # the toy facts' categories, asked in this order
 PAIR = ("The dog chased the cat. Who chased? the", "The cat chased the dog. Who chased? the")

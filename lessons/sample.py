@@ -18,6 +18,9 @@ from inference import complete, encode_prompt
 from lessons.common import Context, before_next_word, new_figure, show_token
 from model.sampling import entropy_bits, next_token_probs
 
+# where the playground page (python play.py) shows the same, printed under the lesson's title
+PANEL = "5 Next token (its \"He broke the\" button and temperature table) and 7 Generate"
+
 PROMPT = "He broke the"                # then the object: " glass" for a word model, "g" after the space for a char one
 TEMPERATURES = (0.0, 0.5, 1.0, 2.0)
 
@@ -35,7 +38,7 @@ def run(ctx: Context, prompt: str = PROMPT, temperatures=TEMPERATURES, samples: 
     prompt = before_next_word(ctx.loaded.tokenizer, prompt, " glass")
     ids = encode_prompt(ctx.loaded, LINE_START + prompt)
     with torch.no_grad():
-        logits, _ = ctx.loaded.model(torch.tensor([ids], device=ctx.loaded.device))
+        logits, _ = ctx.loaded.model(torch.tensor([ids], device=ctx.loaded.device), last_only=True)
     known = corpus_lines(ctx)
     ctx.say(f"Prompt {prompt!r} after a line start. The next token's distribution at each temperature, then "
             f"{samples} samples (seed {seed}, up to the end of the line):")

@@ -13,6 +13,9 @@ from data.tokenization import CharTokenizer, WordTokenizer, train_tokenizer
 from errors import UserError
 from lessons.common import Context, new_figure, show_token
 
+# where the playground page (python play.py) shows the same, printed under the lesson's title
+PANEL = "1 Tokens (its \"What to notice\": a word the vocabulary never saw)"
+
 SENTENCE = "The dog chased the cat. Who chased? the dog."
 BPE_VOCAB_SIZE = 300
 PUBLISHED = ("tiktoken:gpt2", "tiktoken:cl100k_base")

@@ -28,6 +28,9 @@ from lessons.common import Context, before_next_word, new_figure, show_token, wr
 from training.loop import build, train_step
 from training.schedule import lr_at
 
+# where the playground page (python play.py) shows the same, printed under the lesson's title
+PANEL = "9 Train (the same two questions, asked from step 0 on)"
+
 
 def fact_corpus(path: Path, seed: int) -> Path:
     """The toy corpus's lines that teach the two answers, shuffled: what each animal, fruit and tool is, and the

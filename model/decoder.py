@@ -107,7 +107,7 @@ class CachedDecoder:
         """Empty the caches and run the window (B, T) through them; the last position's logits (B, vocab)."""
         for cache in self.caches:
             cache.clear()
-        logits, _ = self.model_ref()(window, caches=self.caches)
+        logits, _ = self.model_ref()(window, caches=self.caches, last_only=True)       # (B, 1, vocab)
         self.length = window.size(1)
         return logits[:, -1]
 

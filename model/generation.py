@@ -34,7 +34,7 @@ def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: fl
     block_size = model.cfg.block_size
     for _ in range(max_new_tokens):
         window = idx[:, -block_size:]                                                   # (B, ≤ block_size)
-        logits = model(window)[0][:, -1]                                                # (B, V) the last position's
+        logits = model(window, last_only=True)[0][:, -1]                                # (B, V) the last position's
         new = sample_next_token(logits, temperature, top_k, top_p, generator)           # (B, 1)
         idx = torch.cat([idx, new], dim=1)                                              # (B, T + 1)
         yield new

@@ -61,8 +61,13 @@ class GPT(nn.Module):
             nn.init.normal_(self.embed.position.table, mean=0.0, std=0.01)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
-                caches: list[KVCache] | None = None, start: int | torch.Tensor = 0, record: Recorder | None = None):
+                caches: list[KVCache] | None = None, start: int | torch.Tensor = 0, record: Recorder | None = None,
+                last_only: bool = False):
         """idx (B, T) at positions start..start+T-1 → (logits (B, T, vocab), loss or None).
+
+        ``last_only``: the logits of the last position only (B, 1, vocab), all that predicting the next token reads
+        (generation, the page's next-token view). With GPT-2's 50,257 tokens the LM head over every position is a
+        third of a 64-token pass.
 
         ``caches`` (one per block) are filled with this call's keys and values, for generation. A 0-dim tensor
         ``start`` (with caches, one token) runs at fixed shapes, whatever the position (``model.decoder``).
@@ -78,7 +83,7 @@ class GPT(nn.Module):
             x = block(x, caches[i] if caches is not None else None, start, record)      # (B, T, C)
         x = self.norm(x)
         keep(record, "final", x)                                                        # what the LM head reads
-        logits = self.lm_head(x)                                                        # (B, T, vocab)
+        logits = self.lm_head(x[:, -1:] if last_only else x)                            # (B, T or 1, vocab)
         loss = None
         if targets is not None:
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.reshape(-1))

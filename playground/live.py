@@ -5,7 +5,9 @@ the step and exits, so Resume (``train.py --resume``) continues exactly. Each ru
 server's run folder (``runs/playground/<id>``) for its checkpoints and ``metrics.jsonl``, with a pasted text and the
 trainer's error output beside it (``runs/playground/texts/<id>.txt``, ``logs/<id>.txt``); nothing is written
 anywhere else. While it trains, the server reads the metrics as they grow and asks the newest checkpoint the probe questions (``data.toy_facts.PROBES``):
-the greedy answer and the probability of the expected one.
+the greedy answer and the probability of the expected one. The run's model at step 0 is asked too: the server
+builds it as ``train.py`` does (the same config and seed give the same initial weights), so the story starts with
+the nonsense a fresh model answers.
 """
 import functools
 import os
@@ -14,18 +16,22 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.config import load_config
+import torch
+
+from core.config import MAX_SEED, load_config
 from data.tokenization import WordTokenizer, show_token
 from data.toy_facts import LINE_START, PROBES
 from errors import UserError
 from inference import Loaded, continuation_prob, greedy_text, load_for_inference, trace
 from model.config import POSITIONALS
 from playground.views import ORDER_PAIR, attention_rows
+from training.loop import build
 from training.run_dir import in_use, read_metrics
 from training.toy import DEFAULT_TOY, TOY_CONFIGS, TOY_CORPUS
 
@@ -53,12 +59,14 @@ class Knobs:
     lr: float
     positional: str
     tokenizer: str
+    seed: int
     eval_interval: int = 50
 
 
 # each number's range on the Train panel and in POST /api/train, (lowest, highest), both allowed except a learning
 # rate of 0: models a 2-core CPU trains while the learner watches
-KNOB_LIMITS = {"n_layer": (1, 6), "n_head": (1, 8), "n_embd": (8, 256), "max_iters": (10, 5000), "lr": (0.0, 0.05)}
+KNOB_LIMITS = {"n_layer": (1, 6), "n_head": (1, 8), "n_embd": (8, 256), "max_iters": (10, 5000), "lr": (0.0, 0.05),
+               "seed": (0, MAX_SEED)}
 POSITIONAL = POSITIONALS                     # the panel's choice of positions, and "train the same with
                                              # positions X": every one the model has
 TOKENIZERS = tuple(TOY_CONFIGS)              # the panel's choice: a token per word or per character ("word", "char"),
@@ -75,7 +83,7 @@ def default_knobs() -> Knobs:
     """The default toy config's model and schedule (the word model's): where the Train panel starts."""
     cfg = toy_config(DEFAULT_TOY)
     return Knobs(cfg.model.n_layer, cfg.model.n_head, cfg.model.n_embd, cfg.train.max_iters, cfg.train.lr,
-                 cfg.model.positional, cfg.data.tokenizer)
+                 cfg.model.positional, cfg.data.tokenizer, cfg.train.seed)
 
 
 def tokens_needed(tokenizer: str) -> int:
@@ -97,6 +105,7 @@ def overrides(knobs: Knobs, run_dir: Path, corpus: Path) -> list[str]:
             f"model.positional={knobs.positional}", f"train.max_iters={knobs.max_iters}", f"train.lr={knobs.lr}",
             f"train.min_lr={min(1e-4, knobs.lr)}", f"train.warmup_iters={min(50, knobs.max_iters // 10)}",
             f"train.eval_interval={knobs.eval_interval}", "train.log_interval=10", "train.eval_iters=10",
+            f"train.seed={knobs.seed}",
             "train.compile=false", f"train.out_dir={run_dir}", f"data.path={corpus}",
             f"data.cache_dir={run_dir / 'tokens'}"]
 
@@ -120,6 +129,16 @@ def probe(loaded: Loaded) -> list[dict]:
     return answers
 
 
+def step_zero(config: Path, settings: list[str]) -> Loaded:
+    """The run's model before its first step, built in this process as ``train.py`` builds it from the same config
+    file and settings (``training.loop.build`` seeds with ``train.seed`` right before making the model: the same
+    initial weights), on the CPU, with the corpus's tokens cached in a folder of its own."""
+    with tempfile.TemporaryDirectory() as cache:
+        cfg = load_config(config, [*settings, f"data.cache_dir={cache}"])
+        run = build(cfg, device=torch.device("cpu"), log=lambda *_: None)
+    return Loaded(run.model.eval(), run.tokenizer, cfg, run.device)
+
+
 class LiveTraining:
     """The one run the page trains (or none), and what it has written so far."""
 
@@ -132,7 +151,13 @@ class LiveTraining:
         self.run_dir: Path | None = None
         self.errors: Path | None = None                      # the running trainer's error output
         self.probed: tuple[int, float] | None = None         # (step, file time) of the last probed checkpoint
-        self.probes: list[dict] = []
+        self.probes: list[dict] = []                         # the newest checkpoint's answers
+        self.answers: list[dict] = []                        # every probed step's: {"step", "probes"}, step 0 first
+        self.vocab_size: int | None = None                   # the run's vocabulary (random guessing: ln V nats)
+        self.max_iters = 0                                   # the step the run trains to
+        self.launched: float | None = None                   # when the trainer was started (time.monotonic)
+        self.ended_at: float | None = None                   # ... and when it was seen ended
+        self.pace: list[tuple[float, int]] = []              # (time, step) first and last seen: the time left
         self.attention: list[dict] = []                      # per probed checkpoint: ATTENTION_SENTENCE's weights
         self.outcome = ""                                    # how the last process ended, in words
 
@@ -155,8 +180,8 @@ class LiveTraining:
                                 "paste more text" + (", or choose characters" if knobs.tokenizer == "word" else ""))
         if knobs.n_embd % knobs.n_head or knobs.n_embd % 2:
             raise UserError(f"n_embd ({knobs.n_embd}) must be even and divisible by n_head ({knobs.n_head})")
-        return self.begin(text, lambda run_dir, corpus: ["--config", str(TOY_CONFIGS[knobs.tokenizer]), "--set",
-                                                         *overrides(knobs, run_dir, corpus)])
+        return self.begin(text, TOY_CONFIGS[knobs.tokenizer], lambda run_dir, corpus: overrides(knobs, run_dir, corpus),
+                          knobs.max_iters)
 
     def variant(self, run_id: str, positional: str) -> str:
         """A new run with the settings of page run ``run_id`` (its config.yaml: model, schedule, seed, corpus) but
@@ -170,14 +195,14 @@ class LiveTraining:
         except OSError as e:
             raise UserError(f"run {run_id}: cannot read its {'config' if not config.is_file() else 'text'} "
                             f"({e.strerror or e})") from None
-        return self.begin(text, lambda run_dir, corpus: ["--config", str(config), "--set",
-                                                         f"model.positional={positional}", f"train.out_dir={run_dir}",
-                                                         f"data.path={corpus}", f"data.cache_dir={run_dir / 'tokens'}"],
-                          spare=run_id)
+        return self.begin(text, config, lambda run_dir, corpus: [
+            f"model.positional={positional}", f"train.out_dir={run_dir}", f"data.path={corpus}",
+            f"data.cache_dir={run_dir / 'tokens'}"], cfg.train.max_iters, spare=run_id)
 
-    def begin(self, text: str | None, args, spare: str | None = None) -> str:
+    def begin(self, text: str | None, config: Path, settings_for, max_iters: int, spare: str | None = None) -> str:
         """A new run folder, with the pasted ``text`` beside it (None: the toy corpus), and train.py started with
-        ``args(run_dir, corpus)``; runs beyond the disk budget go first, except ``spare``."""
+        ``config`` and the overrides ``settings_for(run_dir, corpus)``; runs beyond the disk budget go first, except
+        ``spare``."""
         with self.lock:
             self.refuse_if_running()
             self.tidy(keep=MAX_KEPT_RUNS - 1, spare=spare)
@@ -196,8 +221,11 @@ class LiveTraining:
             except OSError as e:                   # a full disk, a folder made read-only since start-up
                 self.remove(run_dir.name)
                 raise UserError(f"cannot write the new run's folder in {self.root}: {e.strerror or e}") from None
-            self.attention = []
-            self.launch(run_dir, args(run_dir, corpus))
+            self.attention, self.answers, self.vocab_size = [], [], None
+            settings = settings_for(run_dir, corpus)
+            self.launch(run_dir, ["--config", str(config), "--set", *settings])
+            self.max_iters = max_iters
+            threading.Thread(target=self.probe_step_zero, args=(config, settings), daemon=True).start()
             return run_dir.name
 
     def resume(self, run_id: str) -> None:
@@ -207,8 +235,9 @@ class LiveTraining:
             if not (run_dir / "last.pt").is_file():
                 raise UserError(f"run {run_id} has no checkpoint to resume yet")
             if run_dir != self.run_dir:
-                self.attention = []
+                self.attention, self.answers = [], []
             self.launch(run_dir, ["--resume", str(run_dir)])
+            self.max_iters = load_config(run_dir / "config.yaml").train.max_iters
 
     def stop(self) -> bool:
         """Ask the trainer to stop as Ctrl-C would (it saves the step first); False when nothing runs."""
@@ -284,6 +313,7 @@ class LiveTraining:
                                           str(os.getpid()), *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                          stderr=errors)
         self.run_dir, self.probed, self.probes, self.outcome = run_dir, None, [], ""
+        self.launched, self.ended_at, self.pace = time.monotonic(), None, []
 
     def find(self, run_id: str) -> Path:
         """A run folder this server made, by its id (never a path from a request)."""
@@ -304,13 +334,29 @@ class LiveTraining:
             state = "training" if proc.poll() is None else self.ended(proc)
         metrics = read_metrics(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").is_file() else []
         self.probe_newest(run_dir / "last.pt", device)
+        losses = [{"iter": m["iter"], "loss": m["loss"]} for m in metrics if "loss" in m]
         return {"state": state, "run": run_dir.name, "outcome": self.outcome, "runs": self.runs(),
-                "disk": self.budget(),
-                "losses": [{"iter": m["iter"], "loss": m["loss"]} for m in metrics if "loss" in m],
+                "disk": self.budget(), "losses": losses,
                 "evals": [{"iter": m["iter"], "train": m["train_loss"], "val": m["val_loss"]}
                           for m in metrics if "val_loss" in m],
-                "probes": self.probes, "checkpoint": (run_dir / "best.pt").is_file(),
-                "attention_steps": [a["step"] for a in self.attention]}
+                "probes": self.probes, "answers": self.answers, "vocab_size": self.vocab_size,
+                "checkpoint": (run_dir / "best.pt").is_file(), "attention_steps": [a["step"] for a in self.attention],
+                "max_iters": self.max_iters, **self.timing(state, losses[-1]["iter"] if losses else None)}
+
+    def timing(self, state: str, step: int | None) -> dict:
+        """Whole seconds since the trainer started (until it ended), and the time left at the pace seen so far:
+        (steps left) × (seconds per step between the first and the last step seen logged), None before two."""
+        now = time.monotonic()
+        if state != "training" and self.ended_at is None:
+            self.ended_at = now
+        elapsed = (self.ended_at or now) - self.launched
+        if step is not None and (not self.pace or self.pace[-1][1] != step):
+            self.pace = [self.pace[0] if self.pace else (now, step), (now, step)]
+        left = None
+        if state == "training" and len(self.pace) == 2 and self.pace[1][1] > self.pace[0][1]:
+            (t0, s0), (t1, s1) = self.pace
+            left = round((self.max_iters - s1) * (t1 - t0) / (s1 - s0))
+        return {"elapsed_s": round(elapsed), "left_s": left}
 
     def probe_newest(self, last: Path, device: str) -> None:
         """Ask the probes (and trace the attention sentence) once for each new last.pt."""
@@ -326,7 +372,28 @@ class LiveTraining:
                 return
             self.probes = [{**p, "step": loaded.step} for p in probe(loaded)]
             self.probed = (loaded.step, stamp)
-            self.watch_attention(loaded)
+            self.remember(loaded, self.probes)
+
+    def probe_step_zero(self, config: Path, settings: list[str]) -> None:
+        """Ask the probes of the new run's untrained model (``step_zero``), in a thread of its own: the answers a
+        learner compares the trained model's with. A run whose corpus cannot be read fails in the trainer too,
+        which says why."""
+        run_dir = self.run_dir
+        try:
+            loaded = step_zero(config, settings)
+        except (UserError, OSError):
+            return
+        answers = [{**p, "step": 0} for p in probe(loaded)]
+        with self.probing:
+            if self.run_dir == run_dir:
+                self.remember(loaded, answers)
+
+    def remember(self, loaded: Loaded, answers: list[dict]) -> None:
+        """One checkpoint's probe answers and attention, kept in step order (step 0's may come after a checkpoint)."""
+        self.vocab_size = loaded.tokenizer.vocab_size
+        if all(a["step"] != loaded.step for a in self.answers):
+            self.answers = sorted([*self.answers, {"step": loaded.step, "probes": answers}], key=lambda a: a["step"])
+        self.watch_attention(loaded)
 
     def watch_attention(self, loaded: Loaded) -> None:
         """Keep this checkpoint's attention weights for ``ATTENTION_SENTENCE`` (unless its tokenizer cannot read
@@ -335,8 +402,9 @@ class LiveTraining:
             t = trace(loaded, LINE_START + ATTENTION_SENTENCE)
         except UserError:
             return
-        if not self.attention or self.attention[-1]["step"] != loaded.step:
-            self.attention.append({"step": loaded.step, "tokens": t.tokens, "attention": attention_rows(t)})
+        if all(a["step"] != loaded.step for a in self.attention):
+            self.attention = sorted([*self.attention, {"step": loaded.step, "tokens": t.tokens,
+                                                        "attention": attention_rows(t)}], key=lambda a: a["step"])
 
     def attention_history(self) -> dict:
         return {"sentence": ATTENTION_SENTENCE, "snapshots": self.attention}

@@ -24,18 +24,20 @@ page must work offline):
                            its input, q, k, v, scores, weights, output and the projection added to the stream
     POST /api/feedforward  {"text", "off"} → each FFN's change per token; the next token with block "off"'s FFN out
                            (what the page asks when a block's FFN is switched off or on)
-    POST /api/embeddings   {"token", "word_a", "word_b", "word_c"} → the embedding table in 2-D, neighbours, word_a's
-                           cosine with word_b and with word_c
-    GET  /api/positions    the sinusoidal table and the word-order pair's answers
+    POST /api/embeddings   {"token", "word_a", "word_b", "word_c", "text"} → the embedding table in 2-D (the first
+                           1,000 ids, the text's tokens, the token and its neighbours), neighbours, word_a's cosine
+                           with word_b and with word_c
+    GET  /api/positions    the position table (at most 256 rows) and the word-order pair's answers
     POST /api/generate     {"text", "max_new_tokens", "temperature", "top_k", "top_p", "seed"} → Server-Sent Events
     GET  /api/health       liveness, and how many generations are running
     POST /api/train        {"corpus": "toy" | "text", "text", "n_layer", "n_head", "n_embd", "max_iters", "lr",
-                           "positional", "tokenizer": "word" | "char"} → a new run trained in the background (409
-                           while another trains)
+                           "positional", "tokenizer": "word" | "char", "seed"} → a new run trained in the background
+                           (409 while another trains)
     POST /api/train/stop   stop it as Ctrl-C would (saved, resumable)
     POST /api/train/resume {"run"} → continue a stopped run exactly
     GET  /api/train/attention  one sentence's attention at each checkpoint seen so far (a step slider)
-    GET  /api/train        the run's state, losses, evaluations and probe answers; /api/train/events streams them
+    GET  /api/train        the run's state, losses, evaluations, probe answers (at step 0 and at every checkpoint),
+                           elapsed time and time left; /api/train/events streams them
     POST /api/train/variant {"run", "positional"} → a new run with that page run's settings and other positions
     GET  /api/runs         every run under the runs folder with metrics, by name, as the Runs panel lists them
     POST /api/runs/compare {"runs": [names]} → each run's train and val loss curves (from its metrics.jsonl), the
@@ -143,6 +145,8 @@ class EmbeddingsRequest(Strict):
     word_a: str = Field("dog", min_length=1, max_length=40)
     word_b: str = Field("cat", min_length=1, max_length=40)
     word_c: str = Field("banana", min_length=1, max_length=40)
+    text: str | None = Field(None, min_length=1, max_length=MAX_TEXT_CHARS,
+                             description="the typed text, whose tokens the map draws too")
 
 
 def knob(name: str, **more):
@@ -160,6 +164,8 @@ class TrainRequest(Strict):
     n_embd: int = knob("n_embd")
     max_iters: int = knob("max_iters")
     lr: float = knob("lr", allow_inf_nan=False)
+    seed: int = knob("seed", description="the seed of the initial weights and of the batches: the same seed, the "
+                                         "same run")
     positional: str = Field(default_factory=lambda: default_knobs().positional, pattern=f"^({'|'.join(POSITIONAL)})$")
     tokenizer: str = Field(default_factory=lambda: default_knobs().tokenizer, pattern=f"^({'|'.join(TOKENIZERS)})$",
                            description="a token per word, digit and mark, or per character")
@@ -375,7 +381,7 @@ def create_app(loaded: Loaded, checkpoint: str, runs_root: str | Path = "runs", 
                                         "cosine of two words by spelling and in context")
     def embeddings(body: EmbeddingsRequest):
         return FastJSON(views.embeddings_view(current.loaded, body.token, body.word_a, body.word_b,
-                                                   body.word_c))
+                                                   body.word_c, text=body.text))
 
     @app.get("/api/positions", summary="The sinusoidal position table, and the answers to one sentence in two word "
                                       "orders")
@@ -395,7 +401,7 @@ def create_app(loaded: Loaded, checkpoint: str, runs_root: str | Path = "runs", 
         if (body.corpus == "text") != (body.text is not None):
             raise UserError('text: give the text to train on with corpus "text", and only then')
         knobs = Knobs(body.n_layer, body.n_head, body.n_embd, body.max_iters, body.lr, body.positional,
-                      body.tokenizer)
+                      body.tokenizer, body.seed)
         run = live.start(knobs, body.text)
         feed.changed()
         return {"run": run}

@@ -20,6 +20,7 @@ server. ``next_token_view`` (POST /api/next) computes them on the server, for sc
 
 Shapes: T tokens, C = n_embd, nh heads, V vocabulary.
 """
+import contextlib
 import math
 import time
 from collections.abc import Iterator
@@ -30,12 +31,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from core.hub import is_model_folder
 from data.make_toy_corpus import KINDS
 from data.tokenization import show_token
 from data.toy_facts import LINE_START
 from errors import UserError
-from inference import (WORD_FRAME, Loaded, Trace, complete, encode_prompt, greedy_text, neighbours, next_logits,
-                       pca_2d, top_tokens, trace, word_tokens, word_vectors)
+from inference import (WORD_FRAME, Loaded, Trace, complete, describe, embedding_map, encode_prompt, greedy_text,
+                       head_habits, neighbours, next_logits, pca_2d, places, top_tokens, trace, word_tokens,
+                       word_vectors)
 from model.sampling import entropy_bits, next_token_probs
 
 WEIGHT_DECIMALS = 4
@@ -54,8 +57,11 @@ def model_card(loaded: Loaded, checkpoint: str) -> dict:
     cfg = loaded.cfg
     best_val = loaded.best_val if math.isfinite(loaded.best_val) else None
     shown = Path(checkpoint)          # names, not paths: the page never learns where the user's files are
+    # weights read from a model folder or hf:... with no training recorded (GPT-2's): the data and train
+    # sections are this project's defaults, not how they were trained
+    imported = is_model_folder(checkpoint) and loaded.step == 0 and best_val is None
     return {"checkpoint": f"{shown.parent.name}/{shown.name}" if shown.parent.name else shown.name,
-            "step": loaded.step, "best_val_loss": best_val,
+            "imported": imported, "step": loaded.step, "best_val_loss": best_val,
             "parameters": loaded.model.num_params(), "device": str(loaded.device),
             "tokenizer": {"kind": loaded.tokenizer.kind, "vocab_size": loaded.tokenizer.vocab_size},
             "model": {**asdict(cfg.model), "head_size": cfg.model.head_size},
@@ -89,16 +95,49 @@ def tokens_view(loaded: Loaded, text: str) -> dict:
     return tokens_of(loaded, ids, loaded.tokenizer.pieces(text, ids))
 
 
-def attention_rows(t: Trace) -> list:
-    """Every block's and head's weights from a trace: [layer][head][query i] = weights on keys 0..i."""
-    stack = rounded(t.attention_stack())                                                # (n_layer, nh, T, T)
-    return [[[head[i, : i + 1] for i in range(len(head))] for head in layer] for layer in stack]
+ATTENTION_WEIGHTS = 300_000   # the most attention weights one keystroke sends, every block's and head's (~2 MB)
+
+
+def attention_tokens(loaded: Loaded, count: int) -> int:
+    """How many of a text's first tokens the attention view covers: all of them while every head's rows,
+    n_layer·nh·n(n+1)/2 weights, fit ``ATTENTION_WEIGHTS`` (a toy model's whole context, 96 tokens × 16 heads);
+    GPT-2's 144 heads get the first 64 tokens. The first n rows are exact: a query sees no key after it."""
+    cfg = loaded.cfg.model
+    heads, n = cfg.n_layer * cfg.n_head, count
+    while n > 1 and heads * n * (n + 1) // 2 > ATTENTION_WEIGHTS:
+        n -= 1
+    return n
+
+
+def attention_rows(t: Trace, n: int | None = None) -> list:
+    """Every block's and head's weights from a trace for its first n tokens (all without n): [layer][head][query i]
+    = weights on keys 0..i."""
+    n = len(t.tokens) if n is None else n
+    stack = rounded(torch.stack([w[:, :n, :n] for w in t.attention]))                  # (n_layer, nh, n, n)
+    return [[[head[i, : i + 1] for i in range(n)] for head in layer] for layer in stack]
+
+
+def sentence_of(loaded: Loaded, t: Trace) -> dict:
+    """One sentence's tokens and attention, its first ``attention_tokens`` tokens (``count``: all of them)."""
+    n = attention_tokens(loaded, len(t.tokens))
+    return {"tokens": t.tokens[:n], "shown": [show_token(s) for s in t.tokens[:n]], "count": len(t.tokens),
+            "attention": attention_rows(t, n)}
+
+
+def habits_of(t: Trace) -> list | None:
+    """Each head's habit on this text, [layer][head]: where its tokens look on average (``inference.head_habits``,
+    the numbers the heads lesson prints), in words (``describe``), with the place it looks at most and that share.
+    None for a single token, which can only look at itself."""
+    if len(t.ids) < 2:
+        return None
+    where = places(t.tokens)
+    return [[{"habit": describe(h, where), "place": max(where, key=h.get), "share": round(max(h[p] for p in where), 4)}
+             for h in layer] for layer in head_habits(t)]
 
 
 def attention_of(loaded: Loaded, t: Trace) -> dict:
     cfg = loaded.cfg.model
-    return {"tokens": t.tokens, "shown": [show_token(s) for s in t.tokens], "n_layer": cfg.n_layer,
-            "n_head": cfg.n_head, "attention": attention_rows(t)}
+    return {"n_layer": cfg.n_layer, "n_head": cfg.n_head, **sentence_of(loaded, t), "habits": habits_of(t)}
 
 
 def attention_view(loaded: Loaded, text: str) -> dict:
@@ -106,9 +145,27 @@ def attention_view(loaded: Loaded, text: str) -> dict:
     return attention_of(loaded, trace(loaded, text))
 
 
-def compare_of(loaded: Loaded, ta: Trace, tb: Trace) -> dict:
-    """Two sentences side by side ("He broke the glass." / "He broke the news."): both attention stacks, and at each
-    position both have, the cosine of their last-layer vectors (after the final LayerNorm, what the LM head reads):
+CONTINUED = 40           # tokens of greedy continuation shown under each of two compared sentences, cut at the line end
+
+
+def continuation(loaded: Loaded, text: str) -> str:
+    """The greedy continuation of ``text`` to the end of its line (at most ``CONTINUED`` tokens): what the model
+    writes next, as ``generate.py --temperature 0`` would, stopped at the first newline."""
+    written = ""
+    pieces = complete(loaded, encode_prompt(loaded, text), CONTINUED, temperature=0.0)
+    with contextlib.closing(pieces):
+        for _, piece in pieces:
+            written += piece
+            if "\n" in piece:
+                break
+    return written.split("\n")[0]
+
+
+def compare_of(loaded: Loaded, ta: Trace, tb: Trace, text_a: str, text_b: str) -> dict:
+    """Two sentences side by side ("He broke the glass." / "He broke the news."): both attention stacks, each one's
+    greedy continuation (``continuation``: the attend lesson's " He swept up the pieces." / " Mom started to cry.")
+    and at each position both have, the cosine of their last-layer vectors (after the final LayerNorm, what the LM
+    head reads):
 
         cos(a, b) = a·b / (‖a‖ ‖b‖)        1 = same direction; a GPT only looks back: equal prefixes give 1
     """
@@ -117,13 +174,13 @@ def compare_of(loaded: Loaded, ta: Trace, tb: Trace) -> dict:
     same_prefix = next((i for i in range(n) if ta.ids[i] != tb.ids[i]), n)
     cfg = loaded.cfg.model
     return {"n_layer": cfg.n_layer, "n_head": cfg.n_head,
-            "a": {"tokens": ta.tokens, "shown": [show_token(s) for s in ta.tokens], "attention": attention_rows(ta)},
-            "b": {"tokens": tb.tokens, "shown": [show_token(s) for s in tb.tokens], "attention": attention_rows(tb)},
-            "cosine": rounded(cosine), "first_difference": same_prefix}
+            "a": {**sentence_of(loaded, ta), "continuation": continuation(loaded, text_a)},
+            "b": {**sentence_of(loaded, tb), "continuation": continuation(loaded, text_b)},
+            "cosine": rounded(cosine), "first_difference": same_prefix, "habits": habits_of(ta)}
 
 
 def compare_view(loaded: Loaded, text_a: str, text_b: str) -> dict:
-    return compare_of(loaded, trace(loaded, text_a), trace(loaded, text_b))
+    return compare_of(loaded, trace(loaded, text_a), trace(loaded, text_b), text_a, text_b)
 
 
 def logits_of(loaded: Loaded, last: torch.Tensor, k: int) -> dict:
@@ -160,7 +217,7 @@ def page_view(loaded: Loaded, text: str, compare_with: str | None = None, ffn_of
     if head is not None:
         check_head(loaded, *head[:2])
     t = trace(loaded, text, inside=head[0] if head is not None else None)
-    attention = (compare_of(loaded, t, trace(loaded, compare_with)) if compare_with is not None else
+    attention = (compare_of(loaded, t, trace(loaded, compare_with), text, compare_with) if compare_with is not None else
                  attention_of(loaded, t))
     without = trace(loaded, text, drop_ffn=ffn_off) if ffn_off is not None else None
     return {"tokens": tokens_of(loaded, t.ids, t.tokens), "attention": attention,
@@ -273,13 +330,17 @@ def likeliest(loaded: Loaded, last: torch.Tensor, k: int = FFN_LISTED) -> list[d
 def feedforward_of(loaded: Loaded, t: Trace, off: int | None, without: Trace | None) -> dict:
     """What each block's feed-forward network adds to each token: ‖FFN(x)‖, and that size relative to the vector it
     is added to; and the next token with every FFN, and with block ``off``'s FFN left out (``without``, the trace
-    of ``inference.trace(drop_ffn=off)``, as the feed-forward lesson does)."""
+    of ``inference.trace(drop_ffn=off)``, as the feed-forward lesson does), with the probability it leaves to the
+    token that was likeliest with every FFN (``top_without``: the lesson's P(" dog") without that block)."""
     change = torch.stack([out.norm(dim=-1) for out in t.ffn_out])                      # (n_layer, T)
     stream = torch.stack([x.norm(dim=-1) for x in t.after_attention])                   # (n_layer, T)
+    top = t.logits[-1].argmax().item()                  # the likeliest next token with every FFN
     return {"tokens": token_list(loaded, t.ids, t.tokens), "change": rounded(change),
             "relative": rounded(change / stream),
             "hidden_units": t.ffn_hidden[0].size(-1), "off": off, "with_all": likeliest(loaded, t.logits[-1]),
-            "without": likeliest(loaded, without.logits[-1]) if without is not None else None}
+            "without": likeliest(loaded, without.logits[-1]) if without is not None else None,
+            "top_without": round(without.logits[-1].float().softmax(-1)[top].item(), WEIGHT_DECIMALS)
+                           if without is not None else None}
 
 
 def feedforward_view(loaded: Loaded, text: str, off: int | None = None) -> dict:
@@ -287,9 +348,6 @@ def feedforward_view(loaded: Loaded, text: str, off: int | None = None) -> dict:
     check_block(loaded, off)
     without = trace(loaded, text, drop_ffn=off) if off is not None else None
     return feedforward_of(loaded, trace(loaded, text), off, without)
-
-
-MAX_POINTS = 1000        # token ids drawn in the embedding map (a char or small BPE vocabulary fits whole)
 
 
 def word_kinds(loaded: Loaded, labels: list[str]) -> list[str]:
@@ -300,23 +358,30 @@ def word_kinds(loaded: Loaded, labels: list[str]) -> list[str]:
 
 
 def embeddings_view(loaded: Loaded, token: int | None = None, word_a: str = "dog", word_b: str = "cat",
-                    word_c: str = "banana", k: int = 8) -> dict:
+                    word_c: str = "banana", k: int = 8, text: str | None = None) -> dict:
     """The token embedding table projected on its two directions of largest variance (PCA), the ``k`` nearest
     neighbours of ``token`` by cosine, and the cosine of word_a's vector with word_b's and with word_c's, by
     spelling (for a word-level model: the word's own row of the table) and in context (``inference.word_vectors``:
-    what the embed lesson compares)."""
+    what the embed lesson compares).
+
+    The map draws ``inference.embedding_map``'s tokens: the first 1,000 ids, and beyond them the tokens of
+    ``text`` (marked ``typed``), ``token`` and its neighbours; ``ids`` lists them, point by point."""
     table = loaded.model.embed.token.weight.detach().float().cpu()                      # (V, C)
     if token is not None and not 0 <= token < len(table):
         raise UserError(f"token: ids run 0..{len(table) - 1}, got {token}")
-    drawn = min(len(table), MAX_POINTS)
-    points, explained = pca_2d(table)                                                   # (V, 2)
-    labels = loaded.tokenizer.token_strings(list(range(drawn)))
-    view = {"points": rounded(points[:drawn], 3), "labels": labels, "shown": [show_token(s) for s in labels],
-            "kinds": word_kinds(loaded, labels), "vocab_size": len(table), "explained": round(explained, 4),
-            "token": token, "neighbours": None}
+    near = neighbours(table, token, k) if token is not None else []
+    try:
+        typed = encode_prompt(loaded, text) if text else []
+    except UserError:           # a text this model cannot read (the tokens panel says why): the map without it
+        typed = []
+    ids, points, explained = embedding_map(table, typed + [i for i, _ in near] + ([token] if token is not None else []))
+    labels = loaded.tokenizer.token_strings(ids)
+    view = {"ids": ids, "points": rounded(points, 3), "labels": labels, "shown": [show_token(s) for s in labels],
+            "kinds": word_kinds(loaded, labels), "typed": sorted(set(typed)), "vocab_size": len(table),
+            "explained": round(explained, 4), "token": token, "neighbours": None}
     if token is not None:
         view["neighbours"] = [token_entry(i, loaded.tokenizer.decode([i]), cosine=round(c, WEIGHT_DECIMALS))
-                              for i, c in neighbours(table, token, k)]
+                              for i, c in near]
     view["words_map"] = words_map(loaded)
     words = {"a": word_a, "b": word_b, "c": word_c}
     ids = {key: word_tokens(loaded.tokenizer, word) for key, word in words.items()}      # " dog" in a word model
@@ -346,18 +411,34 @@ def words_map(loaded: Loaded) -> dict | None:
     except UserError:
         return None
     points, explained = pca_2d(vectors.float())
-    return {"points": rounded(points, 3), "words": [w for _, w in words], "kinds": [k for k, _ in words],
-            "explained": round(explained, 4)}
+    kinds = [k for k, _ in words]
+    cosines = F.cosine_similarity(vectors[:, None], vectors[None], dim=-1).fill_diagonal_(-2.0)    # (n, n)
+    nearest = cosines.argmax(-1).tolist()                  # each word's nearest other word, in the full vectors
+    same = sum(kinds[i] == kinds[j] for i, j in enumerate(nearest))
+    chance = sum(kinds.count(k) - 1 for k in kinds) / (len(kinds) * (len(kinds) - 1))
+    return {"points": rounded(points, 3), "words": [w for _, w in words], "kinds": kinds,
+            "explained": round(explained, 4), "same_kind_nearest": same, "chance": round(chance, 4)}
 
 
 ORDER_PAIR = ("The dog chased the cat. Who chased? the", "The cat chased the dog. Who chased? the")
 
 
+POSITION_ROWS = 256      # the most rows of the position table the page gets (GPT-2's 1,024 × 768 would be 5 MB)
+
+
+def position_rows(block_size: int) -> list[int]:
+    """The positions whose rows the page draws: all of them up to ``POSITION_ROWS``, else every s-th, s the
+    smallest step that fits (every 4th of GPT-2's 1,024)."""
+    step = -(-block_size // POSITION_ROWS)                                              # ⌈block_size / 256⌉
+    return list(range(0, block_size, step))
+
+
 def positions_view(loaded: Loaded, pair: tuple[str, str] = ORDER_PAIR) -> dict:
     """The table of positions: the sinusoidal PE or the learned one (block_size, C), RoPE's cos(p·θ_i)
-    (block_size, hs/2: the angles every head's q and k are turned by), None for a model without positions; and
-    the model's greedy answers to two sentences with the same words in another order: with positions they can
-    differ, without they cannot (the position lesson's experiment)."""
+    (block_size, hs/2: the angles every head's q and k are turned by), None for a model without positions: at most
+    ``POSITION_ROWS`` of its rows (``rows``: which positions) and its largest |value| (``scale``, the colour scale's
+    end); and the model's greedy answers to two sentences with the same words in another order: with positions
+    they can differ, without they cannot (the position lesson's experiment)."""
     position = loaded.model.embed.position
     rotary = loaded.model.blocks[0].attn.rotary if loaded.model.blocks else None
     table = position.table if position is not None else rotary.cos if rotary is not None else None
@@ -367,7 +448,10 @@ def positions_view(loaded: Loaded, pair: tuple[str, str] = ORDER_PAIR) -> dict:
             answers.append(greedy_text(loaded, LINE_START + prompt, min_chars=6).split("\n")[0])
         except UserError as e:          # a char model trained on other text cannot read the sentence
             answers.append(f"(cannot ask: {e})")
-    return {"positional": loaded.cfg.model.positional,
-            "table": rounded(table, 3) if table is not None else None,
+    table = table.detach() if table is not None else None                               # (block_size, C or hs/2)
+    rows = position_rows(len(table)) if table is not None else []
+    return {"positional": loaded.cfg.model.positional, "block_size": loaded.cfg.model.block_size,
+            "table": rounded(table[rows], 3) if table is not None else None, "rows": rows,
+            "scale": round(table.abs().max().item(), 4) if table is not None else None,
             "pair": [{"prompt": prompt, "answer": answer, "shown": show_token(answer)}
                      for prompt, answer in zip(pair, answers)]}

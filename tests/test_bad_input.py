@@ -100,6 +100,7 @@ ROWS = [
     # output folders of the other commands: checked before any work
     row("learn: figures under a file", learn, ["tokenize", "--checkpoint", "{run}/best.pt", "--out", "{a_file}/figs"],
         "cannot write to figure folder {a_file}/figs: Not a directory"),
+    row("learn: no training steps", learn, ["position", "--steps", "0"], "--steps must be in 1..100,000, got 0"),
     row("bench: results under a file", bench, ["--data", "{corpus}", "--out", "{a_file}/sub/r.json"],
         "cannot write to results folder {a_file}/sub: Not a directory"),
     row("bench: results path is a folder", bench, ["--data", "{corpus}", "--out", "{tmp}"],

@@ -131,16 +131,21 @@ def test_older_files_without_the_prefix_with_mask_buffers_and_a_tied_head_read_t
     check_against_hf(tmp_path, hf, prompt_len=8, new_tokens=5)
 
 
-@pytest.mark.slow
-def test_a_gpt2_small_shaped_model_matches_hugging_face(tmp_path):
-    """12 blocks × 12 heads × 768, 1,024 positions, 50,257 tokens (random weights; 250 merges of byte pairs)."""
+def byte_pair_tokenizer() -> GPT2Tokenizer:
+    """GPT-2's 50,257 tokens: the 256 bytes, 50,000 byte pairs as merges, <|endoftext|>."""
     alphabet = sorted(range(256), key=lambda b: ord(gpt2_byte_alphabet()[b]))
     ranks = {bytes([b]): i for i, b in enumerate(alphabet)}
     for a in alphabet:
         for b in alphabet:
             if len(ranks) < 50256:
                 ranks[bytes([a, b])] = len(ranks)
-    tokenizer = GPT2Tokenizer(ranks, {"<|endoftext|>": 50256})
+    return GPT2Tokenizer(ranks, {"<|endoftext|>": 50256})
+
+
+@pytest.mark.slow
+def test_a_gpt2_small_shaped_model_matches_hugging_face(tmp_path):
+    """12 blocks × 12 heads × 768, 1,024 positions, 50,257 tokens (random weights; 50,000 merges of byte pairs)."""
+    tokenizer = byte_pair_tokenizer()
     hf = hf_folder(tmp_path, n_layer=12, n_head=12, n_embd=768, n_positions=1024, tokenizer=tokenizer)
     assert sum(p.numel() for p in hf.parameters()) == 124_439_808
     check_against_hf(tmp_path, hf, prompt_len=64)

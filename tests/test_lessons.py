@@ -58,7 +58,7 @@ def test_trace_gives_the_models_own_logits(ctx):
     text = LINE_START + "He broke the glass."
     t = trace(ctx.loaded, text)
     logits, _ = ctx.loaded.model(torch.tensor([ctx.loaded.tokenizer.encode(text)]))
-    assert torch.allclose(t.logits, logits[0], atol=1e-5)
+    assert torch.allclose(t.logits, logits[0, -1:], atol=1e-5)                         # the last position's
     assert len(t.attention) == len(t.after_attention) == len(t.ffn_out) == len(t.residual) == ctx.loaded.cfg.model.n_layer
     assert torch.allclose(t.residual[0], t.after_attention[0] + t.ffn_out[0])       # the FFN adds its change
 
@@ -240,6 +240,8 @@ def test_heads_are_compared_with_a_symmetric_divergence(ctx):
     assert heads.js_divergence(torch.tensor([0.5, 0.5]), torch.tensor([0.5, 0.5])).item() == 0.0
     tokens = trace(ctx.loaded, LINE_START + SENTENCES[0]).tokens
     assert r["habits"] == [[heads.habits(maps[l, h], tokens) for h in range(cfg.n_head)] for l in range(cfg.n_layer)]
+    from inference import head_habits                 # the playground's Attention panel captions its heads with it
+    assert heads.head_habits is head_habits and r["habits"] == head_habits(trace(ctx.loaded, LINE_START + SENTENCES[0]))
 
 
 def test_a_heads_habits_name_where_it_looks():
@@ -379,3 +381,25 @@ def test_the_toy_model_shows_what_the_lessons_claim(tmp_path, config):
 
     learned = train.run(ctx, questions=PROBES[:1])
     assert learned["reached"] and learned["final"]["probs"][" dog"] >= 0.9
+
+
+@pytest.mark.fast
+def test_the_page_and_the_lessons_point_to_each_other():
+    """Each lesson names the page's panel that shows the same (learn.py prints it under the lesson's title), and
+    that panel names the lesson's command."""
+    import importlib
+    import re
+
+    from lessons import ORDER
+    from tests.conftest import ROOT
+
+    page = (ROOT / "playground" / "static" / "index.html").read_text(encoding="utf-8")
+    titles = dict(re.findall(r'<span class="step">(\d)</span> ([\w-]+)', page))
+    sections = re.split(r'<section id="[\w-]+" class="panel', page)
+    for name in ORDER:
+        panel = importlib.import_module(f"lessons.{name}").PANEL
+        number, title = re.match(r"(\d) ([\w-]+)", panel).groups()
+        assert titles[number] == title, (name, panel)
+        section = next(s for s in sections if f'<span class="step">{number}</span>' in s)
+        assert f"python learn.py {name}" in section, (name, number)
+    assert "{lesson.PANEL}" in (ROOT / "learn.py").read_text(encoding="utf-8")

@@ -16,6 +16,16 @@ def test_shapes_and_initial_loss_near_uniform():
     assert model(idx)[1] is None
 
 
+def test_last_only_is_the_full_passs_last_position():
+    model = GPT(CFG, vocab_size=50).eval()
+    idx = torch.randint(0, 50, (3, 11))
+    with torch.no_grad():
+        full, _ = model(idx)
+        last, _ = model(idx, last_only=True)
+    assert last.shape == (3, 1, 50)
+    assert torch.allclose(last, full[:, -1:], atol=1e-6)      # the same row, from a matmul of another shape
+
+
 def test_lm_head_is_tied_to_the_embedding_and_counted_once():
     model = GPT(CFG, vocab_size=50)
     assert model.lm_head.weight is model.embed.token.weight

@@ -571,6 +571,62 @@ def test_positions_view_is_the_papers_table_and_the_word_order_answers(client, l
     assert {row["prompt"].split(".")[0] for row in view["pair"]} == {"The dog chased the cat", "The cat chased the dog"}
 
 
+def test_each_head_is_captioned_with_the_habit_the_heads_lesson_measures(client, loaded):
+    """The page's caption under each head is ``inference.head_habits`` (what ``learn.py heads`` prints) on the text
+    typed, read from the model shown: the largest share of the places the lesson tells habits by."""
+    from inference import PLACES, describe, head_habits, places
+
+    text = "\nHe broke the glass."                                 # the heads lesson's sentence, after its line start
+    page = post(client, "/api/page", text=text)["attention"]
+    t = trace(loaded, text)
+    where = places(t.tokens)
+    for layer, row in enumerate(head_habits(t)):
+        for head, habit in enumerate(row):
+            shown = page["habits"][layer][head]
+            assert shown["habit"] == describe(habit, where) and shown["place"] in PLACES
+            assert shown["share"] == pytest.approx(max(habit[p] for p in where), abs=1e-4)
+            weights = t.attention[layer][head]                     # (T, T): the share is a mean over the rows
+            column = {"previous": weights[range(1, len(t.ids)), range(len(t.ids) - 1)],
+                      "itself": weights.diagonal()[1:], "line start": weights[1:, 0]}.get(shown["place"])
+            if column is not None:
+                assert shown["share"] == pytest.approx(column.mean().item(), abs=1e-4)
+    assert post(client, "/api/page", text="H")["attention"]["habits"] is None       # one token looks only at itself
+
+
+def test_two_compared_sentences_come_with_their_greedy_continuations(client, loaded):
+    from inference import greedy_text
+
+    page = post(client, "/api/page", text="He broke the glass.", compare_with="He broke the news.")["attention"]
+    for side, text in (("a", "He broke the glass."), ("b", "He broke the news.")):
+        whole = greedy_text(loaded, text, min_chars=10**9, max_new_tokens=views.CONTINUED)
+        assert page[side]["continuation"] == whole.split("\n")[0]
+    assert page["habits"] == post(client, "/api/page", text="He broke the glass.")["attention"]["habits"]
+
+
+def test_leaving_one_ffn_out_reports_what_it_leaves_to_the_top_token(client, loaded):
+    text = "This animal barks. This animal is a"
+    top = trace(loaded, text).logits[-1].argmax()
+    for off in range(loaded.cfg.model.n_layer):
+        view = post(client, "/api/feedforward", text=text, off=off)
+        expected = trace(loaded, text, drop_ffn=off).logits[-1].softmax(-1)[top].item()
+        assert view["top_without"] == pytest.approx(expected, abs=1e-4) and view["with_all"][0]["id"] == top
+    assert post(client, "/api/feedforward", text=text)["top_without"] is None
+
+
+def test_the_words_map_counts_the_words_whose_nearest_word_is_of_their_kind(client, loaded):
+    words = post(client, "/api/embeddings")["words_map"]
+    vectors = torch.stack([trace(loaded, f"\nThe {w}").final[-1] for w in words["words"]])       # (n, C)
+    same = 0
+    for i, v in enumerate(vectors):
+        others = [j for j in range(len(vectors)) if j != i]
+        nearest = max(others, key=lambda j: F.cosine_similarity(v, vectors[j], dim=0).item())
+        same += words["kinds"][nearest] == words["kinds"][i]
+    assert words["same_kind_nearest"] == same
+    kinds = words["kinds"]
+    pairs = [(i, j) for i in range(len(kinds)) for j in range(len(kinds)) if i != j]
+    assert words["chance"] == pytest.approx(sum(kinds[i] == kinds[j] for i, j in pairs) / len(pairs), abs=1e-4)
+
+
 def test_positions_view_of_a_rope_model_is_the_angles_its_heads_turn_by(loaded):
     """A RoPE model adds no table to its tokens: the view shows cos(p·θ_i), θ_i = 10000^(−2i/hs), the angles the
     model's own attention uses."""

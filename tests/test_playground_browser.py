@@ -7,6 +7,7 @@ except under CI (CI=true), where it must run. The screenshots are saved in the t
 """
 import contextlib
 import json
+import math
 import os
 import re
 import shutil
@@ -17,8 +18,9 @@ import pytest
 import torch
 
 from core.config import load_config
-from inference import load_for_inference, next_logits, top_tokens, trace
-from model.sampling import next_token_probs
+from inference import head_habits, load_for_inference, next_logits, places, top_tokens, trace
+from model.sampling import entropy_bits, next_token_probs
+from playground import views
 from playground.load import start_server
 
 CHROMIUM = os.environ.get("PLAYGROUND_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
@@ -149,15 +151,26 @@ def test_the_page_shows_tokens_attention_next_token_and_generation(page, play_ch
     assert page.errors == []
 
 
-def test_errors_are_shown_on_the_page_not_thrown(page):
+TEXT_PANELS = ["#tokens-section", "#attention-section", "#next-section", "#ffn-section"]
+
+
+def test_errors_are_shown_on_the_page_not_thrown(page, tmp_path):
     page.uncheck("#compare-toggle")
     page.fill("#text", "Zebra")
     page.wait_for_selector("#error:not([hidden])")
     assert "not in this model's vocabulary" in page.inner_text("#error")
+    # every panel of the text says it was not redrawn and greys what it still shows; the token count too
+    for panel in TEXT_PANELS:
+        assert "stale" in page.get_attribute(panel, "class")
+        assert page.inner_text(f"{panel} .panel-error").startswith("Not redrawn: the text above was refused")
+    assert "stale" in page.get_attribute("#count", "class")
+    screenshot(page, tmp_path / "refused-text.png")
     page.fill("#text", "")
     page.wait_for_function("document.querySelector('#error').textContent.startsWith('type some text')")
     page.fill("#text", SENTENCE)
     page.wait_for_selector("#error", state="hidden")
+    page.wait_for_function("!document.querySelector('.stale')")
+    assert page.eval_on_selector_all(".panel-error:not([hidden])", "n => n.length") == 0
     assert page.errors == []
 
 
@@ -273,11 +286,15 @@ def test_train_from_the_page_watch_it_learn_stop_resume_and_use_the_model(traini
     page.click("#train-btn")
     # the loss curve grows and the probe questions get answers, step by step
     page.wait_for_selector("#loss-chart polyline.train-line", timeout=60_000)
-    page.wait_for_function("document.querySelectorAll('#probes td[data-p]').length === 2", timeout=60_000)
-    first = page.eval_on_selector("#probes td[data-p]", "n => n.textContent")
-    page.wait_for_function(f"document.querySelector('#probes td[data-p]').textContent !== {first!r}",
-                           timeout=60_000)                                # a newer checkpoint was asked again
+    # the untrained model is asked too (step 0), and each newer checkpoint adds a row to the table of answers
+    page.wait_for_selector("#probes tr[data-step='0'] td[data-p]", timeout=60_000)
+    page.wait_for_function("document.querySelectorAll('#probes tr[data-step]').length >= 2", timeout=60_000)
     assert all(0 <= p <= 1 for p in probes(page))
+    assert "since it started" in page.inner_text("#train-clock")
+    vocab = page.evaluate("fetch('/api/train').then(r => r.json()).then(s => s.vocab_size)")
+    guess = float(page.get_attribute("#loss-chart .guess-line", "data-loss"))
+    assert guess == pytest.approx(math.log(vocab)) and f"ln {vocab} = " in page.inner_text("#loss-note")
+    assert page.locator("#loss-chart .y-tick").count() >= 3
     page.click("#train-stop-btn")
     page.wait_for_function("document.querySelector('#train-status').textContent.includes('stopped')",
                            timeout=60_000)
@@ -300,7 +317,7 @@ def test_train_from_the_page_watch_it_learn_stop_resume_and_use_the_model(traini
     assert slider_max >= 1 and page.eval_on_selector_all("#history-grid canvas", "n => n.length") == 4
     page.fill("#history-step", "0")
     page.dispatch_event("#history-step", "input")
-    assert page.inner_text("#history-label") == "step 50"
+    assert page.inner_text("#history-label") == "step 0"                # the untrained model's, first
     screenshot(page, tmp_path / "training.png")
     page.click("#train-use-btn")
     page.wait_for_function(f"document.querySelector('#card-summary').textContent.includes({run!r})")
@@ -423,18 +440,34 @@ def test_inside_a_head_opens_from_a_heatmap_and_follows_a_token(page, play_check
     assert page.errors == []
 
 
+OVERLAPS = """(chart) => {
+  const boxes = [...document.querySelectorAll(`${chart} text`)].map((t) => t.getBBox());
+  const pairs = [];
+  boxes.forEach((a, i) => boxes.slice(i + 1).forEach((b, j) => {
+    if (a.x < b.x + b.width - 0.5 && b.x < a.x + a.width - 0.5 && a.y < b.y + b.height - 0.5 && b.y < a.y + a.height - 0.5)
+      pairs.push([i, i + 1 + j]);
+  }));
+  return pairs;
+}"""
+
+
 def test_the_embedding_map_neighbours_and_position_table(page, play_checkpoint):
     loaded = load_for_inference(play_checkpoint)
     vocab, (T, C) = loaded.tokenizer.vocab_size, (loaded.cfg.model.block_size, loaded.cfg.model.n_embd)
-    page.wait_for_function(f"document.querySelectorAll('#embedding-map text').length === {vocab}")
-    page.click("#embedding-map text[data-id='5']")
+    page.wait_for_function(f"document.querySelectorAll('#embedding-map circle').length === {vocab}")
+    page.click("#embedding-map circle[data-id='5']")
     page.wait_for_function("document.querySelectorAll('#neighbours li').length === 8")
-    assert page.eval_on_selector_all("#embedding-map text.near", "n => n.length") == 8
-    assert page.get_attribute("#embedding-map text.picked", "data-id") == "5"
+    assert page.eval_on_selector_all("#embedding-map circle.near", "n => n.length") == 8
+    assert page.get_attribute("#embedding-map circle.picked", "data-id") == "5"
+    assert page.get_attribute("#embedding-map text.picked", "data-id") == "5"      # the picked token is named
     assert "cos(dog, cat)" in page.inner_text("#word-cosine")
-    assert page.eval_on_selector_all("#words-map text.animal", "n => n.length") == 8
+    assert page.eval_on_selector_all("#words-map circle.animal", "n => n.length") == 8
+    assert page.is_visible("#words-legend") and " of these 16 words have" in page.inner_text("#words-measured")
+    for chart in ("#embedding-map", "#words-map"):            # the labels drawn never overlap one another
+        assert page.evaluate(OVERLAPS, chart) == [], chart
     page.wait_for_function("document.querySelectorAll('#order-pair li').length === 2")
-    assert page.eval_on_selector("#pe-table", "c => [c.width, c.height]") == [C, T]
+    assert page.eval_on_selector("#pe-table", "s => [s.dataset.columns, s.dataset.rows]") == [str(C), str(T)]
+    assert page.inner_text("#positions-section .colour-scale").startswith("−1")
     assert page.errors == []
 
 
@@ -476,10 +509,11 @@ def test_the_model_picker_switches_every_view_from_words_to_letters(browser, pic
             assert page.eval_on_selector_all(f"#attention-detail .{axis}", "n => n.map(x => x.textContent)") == chips(page)
         top = [t for _, t, _ in top_tokens(word.tokenizer, next_logits(word, word.tokenizer.encode("The dog chased the cat.")), 10)]
         page.wait_for_function(f"[...document.querySelectorAll('#bars rect.bar')].map(b => b.dataset.token).join('|') === {'|'.join(top)!r}")
-        page.wait_for_function(f"document.querySelectorAll('#embedding-map text').length === {word.tokenizer.vocab_size}")
+        page.wait_for_function(f"document.querySelectorAll('#embedding-map circle').length === {word.tokenizer.vocab_size}")
         page.wait_for_function("document.querySelectorAll('#neighbours li').length === 8")     # " dog"'s, at once
         assert page.inner_text("#neighbours-title") == "nearest to ␣dog:"
-        assert page.eval_on_selector_all("#embedding-map text[data-kind=animal]", "n => n.length") == 8
+        assert page.eval_on_selector_all("#embedding-map circle[data-kind=animal]", "n => n.length") == 8
+        assert page.evaluate(OVERLAPS, "#embedding-map") == []
         assert "in the embedding table (their own rows): cos(␣dog, ␣cat) = " in page.inner_text("#word-cosine")
         screenshot(page, tmp_path / "picker-words.png")
 
@@ -489,9 +523,90 @@ def test_the_model_picker_switches_every_view_from_words_to_letters(browser, pic
         text = "The dog chased the cat."
         page.wait_for_function(f"document.querySelectorAll('#tokens .chip').length === {len(text)}")
         assert chips(page) == [c.replace(" ", "␣") for c in text]
-        page.wait_for_function(f"document.querySelectorAll('#embedding-map text').length === {char.tokenizer.vocab_size}")
+        page.wait_for_function(f"document.querySelectorAll('#embedding-map circle').length === {char.tokenizer.vocab_size}")
         page.wait_for_function(f"document.querySelectorAll('#attention-detail .key-label').length === {len(text)}")
         assert page.inner_text("#count").startswith(f"{len(text)} char tokens")
         assert page.input_value("#model-picker") == "toy"
         screenshot(page, tmp_path / "picker-letters.png")
+
+        # back to the start-up model in one click (the server keeps the model shown: a reload would not go back)
+        page.click("#startup-btn")
+        page.wait_for_function("document.querySelector('#card-summary').textContent.startsWith('toy_words/best.pt')")
+        page.wait_for_function("document.querySelectorAll('#tokens .chip').length === 6")
+        page.wait_for_function("document.querySelector('#model-picker').value === 'toy_words'")   # listed again
+        # a word the vocabulary never saw: one click, and its chip is marked <unk>
+        page.click("#try-unknown")
+        page.wait_for_function("document.querySelectorAll('#tokens .chip.unknown').length === 1")
+        assert "read as <unk>: zebra" in page.inner_text("#count")
         assert page.errors == []
+
+
+def test_each_one_click_experiment_loads_what_it_promises(page, play_checkpoint, tmp_path):
+    loaded = load_for_inference(play_checkpoint)
+    cfg = loaded.cfg
+    page.uncheck("#compare-toggle")
+
+    # "He broke the" at τ = 2 (a char model gets the space it chooses the word after): the entropy rises with τ
+    page.click("#try-temperature")
+    page.wait_for_function("document.querySelectorAll('#tokens .chip').length === 13")
+    assert page.input_value("#text") == "He broke the " and page.input_value("#temperature") == "2"
+    bits = page.eval_on_selector_all("#sweep tr[data-bits]", "n => n.map(r => Number(r.dataset.bits))")
+    logits = next_logits(loaded, loaded.tokenizer.encode("He broke the "))[None].float()
+    assert bits == pytest.approx([entropy_bits(next_token_probs(logits, tau)[0]) for tau in (0, 0.5, 1, 2)], abs=1e-4)
+    assert bits[0] == 0 and bits == sorted(bits) and bits[3] > bits[2]
+    assert entropy(page) == pytest.approx(bits[3], abs=1e-6)                # the bars are drawn at τ = 2
+    page.fill("#temperature", "1")
+
+    # the glass/news pair: both sentences, compared, and what the model writes after each
+    page.evaluate("document.querySelector('#continuations').replaceChildren()")
+    page.click("#try-glass-news")
+    page.wait_for_function("document.querySelectorAll('#continuations li').length === 2")
+    assert page.is_checked("#compare-toggle") and page.input_value("#text-b") == "He broke the news."
+    continued = page.eval_on_selector_all("#continuations .continued", "n => n.map(x => x.textContent)")
+    assert continued == [views.continuation(loaded, s) for s in ("He broke the glass.", "He broke the news.")]
+    screenshot(page, tmp_path / "glass-news.png")
+
+    # the heads lesson's sentence: each head captioned with the habit the lesson measures on it
+    page.click("#try-heads")
+    page.wait_for_function("document.querySelectorAll('#tokens .chip').length === 20 && "
+                           "!document.querySelector('#compare-toggle').checked")
+    t = trace(loaded, "\nHe broke the glass.")
+    where = places(t.tokens)
+    expected = [(max(where, key=h.get), max(h[p] for p in where)) for layer in head_habits(t) for h in layer]
+    captions = page.eval_on_selector_all("#attention-grid .habit", "n => n.map(x => [x.dataset.place, "
+                                         "Number(x.dataset.share)])")
+    assert [c[0] for c in captions] == [e[0] for e in expected]
+    assert [c[1] for c in captions] == pytest.approx([e[1] for e in expected], abs=1e-4)
+
+    # the fact with each block's FFN left out in turn: what each leaves to the likeliest token, the worst one shown
+    page.click("#try-ffn")
+    page.wait_for_function(f"document.querySelectorAll('#ffn-sweep .ffn-drop').length === {cfg.model.n_layer}")
+    text = "This animal barks. This animal is a "
+    assert page.input_value("#text") == text
+    top = trace(loaded, text).logits[-1].argmax()
+    without = [trace(loaded, text, drop_ffn=b).logits[-1].softmax(-1)[top].item() for b in range(cfg.model.n_layer)]
+    shown = page.eval_on_selector_all("#ffn-sweep .ffn-drop", "n => n.map(x => Number(x.dataset.prob))")
+    assert shown == pytest.approx(without, abs=1e-4)
+    worst = without.index(min(without))
+    page.wait_for_function(f"document.querySelector('#ffn-without-title').textContent.includes('block {worst}')")
+    assert page.is_checked(f"input[name=ffn-off][value='{worst}']")
+    screenshot(page, tmp_path / "ffn-left-out.png")
+    page.check("input[name=ffn-off][value='']")
+
+    # the same model without positions: the Train panel is set to the shown model's shape and asked to train
+    asked = []
+
+    def train(route):                  # answered here: the run itself is the training tests' (it takes minutes)
+        asked.append(route.request.post_data_json)
+        route.fulfill(status=200, content_type="application/json", body='{"run": "20990101-000000"}')
+
+    page.route("**/api/train", lambda route: train(route) if route.request.method == "POST" else route.continue_())
+    try:
+        page.click("#train-without-positions")
+        page.wait_for_function("document.querySelector('#without-positions-note').textContent.includes('20990101')")
+    finally:
+        page.unroute("**/api/train")
+    assert asked == [{"corpus": "toy", "positional": "none", "tokenizer": "char", "n_layer": cfg.model.n_layer,
+                      "n_head": cfg.model.n_head, "n_embd": cfg.model.n_embd, "max_iters": cfg.train.max_iters,
+                      "lr": cfg.train.lr, "seed": cfg.train.seed}]
+    assert page.errors == []

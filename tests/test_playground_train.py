@@ -32,12 +32,17 @@ def wait(client, until, seconds=120):
 
 def test_a_run_trains_in_the_background_streams_its_probes_and_becomes_the_model(client, tmp_path):
     assert client.get("/api/train").json()["state"] == "idle"
-    run = client.post("/api/train", json={**TINY, "max_iters": 20}).json()["run"]
+    run = client.post("/api/train", json={**TINY, "max_iters": 20, "seed": 3}).json()["run"]
     second = client.post("/api/train", json={**TINY, "max_iters": 20})
     assert second.status_code == 409 and "one run at a time" in second.json()["error"]
     assert client.post("/api/tokens", json={"text": "2+2="}).status_code == 200   # the views keep answering
-    status = wait(client, lambda s: s["state"] != "training")
+    status = wait(client, lambda s: s["state"] != "training" and s["answers"] and s["answers"][0]["step"] == 0)
     assert status["state"] == "finished" and status["outcome"] == "finished" and status["run"] == run
+    assert "seed: 3" in (tmp_path / "playground" / run / "config.yaml").read_text()
+    # the probes were asked of the untrained model too (step_zero), and every checkpoint's answers are kept
+    assert [a["step"] for a in status["answers"]] == [0, 20] and status["answers"][-1]["probes"] == status["probes"]
+    assert status["vocab_size"] == load_for_inference(tmp_path / "playground" / run / "last.pt").tokenizer.vocab_size
+    assert status["max_iters"] == 20 and status["elapsed_s"] >= 0 and status["left_s"] is None   # none left now
     assert [m["iter"] for m in status["losses"]] == [10, 20] and [e["iter"] for e in status["evals"]] == [20]
     # the probes are the model's own answers at that checkpoint
     loaded = load_for_inference(tmp_path / "playground" / run / "last.pt")
@@ -96,6 +101,7 @@ def test_stop_saves_and_resume_continues_the_same_run(client, tmp_path):
     ({"corpus": "../etc/passwd"}, 422, "corpus"),
     ({"positional": "alibi"}, 422, "positional"),
     ({"tokenizer": "bpe"}, 422, "tokenizer"),
+    ({"seed": -1}, 422, "seed: Input should be greater than or equal to 0"),
     ({"corpus": "text", "text": "word " * 250}, 400, "makes 251 words, digits and marks; a word model needs at least 330"),
 ])
 def test_bad_training_requests_are_refused_with_one_line(client, body, status, message):
@@ -163,3 +169,26 @@ def test_page_runs_have_a_disk_budget_and_a_run_that_fails_early_leaves_nothing(
     status = wait(client, lambda s: s["state"] != "training")
     assert status["state"] == "failed" and "its folder was removed" in status["outcome"]
     assert not (root / run).exists() and not (root / "logs" / f"{run}.txt").exists()
+
+
+def test_the_untrained_model_the_server_asks_at_step_0_is_the_trainers(tmp_path, corpus):
+    """``step_zero`` builds a run's model as train.py does: one step at a learning rate of 1e-12 leaves the
+    trainer's weights where they started, and they equal the server's step-0 model's."""
+    import torch
+
+    from core.config import load_config
+    from playground.live import step_zero
+    from tests.conftest import tiny_overrides
+    from training.trainer import train
+
+    settings = tiny_overrides(tmp_path / "run", corpus, **{"train.max_iters": 1, "train.lr": 1e-12,
+                                                           "train.min_lr": 1e-12, "train.seed": 7})
+    train(load_config(None, settings), progress=False, log=lambda *_: None)
+    after_one_step = load_checkpoint(tmp_path / "run" / "last.pt")["model"]
+    fresh = step_zero(None, settings).model.state_dict()
+    assert after_one_step.keys() == fresh.keys()
+    for name, weight in fresh.items():
+        assert torch.allclose(after_one_step[name].float(), weight, atol=1e-6), name
+    other = step_zero(None, [*settings, "train.seed=8"]).model.state_dict()        # another seed, another start
+    assert not torch.equal(other["embed.token.weight"], fresh["embed.token.weight"])
+

@@ -41,7 +41,7 @@ def test_trace_is_the_models_forward_and_its_parts_add_up():
     t = trace(loaded, TEXT)
     with torch.no_grad():
         logits, _ = loaded.model(torch.tensor([t.ids]))
-    assert torch.allclose(t.logits, logits[0], atol=1e-5)
+    assert torch.allclose(t.logits, logits[0, -1:], atol=1e-5)        # the last position's
     stream = t.inputs
     for i in range(CFG.n_layer):                   # the residual stream: each block adds attention, then the FFN
         assert torch.allclose(t.residual[i], t.after_attention[i] + t.ffn_out[i], atol=1e-6)
@@ -59,10 +59,11 @@ def test_dropping_a_blocks_ffn_equals_a_model_whose_ffn_adds_nothing():
         with torch.no_grad():
             silenced.blocks[block].ffn.down.weight.zero_()
             expected, _ = silenced(torch.tensor([dropped.ids]))
-        assert torch.allclose(dropped.logits, expected[0], atol=1e-5)
+        assert torch.allclose(dropped.logits, expected[0, -1:], atol=1e-5)
         assert dropped.ffn_out[block].abs().sum() > 0                              # the change was computed
-        assert not torch.allclose(dropped.logits, trace(loaded, TEXT).logits, atol=1e-3)
-    assert torch.allclose(trace(loaded, TEXT).logits, loaded.model(torch.tensor([dropped.ids]))[0][0], atol=1e-5)
+        assert not torch.allclose(dropped.final, trace(loaded, TEXT).final, atol=1e-3)   # every position's
+    assert torch.allclose(trace(loaded, TEXT).logits, loaded.model(torch.tensor([dropped.ids]))[0][0, -1:],
+                          atol=1e-5)
 
 
 def test_attention_step_by_step_is_kept_for_the_one_block_asked_only():

@@ -56,12 +56,20 @@ export function panelError(section, message) {
   line.textContent = message || "";
 }
 
-// Runs one panel's work (drawing, or its own requests); an error, thrown or awaited, goes to that panel's line.
+// A panel whose input was refused: it says why under its heading and greys what it still shows (null: it is
+// up to date again).
+export function panelStale(section, message) {
+  panelError(section, message);
+  $(section).classList.toggle("stale", Boolean(message));
+}
+
+// Runs one panel's work (drawing, or its own requests); an error, thrown or awaited, goes to that panel's line,
+// and what the panel showed before is greyed until its work succeeds again.
 export async function guarded(section, work) {
   try {
     await work();
-    panelError(section, null);
+    panelStale(section, null);
   } catch (error) {
-    panelError(section, error.message);
+    panelStale(section, error.message);
   }
 }

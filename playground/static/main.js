@@ -2,7 +2,7 @@
 // one request, POST /api/page, whose answer every panel of the typed text draws; the other panels ask for their
 // own data when they start. A panel that fails shows its own error and leaves the others working.
 import { getJSON, postJSON } from "./api.js";
-import { $, guarded } from "./dom.js";
+import { $, guarded, panelStale } from "./dom.js";
 import { state } from "./state.js";
 import * as picker from "./picker.js";
 import * as tokens from "./panels/1-tokens.js";
@@ -20,11 +20,16 @@ import * as runs from "./panels/10-runs.js";
 const DEBOUNCE_MS = 200;
 const OF_THE_TEXT = [tokens, attention, insideHead, nextToken, feedForward];   // the panels each keystroke redraws
 
-// The input panel's own error (an unreadable text, a server that is gone): the text's panels fade until it is fixed.
+// The input panel's own error (an unreadable text, a server that is gone): each panel of the text says it shows
+// an older text and greys it, and the token count is struck through, until the text is readable again.
 function showError(message) {
   $("#error").hidden = !message;
   $("#error").textContent = message || "";
-  for (const panel of OF_THE_TEXT) $(panel.section).classList.toggle("stale", Boolean(message));
+  $("#count").classList.toggle("stale", Boolean(message));
+  for (const panel of OF_THE_TEXT) {
+    panelStale(panel.section, message && `Not redrawn: the text above was refused (${message}). What is shown is ` +
+      "the last text it could read.");
+  }
 }
 
 async function keystroke() {
@@ -42,7 +47,26 @@ async function keystroke() {
     if (number === state.keystroke) showError(error.message);
     return;
   }
-  for (const panel of OF_THE_TEXT) guarded(panel.section, () => panel.show(state.page));
+  await Promise.all(OF_THE_TEXT.map((panel) => guarded(panel.section, () => panel.show(state.page))));
+}
+
+// A one-click experiment's text (input.js setText): typed into the box as if by hand, and every view redrawn.
+async function setText({ text, second, resolve }) {
+  $("#text").value = text;
+  if (second !== null) $("#text-b").value = second;
+  if ($("#compare-toggle").checked !== (second !== null)) {
+    $("#compare-toggle").checked = second !== null;
+    compareChanged();
+  }
+  await keystroke();
+  resolve();
+}
+
+function compareChanged() {
+  const compare = $("#compare-toggle").checked;
+  $("#compare-input").hidden = !compare;
+  $(attention.section).classList.toggle("wide", compare);         // two heatmaps side by side
+  if (compare && !$("#text").value.trim()) $("#text").value = "He broke the glass.";
 }
 
 let timer = null;
@@ -74,23 +98,23 @@ async function start() {
   $("#text").value = state.card.sample.prompt;
   $("#text").addEventListener("input", typed);
   $("#text-b").addEventListener("input", typed);
-  $("#compare-toggle").addEventListener("change", () => {
-    const compare = $("#compare-toggle").checked;
-    $("#compare-input").hidden = !compare;
-    $(attention.section).classList.toggle("wide", compare);       // two heatmaps side by side
-    if (compare && !$("#text").value.trim()) $("#text").value = "He broke the glass.";
-    keystroke();
-  });
-  for (const button of document.querySelectorAll(".example")) {
-    button.addEventListener("click", () => { $("#text").value = button.textContent; keystroke(); });
+  $("#compare-toggle").addEventListener("change", () => { compareChanged(); keystroke(); });
+  for (const button of document.querySelectorAll(".example")) {      // data-char-text: a char model's own prompt
+    button.addEventListener("click", () => {
+      const char = state.card.tokenizer.kind === "char" && button.dataset.charText;
+      $("#text").value = char || button.textContent;
+      keystroke();
+    });
   }
+  document.addEventListener("settext", (event) => setText(event.detail));
   document.addEventListener("modelchange", () => modelChanged().catch((error) => showError(error.message)));
   document.addEventListener("headpick", (event) => {       // a head or token picked in panel 4 or 4b
     if (event.detail.headChanged && state.page) guarded(attention.section, () => attention.show(state.page));
     guarded(insideHead.section, insideHead.ask);
   });
   picker.start().catch((error) => { $("#model-note").textContent = `cannot list the models: ${error.message}`; });
-  for (const panel of [embeddings, positions, insideHead, nextToken, generate, modelCard, train, runs]) {
+  for (const panel of [tokens, embeddings, positions, attention, insideHead, nextToken, feedForward, generate,
+    modelCard, train, runs]) {
     guarded(panel.section, () => panel.start());
   }
   keystroke();

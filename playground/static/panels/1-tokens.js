@@ -1,8 +1,13 @@
 // Panel 1, Tokens: the typed text as token chips, each with its id, and how much of the context it fills. A word
 // the model's vocabulary lacks (a word-level model reads it as <unk>) is shown as typed, marked, and named below.
 import { $, chip, el } from "../dom.js";
+import { setText } from "../input.js";
 
 export const section = "#tokens-section";
+
+export function start() {
+  $("#try-unknown").addEventListener("click", () => setText("The zebra chased the cat."));
+}
 
 export function show(page) {
   const { tokens, count, context, tokenizer } = page.tokens;

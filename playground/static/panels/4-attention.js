@@ -1,12 +1,27 @@
 // Panel 4, Attention: every block's and head's weights as a grid of small heatmaps; the picked head enlarged with
 // every token on both axes and BertViz's head view under it; in compare mode, both sentences and the cosine of
-// their last-layer vectors at each position.
+// their last-layer vectors at each position and each one's greedy continuation. Each small heatmap is captioned
+// with its head's habit on the text (the heads lesson's measure, computed by the server on the model shown).
 import { $, chip, el, hideTooltip, showTooltip, svg } from "../dom.js";
-import { attentionCanvas, headGrid } from "../heatmap.js";
+import { attentionCanvas, colourScale, headGrid } from "../heatmap.js";
+import { setText } from "../input.js";
 import { state } from "../state.js";
 import { pick } from "./4b-inside-a-head.js";
 
 export const section = "#attention-section";
+
+// the heads lesson's sentence, after the line start it is read after there (so the captions are its numbers)
+export const HEADS_SENTENCE = "\nHe broke the glass.";
+
+export function start() {
+  $("#try-heads").addEventListener("click", () => setText(HEADS_SENTENCE));
+  $("#try-glass-news").addEventListener("click", () => setText("He broke the glass.", "He broke the news."));
+  $("#attention-grid").after(el("div", { class: "grid-key" }, [
+    el("p", { class: "muted" }, "Each square: rows are the tokens looking, columns the tokens looked at, in text " +
+      "order from the top left. Under it, the head's habit: where its tokens look most on average."),
+    colourScale("0", "1", "attention weight", { masked: true }),
+  ]));
+}
 
 // the sentences shown: one, or two in compare mode ({shown, attention} each)
 const sentences = (attention) => (attention.a ? [attention.a, attention.b] : [attention]);
@@ -17,6 +32,7 @@ export function show(page) {
   headGrid($("#attention-grid"), sentences(page.attention)[0].attention, {
     selected: state.selected,
     onPick: (picked) => pick(picked),                        // enlarged here, and opened in panel 4b
+    habits: page.attention.habits,
   });
   showDetail(page.attention);
   showCosine(page.attention);
@@ -27,10 +43,17 @@ function showDetail(attention) {
   $("#attention-detail").replaceChildren(...sentences(attention).map((s, n) => {
     const rows = s.attention[layer][head];
     const view = headView(s.shown, rows);
-    const caption = el("figcaption", {}, `block ${layer}, head ${head}: ${JSON.stringify(s.tokens.join(""))}` +
+    const part = s.count > s.tokens.length ? ` (the first ${s.tokens.length} of its ${s.count} tokens: every head ` +
+      "of a large model for a longer text would be megabytes a keystroke)" : "";
+    const caption = el("figcaption", {}, `block ${layer}, head ${head}: ${JSON.stringify(s.tokens.join(""))}${part}` +
       (n === 0 ? " (click a row to follow that token inside the head, panel 4b)" : ""));
     const onClick = n === 0 ? (i) => pick({ query: i }) : null;     // the typed text's row i, followed in panel 4b
-    return el("figure", {}, [caption, enlarged(s.shown, rows, view.show, onClick), view.box]);
+    const frame = el("div", { class: "heatmap-frame" }, [
+      el("span", { class: "axis-y" }, "the token looking (query) →"),
+      el("div", {}, [el("div", { class: "axis-x" }, "the tokens it looks at (keys) →"),
+        enlarged(s.shown, rows, view.show, onClick)]),
+    ]);
+    return el("figure", {}, [caption, frame, colourScale("0", "1", "weight", { masked: true }), view.box]);
   }));
 }
 
@@ -103,6 +126,8 @@ function showCosine(attention) {
   $("#cosine-view").hidden = !compare;
   if (!compare) return;
   const { a, b, cosine, first_difference: firstDifference } = attention;
+  $("#continuations").replaceChildren(...[a, b].map((s) => el("li", {}, [
+    el("span", { class: "prompt" }, s.tokens.join("")), el("b", { class: "continued" }, s.continuation)])));
   $("#cosine").replaceChildren(...cosine.map((c, i) => {
     const shade = Math.max(0, Math.min(1, (1 - c) * 1.5));    // 1 → white, lower → darker red
     const cell = el("div", { class: "cos-cell" },

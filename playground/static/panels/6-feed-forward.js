@@ -1,12 +1,38 @@
 // Panel 6, Feed-forward: how much each block's FFN changes each token, and the next token with every FFN and with
 // one block's FFN left out. A keystroke's answer holds this view; switching a block off or on asks for it alone.
+// The experiment leaves each block's FFN out in turn on a fact, as the feed-forward lesson does.
 import { postJSON } from "../api.js";
 import { $, $$, el, guarded } from "../dom.js";
-import { colour } from "../heatmap.js";
+import { colour, colourScale } from "../heatmap.js";
+import { beforeNextWord, setText } from "../input.js";
 import { state } from "../state.js";
 
 export const section = "#ffn-section";
+const FACT = "This animal barks. This animal is a";            // the feed-forward lesson's prompt
 
+export function start() {
+  $("#try-ffn").addEventListener("click", () => guarded(section, experiment));
+}
+
+// The fact in the text box; then every block's FFN left out in turn: P(the likeliest token with every FFN) without
+// each, and the block whose absence hurts most switched off in the view.
+async function experiment() {
+  const text = beforeNextWord(FACT);
+  await setText(text);
+  const views = [];
+  for (let block = 0; block < state.page.feedforward.change.length; block++) {
+    views.push(await postJSON("/api/feedforward", { text, off: block }));
+  }
+  const top = views[0].with_all[0];
+  const without = views.map((v) => v.top_without);
+  $("#ffn-sweep").replaceChildren(el("span", {}, `P(${top.shown} next) with every FFN: ${(100 * top.prob).toFixed(1)}%; ` +
+    "leaving out one block's FFN: "), ...without.map((p, b) => el("span", { class: "ffn-drop", "data-block": b,
+    "data-prob": p }, `block ${b} ${(100 * p).toFixed(1)}%${b < without.length - 1 ? ", " : ""}`)));
+  $("#ffn-sweep").dataset.text = text;                      // cleared when another text is drawn
+  const worst = without.indexOf(Math.min(...without));
+  $(`input[name=ffn-off][value='${worst}']`).checked = true;
+  await switchBlock();
+}
 // the block whose FFN is left out, or null (every FFN on): a keystroke asks for the view with it
 export function blockOff() {
   const off = $("input[name=ffn-off]:checked");
@@ -14,6 +40,7 @@ export function blockOff() {
 }
 
 export function show(page) {
+  if ($("#ffn-sweep").dataset.text !== $("#text").value) $("#ffn-sweep").replaceChildren();
   draw(page.feedforward);
 }
 
@@ -43,7 +70,8 @@ function draw(view) {
     td.title = `‖FFN(x)‖ = ${size.toFixed(3)}, ${(100 * relative).toFixed(0)}% of the vector it is added to`;
     return td;
   })]));
-  $("#ffn-grid").replaceChildren(el("table", {}, [head, ...rows]));
+  $("#ffn-grid").replaceChildren(el("table", {}, [head, ...rows]),
+    colourScale("0", "the largest", "‖FFN(x)‖ / ‖x‖ (columns: tokens)"));
   const list = (tokens) => tokens.map((t) => {
     const li = el("li", {}, `${t.shown}  ${(100 * t.prob).toFixed(1)}%`);
     li.dataset.prob = t.prob;

@@ -11,7 +11,8 @@ export function start() {
   const val = card.best_val_loss === null ? "not measured" : card.best_val_loss.toFixed(4);
   $("#card-summary").textContent = `${card.checkpoint} · ${m.n_layer} blocks × ${m.n_head} heads, width ` +
     `${m.n_embd} · ${card.parameters.toLocaleString("en")} parameters · ${card.tokenizer.kind} tokenizer ` +
-    `(${card.tokenizer.vocab_size} tokens) · trained ${card.step} steps · best val loss ${val}`;
+    `(${card.tokenizer.vocab_size} tokens) · ` +
+    (card.imported ? "imported weights" : `trained ${card.step} steps · best val loss ${val}`);
   const rows = [
     ["checkpoint", card.checkpoint],
     ["parameters", card.parameters.toLocaleString("en")],
@@ -21,9 +22,13 @@ export function start() {
     ["width (n_embd)", m.n_embd],
     ["feed-forward width", `${m.ffn_mult} × ${m.n_embd} = ${m.ffn_mult * m.n_embd}`],
     ["positions", m.positional],
+    ["biases, activation, √C", `${m.bias ? "biases" : "no biases"}, ${m.activation}, ` +
+      (m.embed_scale ? "token embedding × √C" : "no √C")],
     ["dropout", m.dropout],
-    ["trained on", card.data.path],
-    ["training steps", `${card.step} of ${card.train.max_iters} (batch ${card.train.batch_size}, lr ${card.train.lr})`],
+    ...(card.imported ? [["trained", "elsewhere: weights read from a model folder, whose training is not recorded"]] : [
+      ["trained on", card.data.path],
+      ["training steps", `${card.step} of ${card.train.max_iters} (batch ${card.train.batch_size}, lr ${card.train.lr})`],
+    ]),
     ["best validation loss", val],
     ["device", card.device],
   ];
