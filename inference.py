@@ -264,16 +264,17 @@ def word_starts(tokens: list[str]) -> list[int]:
 
 
 def habits(w: torch.Tensor, tokens: list[str]) -> dict:
-    """Where one head's queries (T, T) look on average, over every token but the first (which can only see
+    """Where a head's queries (..., T, T) look on average, over every token but the first (which can only see
     itself): shares of attention on the previous token, itself, the line start and its word's first token, and
-    the mean distance looked back, Σ_j w_ij (i − j)."""
-    T = w.size(0)
+    the mean distance looked back, Σ_j w_ij (i − j). Each a number for one head (T, T), or a list (nested as the
+    leading dimensions) for many at once, e.g. every head of every block (n_layer, nh, T, T)."""
+    T = w.size(-1)
     rows = torch.arange(1, T)
     starts = torch.tensor(word_starts(tokens))[1:]
     back = (torch.arange(T).unsqueeze(1) - torch.arange(T)).clamp(min=0)               # (T, T) i − j
-    return {"previous": w[rows, rows - 1].mean().item(), "itself": w[rows, rows].mean().item(),
-            "line start": w[rows, 0].mean().item(), "word start": w[rows, starts].mean().item(),
-            "mean distance": (w * back).sum(-1)[1:].mean().item()}
+    shares = {"previous": w[..., rows, rows - 1], "itself": w[..., rows, rows], "line start": w[..., rows, 0],
+              "word start": w[..., rows, starts], "mean distance": (w * back).sum(-1)[..., 1:]}   # (..., T − 1)
+    return {name: share.mean(-1).tolist() for name, share in shares.items()}
 
 
 PLACES = {"previous": "the previous token", "itself": "itself", "line start": "the line start",
@@ -299,5 +300,7 @@ def describe(h: dict, where: dict[str, str] = PLACES) -> str:
 
 
 def head_habits(t: Trace) -> list[list[dict]]:
-    """``habits`` of every head of every block in one trace: [layer][head]."""
-    return [[habits(w, t.tokens) for w in layer] for layer in t.attention]          # w: (T, T)
+    """``habits`` of every head of every block in one trace, [layer][head], measured all at once."""
+    every = habits(t.attention_stack(), t.tokens)                   # {name: [layer][head]} from (n_layer, nh, T, T)
+    return [[{name: values[layer][head] for name, values in every.items()} for head in range(len(heads))]
+            for layer, heads in enumerate(t.attention)]
