@@ -24,7 +24,9 @@ def kill_point(name: str) -> None:
     if not target:
         return
     _reached[name] = _reached.get(name, 0) + 1
-    rest, _, how = target.rpartition(":") if target.rpartition(":")[2].startswith("SIG") else (target, "", "SIGKILL")
+    rest, _, how = target.rpartition(":")                 # "<point>:<n>:SIGINT", or "<point>:<n>" for SIGKILL
+    if not how.startswith("SIG"):
+        rest, how = target, "SIGKILL"
     point, _, n = rest.rpartition(":")
     if point == name and n == str(_reached[name]):
         os.kill(os.getpid(), getattr(signal, how, signal.SIGTERM))    # Windows has no SIGKILL: TerminateProcess
